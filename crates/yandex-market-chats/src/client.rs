@@ -1,0 +1,81 @@
+//! The client handle: cheap to clone, shared connections and limits.
+
+use std::fmt;
+use std::sync::Arc;
+
+use crate::config::Config;
+use crate::limits::Limits;
+use crate::{ChatsQuery, ClientBuilder, Error};
+
+/// A Yandex.Market chats client. Cheap to clone: clones share the connection
+/// pool, the in-flight limit and the hourly quota.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), yandex_market_chats::Error> {
+/// use futures::TryStreamExt;
+/// use yandex_market_chats::Client;
+///
+/// let client = Client::from_env()?;
+/// let chats: Vec<_> = client.chats(42).stream().try_collect().await?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Client {
+    pub(crate) inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub config: Config,
+    pub limits: Limits,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client").field("config", &self.inner.config).finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    /// Starts configuring a client.
+    pub fn builder() -> ClientBuilder {
+        ClientBuilder::default()
+    }
+
+    /// A client from the environment: `YANDEX_MARKET_API_KEY` (required) and
+    /// `YANDEX_MARKET_BASE_URL` (optional).
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] when the key is missing or anything
+    /// [`ClientBuilder::build`] refuses.
+    pub fn from_env() -> Result<Self, Error> {
+        let key = std::env::var("YANDEX_MARKET_API_KEY").map_err(|_| {
+            Error::invalid_input("YANDEX_MARKET_API_KEY is not set (or is not valid UTF-8)")
+        })?;
+        let mut builder = Self::builder().api_key(key);
+        if let Ok(url) = std::env::var("YANDEX_MARKET_BASE_URL") {
+            builder = builder.base_url(url);
+        }
+        builder.build()
+    }
+
+    pub(crate) fn from_config(config: Config) -> Self {
+        let limits = Limits::new(config.max_in_flight, config.hourly_quota);
+        Self {
+            inner: Arc::new(Inner { config, limits }),
+        }
+    }
+
+    /// A query for the chats of one business (cabinet). Nothing is sent until
+    /// you call `.stream()`, `.pages()` or `.page(..)`.
+    ///
+    /// A `business_id` of 0 is reported by the first request method, before
+    /// anything is sent.
+    pub fn chats(&self, business_id: u64) -> ChatsQuery {
+        ChatsQuery::new(self.clone(), business_id)
+    }
+
+    /// The base URL requests go to.
+    pub fn base_url(&self) -> &str {
+        &self.inner.config.base_url
+    }
+}

@@ -1,0 +1,336 @@
+//! Client configuration: credentials, base URL, timeouts, limits. Every check
+//! happens in [`ClientBuilder::build`]; setters never fail.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, USER_AGENT};
+
+use crate::{Client, Error, RetryPolicy};
+
+/// The production API.
+pub const DEFAULT_BASE_URL: &str = "https://api.partner.market.yandex.ru";
+
+/// The `User-Agent` every request carries.
+pub(crate) const USER_AGENT_VALUE: &str =
+    concat!(env!("CARGO_PKG_NAME"), "/", env!("CARGO_PKG_VERSION"), " (Rust)");
+
+/// getChats' hourly quota today (the documentation page still says 10,000).
+pub const DEFAULT_HOURLY_QUOTA: u32 = 5_000;
+
+/// The API's limit on parallel requests per business.
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 4;
+
+/// A credential. Its `Debug` never shows the value.
+#[derive(Clone)]
+pub(crate) struct Secret(String);
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl Secret {
+    pub(crate) fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Builds a [`Client`]. Start with [`Client::builder`].
+///
+/// ```
+/// use std::time::Duration;
+/// use yandex_market_chats::{Client, RetryPolicy};
+///
+/// let client = Client::builder()
+///     .api_key("my-api-key")
+///     .attempt_timeout(Duration::from_secs(10))
+///     .retry(RetryPolicy::default().max_attempts(5))
+///     .build()?;
+/// # Ok::<(), yandex_market_chats::Error>(())
+/// ```
+#[derive(Clone)]
+#[must_use = "a builder does nothing until `.build()` is called"]
+pub struct ClientBuilder {
+    api_key: Option<Secret>,
+    oauth_token: Option<Secret>,
+    base_url: Option<String>,
+    http_client: Option<reqwest::Client>,
+    connect_timeout: Duration,
+    attempt_timeout: Duration,
+    total_timeout: Duration,
+    retry: RetryPolicy,
+    hourly_quota: Option<u32>,
+    max_in_flight: usize,
+}
+
+impl fmt::Debug for ClientBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientBuilder")
+            .field("api_key", &self.api_key)
+            .field("oauth_token", &self.oauth_token)
+            .field("base_url", &self.base_url)
+            .field("custom_http_client", &self.http_client.is_some())
+            .field("connect_timeout", &self.connect_timeout)
+            .field("attempt_timeout", &self.attempt_timeout)
+            .field("total_timeout", &self.total_timeout)
+            .field("retry", &self.retry)
+            .field("hourly_quota", &self.hourly_quota)
+            .field("max_in_flight", &self.max_in_flight)
+            .finish()
+    }
+}
+
+impl Default for ClientBuilder {
+    fn default() -> Self {
+        Self {
+            api_key: None,
+            oauth_token: None,
+            base_url: None,
+            http_client: None,
+            connect_timeout: Duration::from_secs(5),
+            // The server gives up on a request after about 10 s.
+            attempt_timeout: Duration::from_secs(15),
+            total_timeout: Duration::from_secs(120),
+            retry: RetryPolicy::default(),
+            hourly_quota: Some(DEFAULT_HOURLY_QUOTA),
+            max_in_flight: DEFAULT_MAX_IN_FLIGHT,
+        }
+    }
+}
+
+impl ClientBuilder {
+    /// Authorize with an API key (`Api-Key` header). Recommended.
+    pub fn api_key(mut self, key: impl Into<String>) -> Self {
+        self.api_key = Some(Secret(key.into()));
+        self
+    }
+
+    /// Authorize with an OAuth token (`Authorization: Bearer`), the older way.
+    pub fn oauth_token(mut self, token: impl Into<String>) -> Self {
+        self.oauth_token = Some(Secret(token.into()));
+        self
+    }
+
+    /// Where the API lives; default [`DEFAULT_BASE_URL`]. `http://` is only
+    /// accepted for loopback hosts (`localhost`, `127.0.0.0/8`, `::1`).
+    pub fn base_url(mut self, url: impl Into<String>) -> Self {
+        self.base_url = Some(url.into());
+        self
+    }
+
+    /// Use this `reqwest::Client` (proxies, root certificates, ...). The
+    /// connect timeout then is the one it was built with.
+    pub fn http_client(mut self, client: reqwest::Client) -> Self {
+        self.http_client = Some(client);
+        self
+    }
+
+    /// How long to wait for a TCP/TLS connection; default 5 s.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// How long one attempt (send and read the whole body) may take; default 15 s.
+    pub fn attempt_timeout(mut self, timeout: Duration) -> Self {
+        self.attempt_timeout = timeout;
+        self
+    }
+
+    /// How long one page may take, retries and waits included; default 120 s.
+    pub fn total_timeout(mut self, timeout: Duration) -> Self {
+        self.total_timeout = timeout;
+        self
+    }
+
+    /// How failed requests are retried; see [`RetryPolicy`].
+    pub fn retry(mut self, policy: RetryPolicy) -> Self {
+        self.retry = policy;
+        self
+    }
+
+    /// The client-side hourly quota per business, shared by clones; `None`
+    /// switches it off. Default [`DEFAULT_HOURLY_QUOTA`].
+    pub fn hourly_quota(mut self, requests_per_hour: Option<u32>) -> Self {
+        self.hourly_quota = requests_per_hour;
+        self
+    }
+
+    /// At most this many requests in flight per business, shared by clones;
+    /// default [`DEFAULT_MAX_IN_FLIGHT`] (the API's limit).
+    pub fn max_in_flight_per_business(mut self, n: usize) -> Self {
+        self.max_in_flight = n;
+        self
+    }
+
+    /// Checks everything and builds the client.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] when there is no credential or two, a
+    /// credential is empty or cannot be an HTTP header value, the base URL is
+    /// malformed or plain `http://` to a non-loopback host, a timeout is zero,
+    /// or a limit is zero.
+    pub fn build(self) -> Result<Client, Error> {
+        let auth = match (&self.api_key, &self.oauth_token) {
+            (Some(key), None) => header("api-key", "API key", key.expose())?,
+            (None, Some(token)) => {
+                header("authorization", "OAuth token", &format!("Bearer {}", token.expose()))?
+            }
+            (None, None) => {
+                return Err(Error::invalid_input(
+                    "no credentials: set an API key (`api_key`) or an OAuth token (`oauth_token`)",
+                ));
+            }
+            (Some(_), Some(_)) => {
+                return Err(Error::invalid_input(
+                    "both an API key and an OAuth token are set: use exactly one",
+                ));
+            }
+        };
+        let base_url = check_base_url(self.base_url.as_deref().unwrap_or(DEFAULT_BASE_URL))?;
+        for (name, value) in [
+            ("connect timeout", self.connect_timeout),
+            ("attempt timeout", self.attempt_timeout),
+            ("total timeout", self.total_timeout),
+        ] {
+            if value.is_zero() {
+                return Err(Error::invalid_input(format!("the {name} must be above zero")));
+            }
+        }
+        if self.max_in_flight == 0 {
+            return Err(Error::invalid_input("max_in_flight_per_business must be at least 1"));
+        }
+        if self.hourly_quota == Some(0) {
+            return Err(Error::invalid_input(
+                "the hourly quota must be at least 1 (use `None` to switch it off)",
+            ));
+        }
+        self.retry.check()?;
+
+        let http = match self.http_client {
+            Some(client) => client,
+            None => reqwest::Client::builder()
+                .connect_timeout(self.connect_timeout)
+                .build()
+                .map_err(|e| Error::Transport {
+                    message: format!("cannot build the HTTP client: {e}"),
+                    source: Some(Box::new(e)),
+                })?,
+        };
+        let mut headers = HeaderMap::with_capacity(2);
+        headers.insert(auth.0, auth.1);
+        headers.insert(USER_AGENT, HeaderValue::from_static(USER_AGENT_VALUE));
+
+        let secret = self.api_key.or(self.oauth_token).expect("checked above");
+        Ok(Client::from_config(Config {
+            http,
+            base_url,
+            headers,
+            secret,
+            attempt_timeout: self.attempt_timeout,
+            total_timeout: self.total_timeout,
+            retry: self.retry,
+            hourly_quota: self.hourly_quota,
+            max_in_flight: self.max_in_flight,
+        }))
+    }
+}
+
+/// What a built client holds; checked, immutable.
+pub(crate) struct Config {
+    pub http: reqwest::Client,
+    pub base_url: String,
+    /// Auth and `User-Agent`; the auth value is marked sensitive.
+    pub headers: HeaderMap,
+    /// Kept only to scrub it from response excerpts.
+    pub secret: Secret,
+    pub attempt_timeout: Duration,
+    pub total_timeout: Duration,
+    pub retry: RetryPolicy,
+    pub hourly_quota: Option<u32>,
+    pub max_in_flight: usize,
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("base_url", &self.base_url)
+            .field("auth", &self.secret)
+            .field("attempt_timeout", &self.attempt_timeout)
+            .field("total_timeout", &self.total_timeout)
+            .field("retry", &self.retry)
+            .field("hourly_quota", &self.hourly_quota)
+            .field("max_in_flight", &self.max_in_flight)
+            .finish()
+    }
+}
+
+fn header(name: &'static str, what: &str, value: &str) -> Result<(HeaderName, HeaderValue), Error> {
+    if value.trim().is_empty() || value.ends_with("Bearer ") {
+        return Err(Error::invalid_input(format!("the {what} is empty")));
+    }
+    let mut value = HeaderValue::from_str(value).map_err(|_| {
+        Error::invalid_input(format!(
+            "the {what} contains characters an HTTP header cannot carry (newline or other control characters)"
+        ))
+    })?;
+    // Keeps the value out of reqwest's and hyper's Debug output and logs.
+    value.set_sensitive(true);
+    Ok((HeaderName::from_static(name), value))
+}
+
+/// Parses and checks a base URL; returns it without a trailing slash.
+fn check_base_url(raw: &str) -> Result<String, Error> {
+    let url = reqwest::Url::parse(raw)
+        .map_err(|e| Error::invalid_input(format!("base URL {raw:?} is malformed: {e}")))?;
+    let host = url
+        .host_str()
+        .ok_or_else(|| Error::invalid_input(format!("base URL {raw:?} has no host")))?;
+    match url.scheme() {
+        "https" => {}
+        "http" if is_loopback(host) => {}
+        "http" => {
+            return Err(Error::invalid_input(format!(
+                "base URL {raw:?} uses plain http to a remote host; use https (http is only allowed for localhost, 127.0.0.0/8 and ::1)"
+            )));
+        }
+        other => {
+            return Err(Error::invalid_input(format!(
+                "base URL {raw:?} has scheme {other:?}; use https"
+            )));
+        }
+    }
+    if url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() {
+        return Err(Error::invalid_input(format!(
+            "base URL {raw:?} must not carry a query, a fragment or credentials"
+        )));
+    }
+    Ok(url.as_str().trim_end_matches('/').to_owned())
+}
+
+fn is_loopback(host: &str) -> bool {
+    if host.eq_ignore_ascii_case("localhost") {
+        return true;
+    }
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    bare.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_hosts() {
+        for ok in ["http://localhost:1", "http://127.0.0.1:8080", "http://127.9.9.9", "http://[::1]:80/"] {
+            assert!(check_base_url(ok).is_ok(), "{ok}");
+        }
+        for bad in ["http://example.com", "http://128.0.0.1", "ftp://localhost", "not a url", "https://"] {
+            assert!(check_base_url(bad).is_err(), "{bad}");
+        }
+        assert_eq!(check_base_url("https://a.example/x/").unwrap(), "https://a.example/x");
+    }
+}

@@ -1,0 +1,195 @@
+//! The one error type of the crate.
+//!
+//! Variants say what happened; the predicates ([`Error::is_retryable`],
+//! [`Error::is_rate_limited`], [`Error::is_auth`], [`Error::status`]) answer
+//! the questions callers usually ask without matching on variants.
+
+use std::fmt;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use crate::RateLimit;
+
+type Source = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Everything that can go wrong, from a bad argument to a dropped connection.
+///
+/// Secrets never appear in it: not in `Display`, not in `Debug`.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// An argument or setting is invalid. Found before any request is sent.
+    #[error("invalid input: {message}")]
+    InvalidInput {
+        /// What is wrong and what is allowed.
+        message: String,
+    },
+
+    /// The API answered with an error status (400, 401, 403, 404, 420 from the
+    /// parallel limit, 5xx, ...).
+    #[error("{}", api_line(*status, code.as_deref(), message.as_deref()))]
+    Api {
+        /// The HTTP status.
+        status: u16,
+        /// The first Yandex error code (`errors[].code`), when the body has one.
+        code: Option<String>,
+        /// The first Yandex error message, when the body has one.
+        message: Option<String>,
+        /// Every error the body listed, as `(code, message)`.
+        details: Vec<(String, Option<String>)>,
+        /// The rate-limit headers of the response.
+        rate_limit: Option<RateLimit>,
+    },
+
+    /// The hourly quota is spent and resets later than the client is allowed
+    /// to wait (see `RetryPolicy::max_quota_wait`).
+    #[error("{}", rate_limited_line(*reset_at, *local, message.as_deref()))]
+    RateLimited {
+        /// When the quota resets, if known.
+        reset_at: Option<DateTime<Utc>>,
+        /// `true` when the client's own quota stopped the request before it
+        /// was sent; `false` when the server answered 420.
+        local: bool,
+        /// The server's message, if it sent one.
+        message: Option<String>,
+        /// The rate-limit headers of the response, when the server answered.
+        rate_limit: Option<RateLimit>,
+    },
+
+    /// The request could not be sent or its response could not be read
+    /// (refused or dropped connection, TLS, ...).
+    #[error("transport error: {message}")]
+    Transport {
+        /// What failed.
+        message: String,
+        /// The underlying error.
+        #[source]
+        source: Option<Source>,
+    },
+
+    /// No answer in time.
+    #[error("timed out after {after:?} ({kind})")]
+    Timeout {
+        /// Which limit was reached.
+        kind: TimeoutKind,
+        /// The limit.
+        after: Duration,
+    },
+
+    /// The response body is not what the API documents.
+    #[error("undecodable response body (status {status}): {reason}; body starts with {excerpt:?}")]
+    Decode {
+        /// The HTTP status of the response.
+        status: u16,
+        /// Why decoding failed.
+        reason: String,
+        /// The first bytes of the body, lossily decoded (at most 200 characters).
+        excerpt: String,
+    },
+
+    /// The server sent back a page token this stream had already sent: paging
+    /// would never end.
+    #[error("pagination loop: the server returned page token {token:?} again")]
+    PaginationLoop {
+        /// The repeated token.
+        token: String,
+    },
+}
+
+/// Which timeout an [`Error::Timeout`] hit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TimeoutKind {
+    /// One attempt (connect, send, read the body) took too long.
+    Attempt,
+    /// One page, retries and waits included, took too long.
+    Total,
+}
+
+impl fmt::Display for TimeoutKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Attempt => "per-attempt timeout",
+            Self::Total => "total timeout",
+        })
+    }
+}
+
+fn api_line(status: u16, code: Option<&str>, message: Option<&str>) -> String {
+    let mut line = format!("Yandex.Market API error (HTTP {status})");
+    match (code, message) {
+        (Some(code), Some(message)) => line.push_str(&format!(": {code}: {message}")),
+        (Some(code), None) => line.push_str(&format!(": {code}")),
+        (None, Some(message)) => line.push_str(&format!(": {message}")),
+        (None, None) => line.push_str(": no error details in the body"),
+    }
+    line
+}
+
+fn rate_limited_line(reset_at: Option<DateTime<Utc>>, local: bool, message: Option<&str>) -> String {
+    let who = if local {
+        "client-side hourly quota spent (no request sent)"
+    } else {
+        "hourly quota spent (HTTP 420)"
+    };
+    let mut line = format!("rate limited: {who}");
+    if let Some(at) = reset_at {
+        line.push_str(&format!(", resets at {}", at.to_rfc3339()));
+    }
+    if let Some(message) = message {
+        line.push_str(&format!(": {message}"));
+    }
+    line
+}
+
+impl Error {
+    pub(crate) fn invalid_input(message: impl Into<String>) -> Self {
+        Self::InvalidInput {
+            message: message.into(),
+        }
+    }
+
+    /// The HTTP status of the response this error came from, if there was one.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Self::Api { status, .. } | Self::Decode { status, .. } => Some(*status),
+            Self::RateLimited { local: false, .. } => Some(420),
+            _ => None,
+        }
+    }
+
+    /// Whether trying the same request again may succeed: 420 from the
+    /// parallel limit, 500, 502, 503, 504, transport failures and per-attempt
+    /// timeouts. The client already retries these within its `RetryPolicy`;
+    /// an error you see has used up that budget.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Api { status, .. } => matches!(status, 420 | 500 | 502 | 503 | 504),
+            Self::Decode { status, .. } => matches!(status, 500 | 502 | 503 | 504),
+            Self::Transport { .. } => true,
+            Self::Timeout { kind, .. } => *kind == TimeoutKind::Attempt,
+            _ => false,
+        }
+    }
+
+    /// Whether a limit was hit: a 420 of either kind, or the client's own quota.
+    pub fn is_rate_limited(&self) -> bool {
+        matches!(self, Self::RateLimited { .. } | Self::Api { status: 420, .. })
+    }
+
+    /// Whether the credentials were refused (401 or 403).
+    pub fn is_auth(&self) -> bool {
+        matches!(self.status(), Some(401 | 403))
+    }
+
+    /// The rate-limit headers of the response this error came from.
+    pub fn rate_limit(&self) -> Option<&RateLimit> {
+        match self {
+            Self::Api { rate_limit, .. } | Self::RateLimited { rate_limit, .. } => {
+                rate_limit.as_ref()
+            }
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,192 @@
+//! The getChats query builder: filters, page size, paging bounds.
+
+use std::collections::HashSet;
+use std::num::NonZeroU64;
+use std::sync::Arc;
+
+use yandex_market_chats_api::types::GetChatsRequest;
+
+use crate::paging::{ChatStream, Page, PageStream};
+use crate::transport::PageRequest;
+use crate::{ChatContext, ChatContextType, ChatStatus, ChatType, Client, Error, PageSize};
+
+/// A query for one business's chats, from [`Client::chats`].
+///
+/// Filter setters replace what an earlier call set; duplicates are removed
+/// and an empty filter is left out of the request (the API rejects empty
+/// arrays). Nothing is sent until `.stream()`, `.pages()` or `.page(..)`;
+/// invalid input is reported there, before any request.
+///
+/// ```no_run
+/// # async fn run(client: yandex_market_chats::Client) -> Result<(), yandex_market_chats::Error> {
+/// use futures::TryStreamExt;
+/// use yandex_market_chats::{ChatContextType, ChatStatus, PageSize};
+///
+/// let mut pages = client
+///     .chats(42)
+///     .statuses([ChatStatus::New])
+///     .context_types([ChatContextType::Direct])
+///     .page_size(PageSize::new(10)?)
+///     .max_pages(3)
+///     .pages();
+/// while let Some(page) = pages.try_next().await? {
+///     println!("{} chats, next token {:?}", page.chats.len(), page.next_page_token);
+/// }
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug)]
+#[must_use = "a query does nothing until you call .stream(), .pages() or .page()"]
+pub struct ChatsQuery {
+    client: Client,
+    business_id: u64,
+    statuses: Vec<ChatStatus>,
+    types: Vec<ChatType>,
+    context_types: Vec<ChatContextType>,
+    contexts: Vec<ChatContext>,
+    order_ids: Vec<u64>,
+    page_size: PageSize,
+    max_pages: Option<u32>,
+    resume_from: Option<String>,
+}
+
+impl ChatsQuery {
+    pub(crate) fn new(client: Client, business_id: u64) -> Self {
+        Self {
+            client,
+            business_id,
+            statuses: Vec::new(),
+            types: Vec::new(),
+            context_types: Vec::new(),
+            contexts: Vec::new(),
+            order_ids: Vec::new(),
+            page_size: PageSize::default(),
+            max_pages: None,
+            resume_from: None,
+        }
+    }
+
+    /// Only chats in these statuses.
+    pub fn statuses(mut self, statuses: impl IntoIterator<Item = ChatStatus>) -> Self {
+        self.statuses = dedup(statuses);
+        self
+    }
+
+    /// Only chats of these types.
+    pub fn types(mut self, types: impl IntoIterator<Item = ChatType>) -> Self {
+        self.types = dedup(types);
+        self
+    }
+
+    /// Only chats with these context types (`ORDER`, `RETURN`, `DIRECT`).
+    pub fn context_types(mut self, types: impl IntoIterator<Item = ChatContextType>) -> Self {
+        self.context_types = dedup(types);
+        self
+    }
+
+    /// Only chats about these orders or returns.
+    pub fn contexts(mut self, contexts: impl IntoIterator<Item = ChatContext>) -> Self {
+        self.contexts = dedup(contexts);
+        self
+    }
+
+    /// Only chats about these orders. Deprecated by the API: use
+    /// [`ChatsQuery::contexts`] with `ORDER` contexts.
+    #[deprecated(note = "the API deprecates `orderIds`; use `contexts` with ORDER contexts")]
+    pub fn order_ids(mut self, order_ids: impl IntoIterator<Item = u64>) -> Self {
+        let mut seen = HashSet::new();
+        self.order_ids = order_ids.into_iter().filter(|id| seen.insert(*id)).collect();
+        self
+    }
+
+    /// Chats per request; default [`PageSize::MAX`] (20).
+    pub fn page_size(mut self, page_size: PageSize) -> Self {
+        self.page_size = page_size;
+        self
+    }
+
+    /// Stop after this many pages (at least 1).
+    pub fn max_pages(mut self, max_pages: u32) -> Self {
+        self.max_pages = Some(max_pages);
+        self
+    }
+
+    /// Start from this page token (a `Page::next_page_token` or a stream's
+    /// `next_page_token()`) instead of the first page.
+    pub fn resume_from(mut self, token: impl Into<String>) -> Self {
+        self.resume_from = Some(token.into());
+        self
+    }
+
+    /// Every matching chat, in order, each once, fetched lazily one page at a
+    /// time. Errors end the stream; input errors come first, with no request.
+    pub fn stream(self) -> ChatStream {
+        ChatStream::new(self.pages())
+    }
+
+    /// Every page, lazily. Each page carries the token to resume from.
+    pub fn pages(self) -> PageStream {
+        let request = self.prepare().map(Arc::new);
+        let resume_from = self.resume_from;
+        PageStream::new(self.client, request, resume_from, self.max_pages)
+    }
+
+    /// One page: the first with `None`, else the page `token` names. Ignores
+    /// `resume_from` and `max_pages`.
+    ///
+    /// # Errors
+    /// Input errors (before any request) and whatever the request ends with
+    /// after retries.
+    pub async fn page(&self, token: Option<String>) -> Result<Page, Error> {
+        let request = self.prepare()?;
+        if token.as_deref() == Some("") {
+            return Err(Error::invalid_input("the page token is empty"));
+        }
+        self.client.get_chats_page(&request, token).await
+    }
+
+    /// Checks the input and builds the request body.
+    fn prepare(&self) -> Result<PageRequest, Error> {
+        let business_id = NonZeroU64::new(self.business_id)
+            .ok_or_else(|| Error::invalid_input("business id must be at least 1, got 0"))?;
+        let order_ids = self
+            .order_ids
+            .iter()
+            .map(|&id| {
+                NonZeroU64::new(id).ok_or_else(|| Error::invalid_input("order ids must be at least 1, got 0"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if self.max_pages == Some(0) {
+            return Err(Error::invalid_input("max_pages must be at least 1"));
+        }
+        if self.resume_from.as_deref() == Some("") {
+            return Err(Error::invalid_input("the resume token is empty"));
+        }
+        Ok(PageRequest {
+            business_id,
+            page_size: self.page_size,
+            body: GetChatsRequest {
+                statuses: non_empty(&self.statuses),
+                types: non_empty(&self.types),
+                context_types: non_empty(&self.context_types),
+                contexts: non_empty(&self.contexts),
+                order_ids: non_empty(&order_ids),
+            },
+        })
+    }
+}
+
+/// Keeps the first of equal items, in order. Filters are short, so a scan
+/// is cheaper than hashing (and the generated types are not all `Hash`).
+fn dedup<T: PartialEq>(items: impl IntoIterator<Item = T>) -> Vec<T> {
+    let mut out: Vec<T> = Vec::new();
+    for item in items {
+        if !out.contains(&item) {
+            out.push(item);
+        }
+    }
+    out
+}
+
+fn non_empty<T: Clone>(items: &[T]) -> Option<Vec<T>> {
+    (!items.is_empty()).then(|| items.to_vec())
+}

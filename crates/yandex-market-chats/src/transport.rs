@@ -1,0 +1,271 @@
+//! One getChats page: client-side limits, the attempt, retries, timeouts,
+//! tracing, and turning every outcome into a [`Page`] or an [`Error`].
+
+use std::num::NonZeroU64;
+use std::time::Instant;
+
+use reqwest::StatusCode;
+use reqwest::header::HeaderMap;
+use tracing::Instrument;
+use yandex_market_chats_api as api;
+use yandex_market_chats_api::ClientInfo;
+use yandex_market_chats_api::request_context::RequestContext;
+use yandex_market_chats_api::types::{ApiErrorResponse, GetChatsRequest, GetChatsResponse};
+
+use crate::error::TimeoutKind;
+use crate::retry::Decision;
+use crate::{Client, Error, Page, PageSize, RateLimit};
+
+/// Everything a getChats request needs but the page token; checked, immutable.
+#[derive(Debug)]
+pub(crate) struct PageRequest {
+    pub business_id: NonZeroU64,
+    pub page_size: PageSize,
+    pub body: GetChatsRequest,
+}
+
+/// At most this many characters of a body go into an error.
+const EXCERPT_CHARS: usize = 200;
+
+impl Client {
+    /// Fetches one page, retrying within the policy and the total timeout.
+    pub(crate) async fn get_chats_page(
+        &self,
+        request: &PageRequest,
+        token: Option<String>,
+    ) -> Result<Page, Error> {
+        let total = self.inner.config.total_timeout;
+        tokio::time::timeout(total, self.with_retries(request, token))
+            .await
+            .unwrap_or(Err(Error::Timeout {
+                kind: TimeoutKind::Total,
+                after: total,
+            }))
+    }
+
+    async fn with_retries(&self, request: &PageRequest, token: Option<String>) -> Result<Page, Error> {
+        let policy = &self.inner.config.retry;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let error = match self.attempt(request, token.as_deref(), attempt).await {
+                Ok(page) => return Ok(page),
+                Err(error) => error,
+            };
+            match policy.decide(attempt, error) {
+                Decision::Retry(wait) => {
+                    tracing::debug!(attempt, wait_ms = wait.as_millis() as u64, "retrying getChats");
+                    tokio::time::sleep(wait).await;
+                }
+                Decision::Fail(error) => return Err(error),
+            }
+        }
+    }
+
+    async fn attempt(&self, request: &PageRequest, token: Option<&str>, attempt: u32) -> Result<Page, Error> {
+        let config = &self.inner.config;
+        let business_id = request.business_id.get();
+        let _permit = self
+            .inner
+            .limits
+            .acquire(business_id, config.retry.max_quota_wait_value())
+            .await?;
+
+        // Never the key, never the body.
+        let span = tracing::debug_span!(
+            "yandex_market_chats.request",
+            operation = "getChats",
+            business_id,
+            attempt,
+            status = tracing::field::Empty,
+            duration_ms = tracing::field::Empty,
+        );
+        let started = Instant::now();
+        let result = async {
+            // One generated client per request: its context records this
+            // response's status and headers (see the codegen crate).
+            let api = api::Client::new_with_client(
+                &config.base_url,
+                config.http.clone(),
+                RequestContext::new(config.headers.clone()),
+            );
+            let mut call = api
+                .get_chats()
+                .business_id(request.business_id)
+                .limit(request.page_size.get())
+                .body(request.body.clone());
+            if let Some(token) = token {
+                call = call.page_token(token.to_owned());
+            }
+            let sent = tokio::time::timeout(config.attempt_timeout, async {
+                match call.send().await {
+                    Ok(response) => Ok(response),
+                    // The body of an undocumented status is read here, inside the timeout.
+                    Err(error) => Err(self.classify(error, api.inner().response()).await),
+                }
+            })
+            .await;
+            let meta = api.inner().response();
+            if let Some((status, headers)) = meta {
+                tracing::Span::current().record("status", status.as_u16());
+                if let Some(rate_limit) = RateLimit::from_headers(headers) {
+                    self.inner.limits.observe(business_id, &rate_limit);
+                }
+            }
+            match sent {
+                Err(_) => Err(Error::Timeout {
+                    kind: TimeoutKind::Attempt,
+                    after: config.attempt_timeout,
+                }),
+                Ok(Err(error)) => Err(error),
+                Ok(Ok(response)) => {
+                    let rate_limit = RateLimit::from_headers(response.headers());
+                    page(response.into_inner(), token, rate_limit)
+                }
+            }
+        }
+        .instrument(span.clone())
+        .await;
+        span.record("duration_ms", started.elapsed().as_millis() as u64);
+        if let Err(error) = &result {
+            tracing::debug!(parent: &span, %error, "getChats attempt failed");
+        }
+        result
+    }
+
+    /// Turns progenitor's error into ours. `meta` is what the post hook saw.
+    async fn classify(
+        &self,
+        error: api::Error<ApiErrorResponse>,
+        meta: Option<&(StatusCode, HeaderMap)>,
+    ) -> Error {
+        match error {
+            api::Error::ErrorResponse(response) => {
+                let status = response.status().as_u16();
+                let rate_limit = RateLimit::from_headers(response.headers());
+                api_error(status, Some(response.into_inner()), rate_limit)
+            }
+            api::Error::InvalidResponsePayload(bytes, reason) => {
+                let (status, headers) = meta.map_or((0, None), |(s, h)| (s.as_u16(), Some(h)));
+                self.undecodable(status, headers, &bytes, &reason.to_string())
+            }
+            api::Error::UnexpectedResponse(response) => {
+                let status = response.status().as_u16();
+                let headers = response.headers().clone();
+                match response.bytes().await {
+                    Err(e) => transport("reading the response body failed", e),
+                    Ok(bytes) if (200..300).contains(&status) => {
+                        self.undecodable(status, Some(&headers), &bytes, "unexpected success status")
+                    }
+                    Ok(bytes) => match serde_json::from_slice::<ApiErrorResponse>(&bytes) {
+                        Ok(body) => api_error(status, Some(body), RateLimit::from_headers(&headers)),
+                        Err(reason) => {
+                            self.undecodable(status, Some(&headers), &bytes, &reason.to_string())
+                        }
+                    },
+                }
+            }
+            api::Error::CommunicationError(e) | api::Error::ResponseBodyError(e) => {
+                transport("the request failed", e)
+            }
+            api::Error::InvalidUpgrade(e) => transport("unexpected protocol upgrade", e),
+            api::Error::InvalidRequest(message) => Error::invalid_input(message),
+            api::Error::Custom(message) => Error::Transport {
+                message,
+                source: None,
+            },
+        }
+    }
+
+    /// A body that is not the documented JSON. For an error status the
+    /// status still decides what happens (a 420's headers, a 503's retry).
+    fn undecodable(&self, status: u16, headers: Option<&HeaderMap>, body: &[u8], reason: &str) -> Error {
+        let excerpt = excerpt(body, self.inner.config.secret.expose());
+        if status >= 400 {
+            let mut error = api_error(status, None, headers.and_then(RateLimit::from_headers));
+            if let Error::Api { message, .. } = &mut error {
+                *message = Some(format!("undecodable error body ({reason}): {excerpt:?}"));
+            }
+            return error;
+        }
+        Error::Decode {
+            status,
+            reason: reason.to_owned(),
+            excerpt,
+        }
+    }
+}
+
+fn page(body: GetChatsResponse, token: Option<&str>, rate_limit: Option<RateLimit>) -> Result<Page, Error> {
+    let Some(result) = body.result else {
+        return Err(Error::Decode {
+            status: 200,
+            reason: "the body has no `result`".to_owned(),
+            excerpt: format!("{{\"status\":\"{}\"}}", body.status),
+        });
+    };
+    Ok(Page {
+        chats: result.chats,
+        next_page_token: result
+            .paging
+            .and_then(|paging| paging.next_page_token)
+            .filter(|token| !token.is_empty()),
+        rate_limit,
+        page_token: token.map(str::to_owned),
+    })
+}
+
+fn api_error(status: u16, body: Option<ApiErrorResponse>, rate_limit: Option<RateLimit>) -> Error {
+    let mut details: Vec<(String, Option<String>)> = Vec::new();
+    if let Some(body) = body {
+        details.extend(body.errors.into_iter().flatten().map(|e| (e.code, e.message)));
+        // The older error shape: `{"error": {"code": 403, "message": "..."}}`.
+        if details.is_empty()
+            && let Some(legacy) = body.error
+        {
+            let code = legacy.code.map_or_else(|| status.to_string(), |c| c.to_string());
+            details.push((code, legacy.message));
+        }
+    }
+    let (code, message) = details
+        .first()
+        .map_or((None, None), |(c, m)| (Some(c.clone()), m.clone()));
+    Error::Api {
+        status,
+        code,
+        message,
+        details,
+        rate_limit,
+    }
+}
+
+fn transport(what: &str, error: reqwest::Error) -> Error {
+    // reqwest's Display is terse ("error sending request"); the causes say
+    // what happened ("connection closed before message completed").
+    let mut message = format!("{what}: {error}");
+    let mut cause = std::error::Error::source(&error);
+    while let Some(inner) = cause {
+        message.push_str(": ");
+        message.push_str(&inner.to_string());
+        cause = inner.source();
+    }
+    Error::Transport {
+        message,
+        source: Some(Box::new(error)),
+    }
+}
+
+/// The start of a body for an error message, with the secret scrubbed in
+/// case a server echoes it.
+pub(crate) fn excerpt(body: &[u8], secret: &str) -> String {
+    let mut text = String::from_utf8_lossy(body);
+    // Scrub before cutting, so that no part of the secret survives the cut.
+    if !secret.is_empty() && text.contains(secret) {
+        text = text.replace(secret, "<redacted>").into();
+    }
+    let mut excerpt: String = text.chars().take(EXCERPT_CHARS).collect();
+    if text.chars().count() > EXCERPT_CHARS {
+        excerpt.push('…');
+    }
+    excerpt
+}
