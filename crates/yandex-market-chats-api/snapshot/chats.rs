@@ -1365,13 +1365,8 @@ Sends a `POST` request to `/v2/businesses/{businessId}/chats`
 
 Arguments:
 - `business_id`: Cabinet ID. To find out, use the request GET v2/campaigns.
-
 - `limit`: The number of values per page.
-
-- `page_token`: ID of the results page. If the parameter is omitted, the first page is
-returned. We recommend transmitting the value of the output parameter
-`nextPageToken`, received during the last request.
-
+- `page_token`: ID of the results page. If the parameter is omitted, the first page is returned. We recommend transmitting the value of the output parameter `nextPageToken`, received during the last request.
 - `body`
 ```ignore
 let response = client.get_chats()

@@ -79,8 +79,8 @@ pub fn generate_from_str(path: impl AsRef<Path>, yaml: &str) -> Result<String, E
         })?;
 
     let context_module = request_context::module();
-    let file: syn::File =
-        syn::parse2(quote::quote! { #tokens #enum_module #context_module }).map_err(|source| Error::Syntax {
+    let file: syn::File = syn::parse2(quote::quote! { #tokens #enum_module #context_module })
+        .map_err(|source| Error::Syntax {
             path: path.to_owned(),
             source,
         })?;

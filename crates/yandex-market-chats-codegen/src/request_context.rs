@@ -10,7 +10,6 @@
 use proc_macro2::TokenStream;
 use quote::quote;
 
-
 /// The type progenitor is told to use as `inner`.
 pub(crate) fn type_path() -> TokenStream {
     quote!(crate::request_context::RequestContext)

@@ -13,8 +13,12 @@ use crate::{Client, Error, RetryPolicy};
 pub const DEFAULT_BASE_URL: &str = "https://api.partner.market.yandex.ru";
 
 /// The `User-Agent` every request carries.
-pub(crate) const USER_AGENT_VALUE: &str =
-    concat!(env!("CARGO_PKG_NAME"), "/", env!("CARGO_PKG_VERSION"), " (Rust)");
+pub(crate) const USER_AGENT_VALUE: &str = concat!(
+    env!("CARGO_PKG_NAME"),
+    "/",
+    env!("CARGO_PKG_VERSION"),
+    " (Rust)"
+);
 
 /// getChats' hourly quota today (the documentation page still says 10,000).
 pub const DEFAULT_HOURLY_QUOTA: u32 = 5_000;
@@ -176,9 +180,11 @@ impl ClientBuilder {
     pub fn build(self) -> Result<Client, Error> {
         let auth = match (&self.api_key, &self.oauth_token) {
             (Some(key), None) => header("api-key", "API key", key.expose())?,
-            (None, Some(token)) => {
-                header("authorization", "OAuth token", &format!("Bearer {}", token.expose()))?
-            }
+            (None, Some(token)) => header(
+                "authorization",
+                "OAuth token",
+                &format!("Bearer {}", token.expose()),
+            )?,
             (None, None) => {
                 return Err(Error::invalid_input(
                     "no credentials: set an API key (`api_key`) or an OAuth token (`oauth_token`)",
@@ -197,11 +203,15 @@ impl ClientBuilder {
             ("total timeout", self.total_timeout),
         ] {
             if value.is_zero() {
-                return Err(Error::invalid_input(format!("the {name} must be above zero")));
+                return Err(Error::invalid_input(format!(
+                    "the {name} must be above zero"
+                )));
             }
         }
         if self.max_in_flight == 0 {
-            return Err(Error::invalid_input("max_in_flight_per_business must be at least 1"));
+            return Err(Error::invalid_input(
+                "max_in_flight_per_business must be at least 1",
+            ));
         }
         if self.hourly_quota == Some(0) {
             return Err(Error::invalid_input(
@@ -325,12 +335,26 @@ mod tests {
 
     #[test]
     fn loopback_hosts() {
-        for ok in ["http://localhost:1", "http://127.0.0.1:8080", "http://127.9.9.9", "http://[::1]:80/"] {
+        for ok in [
+            "http://localhost:1",
+            "http://127.0.0.1:8080",
+            "http://127.9.9.9",
+            "http://[::1]:80/",
+        ] {
             assert!(check_base_url(ok).is_ok(), "{ok}");
         }
-        for bad in ["http://example.com", "http://128.0.0.1", "ftp://localhost", "not a url", "https://"] {
+        for bad in [
+            "http://example.com",
+            "http://128.0.0.1",
+            "ftp://localhost",
+            "not a url",
+            "https://",
+        ] {
             assert!(check_base_url(bad).is_err(), "{bad}");
         }
-        assert_eq!(check_base_url("https://a.example/x/").unwrap(), "https://a.example/x");
+        assert_eq!(
+            check_base_url("https://a.example/x/").unwrap(),
+            "https://a.example/x"
+        );
     }
 }

@@ -127,7 +127,11 @@ fn api_line(status: u16, code: Option<&str>, message: Option<&str>) -> String {
     line
 }
 
-fn rate_limited_line(reset_at: Option<DateTime<Utc>>, local: bool, message: Option<&str>) -> String {
+fn rate_limited_line(
+    reset_at: Option<DateTime<Utc>>,
+    local: bool,
+    message: Option<&str>,
+) -> String {
     let who = if local {
         "client-side hourly quota spent (no request sent)"
     } else {
@@ -175,7 +179,10 @@ impl Error {
 
     /// Whether a limit was hit: a 420 of either kind, or the client's own quota.
     pub fn is_rate_limited(&self) -> bool {
-        matches!(self, Self::RateLimited { .. } | Self::Api { status: 420, .. })
+        matches!(
+            self,
+            Self::RateLimited { .. } | Self::Api { status: 420, .. }
+        )
     }
 
     /// Whether the credentials were refused (401 or 403).

@@ -56,24 +56,24 @@ pub use query::ChatsQuery;
 pub use rate_limit::RateLimit;
 pub use retry::RetryPolicy;
 
-/// A chat with a buyer (`GetChatInfoDTO`). Serializes with the API's field names.
-pub use yandex_market_chats_api::types::GetChatInfoDto as Chat;
-/// What a chat is about: its context type, order, return, customer, campaign
-/// (`ChatFullContextDTO`).
-pub use yandex_market_chats_api::types::ChatFullContextDto as ChatFullContext;
+/// The kind of a [`ChatContext`] filter (`ORDER`, `RETURN`).
+pub use yandex_market_chats_api::open_enums::ChatContextIdentifiableType;
+/// A chat's context type (`ORDER`, `RETURN`, `DIRECT`), open to new values.
+pub use yandex_market_chats_api::open_enums::ChatContextType;
+/// A chat's status (`NEW`, `WAITING_FOR_PARTNER`, ...), open to new values.
+pub use yandex_market_chats_api::open_enums::ChatStatusType as ChatStatus;
+/// A chat's type (`CHAT`, `ARBITRAGE`), open to new values.
+pub use yandex_market_chats_api::open_enums::ChatType;
 /// An order or return to filter chats by (`ChatContextDTO`), for
 /// [`ChatsQuery::contexts`].
 pub use yandex_market_chats_api::types::ChatContextDto as ChatContext;
 /// The buyer of a chat (`ChatCustomerDTO`).
 pub use yandex_market_chats_api::types::ChatCustomerDto as ChatCustomer;
-/// A chat's status (`NEW`, `WAITING_FOR_PARTNER`, ...), open to new values.
-pub use yandex_market_chats_api::open_enums::ChatStatusType as ChatStatus;
-/// A chat's type (`CHAT`, `ARBITRAGE`), open to new values.
-pub use yandex_market_chats_api::open_enums::ChatType;
-/// A chat's context type (`ORDER`, `RETURN`, `DIRECT`), open to new values.
-pub use yandex_market_chats_api::open_enums::ChatContextType;
-/// The kind of a [`ChatContext`] filter (`ORDER`, `RETURN`).
-pub use yandex_market_chats_api::open_enums::ChatContextIdentifiableType;
+/// What a chat is about: its context type, order, return, customer, campaign
+/// (`ChatFullContextDTO`).
+pub use yandex_market_chats_api::types::ChatFullContextDto as ChatFullContext;
+/// A chat with a buyer (`GetChatInfoDTO`). Serializes with the API's field names.
+pub use yandex_market_chats_api::types::GetChatInfoDto as Chat;
 
 /// The date-time crate used by [`Chat`]'s fields and [`RateLimit`].
 pub use chrono;

@@ -46,7 +46,10 @@ impl Limits {
     }
 
     fn with_business<T>(&self, business_id: u64, f: impl FnOnce(&mut Business) -> T) -> T {
-        let mut map = self.per_business.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut map = self
+            .per_business
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         let quota = u64::from(self.hourly_quota.unwrap_or(u32::MAX));
         let entry = map.entry(business_id).or_insert_with(|| Business {
             in_flight: Arc::new(Semaphore::new(self.max_in_flight)),
@@ -59,7 +62,11 @@ impl Limits {
     /// Waits for a free slot and takes one unit of the hourly quota. When the
     /// quota is spent, waits for the window to reset if that is at most
     /// `max_wait` away, else fails with [`Error::RateLimited`].
-    pub(crate) async fn acquire(&self, business_id: u64, max_wait: Duration) -> Result<Permit, Error> {
+    pub(crate) async fn acquire(
+        &self,
+        business_id: u64,
+        max_wait: Duration,
+    ) -> Result<Permit, Error> {
         let semaphore = self.with_business(business_id, |b| Arc::clone(&b.in_flight));
         let slot = semaphore
             .acquire_owned()

@@ -107,7 +107,9 @@ impl PageStream {
         let request = Arc::clone(self.request.as_ref()?);
         let client = self.client.clone();
         let token = self.next_token.clone();
-        Some(Box::pin(async move { client.get_chats_page(&request, token).await }))
+        Some(Box::pin(async move {
+            client.get_chats_page(&request, token).await
+        }))
     }
 
     fn finish_page(&mut self, page: &Page) {
@@ -125,7 +127,11 @@ impl PageStream {
             Some(token) => {
                 self.sent.insert(token.clone());
                 self.next_token = Some(token.clone());
-                if self.pages_left == Some(0) { State::Done } else { State::Idle }
+                if self.pages_left == Some(0) {
+                    State::Done
+                } else {
+                    State::Idle
+                }
             }
         };
     }
@@ -140,7 +146,8 @@ impl Stream for PageStream {
             match &mut this.state {
                 State::Done => return Poll::Ready(None),
                 State::Failing(_) => {
-                    let State::Failing(error) = std::mem::replace(&mut this.state, State::Done) else {
+                    let State::Failing(error) = std::mem::replace(&mut this.state, State::Done)
+                    else {
                         unreachable!("matched above")
                     };
                     return Poll::Ready(Some(Err(error)));

@@ -94,7 +94,10 @@ impl ChatsQuery {
     #[deprecated(note = "the API deprecates `orderIds`; use `contexts` with ORDER contexts")]
     pub fn order_ids(mut self, order_ids: impl IntoIterator<Item = u64>) -> Self {
         let mut seen = HashSet::new();
-        self.order_ids = order_ids.into_iter().filter(|id| seen.insert(*id)).collect();
+        self.order_ids = order_ids
+            .into_iter()
+            .filter(|id| seen.insert(*id))
+            .collect();
         self
     }
 
@@ -152,7 +155,8 @@ impl ChatsQuery {
             .order_ids
             .iter()
             .map(|&id| {
-                NonZeroU64::new(id).ok_or_else(|| Error::invalid_input("order ids must be at least 1, got 0"))
+                NonZeroU64::new(id)
+                    .ok_or_else(|| Error::invalid_input("order ids must be at least 1, got 0"))
             })
             .collect::<Result<Vec<_>, _>>()?;
         if self.max_pages == Some(0) {

@@ -20,7 +20,12 @@ pub struct RateLimit {
 impl RateLimit {
     /// Reads the three headers; `None` when none of them is present.
     pub(crate) fn from_headers(headers: &HeaderMap) -> Option<Self> {
-        let text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim);
+        let text = |name: &str| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::trim)
+        };
         let number = |name: &str| text(name).and_then(|v| v.parse::<u64>().ok());
         let limit = number("x-ratelimit-resource-limit");
         let remaining = number("x-ratelimit-resource-remaining");

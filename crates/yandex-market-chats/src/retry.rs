@@ -99,7 +99,9 @@ impl RetryPolicy {
 
     pub(crate) fn check(&self) -> Result<(), Error> {
         if self.max_attempts == 0 {
-            return Err(Error::invalid_input("RetryPolicy::max_attempts must be at least 1"));
+            return Err(Error::invalid_input(
+                "RetryPolicy::max_attempts must be at least 1",
+            ));
         }
         if self.initial_backoff > self.max_backoff {
             return Err(Error::invalid_input(
@@ -185,7 +187,10 @@ mod tests {
     #[test]
     fn final_statuses_are_not_retried() {
         for status in [400, 401, 403, 404] {
-            assert!(matches!(RetryPolicy::default().decide(1, api(status, None)), Decision::Fail(_)));
+            assert!(matches!(
+                RetryPolicy::default().decide(1, api(status, None)),
+                Decision::Fail(_)
+            ));
         }
     }
 
@@ -198,15 +203,26 @@ mod tests {
                 Decision::Fail(e) => panic!("{e}"),
             }
         }
-        assert!(matches!(policy.decide(10, api(503, None)), Decision::Fail(_)));
+        assert!(matches!(
+            policy.decide(10, api(503, None)),
+            Decision::Fail(_)
+        ));
     }
 
     #[test]
     fn spent_quota_far_away_fails_at_once_with_reset_time() {
         let until = Utc::now() + chrono::Duration::hours(1);
-        let rate_limit = RateLimit { limit: Some(5000), remaining: Some(0), until: Some(until) };
+        let rate_limit = RateLimit {
+            limit: Some(5000),
+            remaining: Some(0),
+            until: Some(until),
+        };
         match RetryPolicy::default().decide(1, api(420, Some(rate_limit))) {
-            Decision::Fail(Error::RateLimited { reset_at, local: false, .. }) => {
+            Decision::Fail(Error::RateLimited {
+                reset_at,
+                local: false,
+                ..
+            }) => {
                 assert_eq!(reset_at, Some(until));
             }
             other => panic!("{other:?}"),

@@ -43,7 +43,11 @@ impl Client {
             }))
     }
 
-    async fn with_retries(&self, request: &PageRequest, token: Option<String>) -> Result<Page, Error> {
+    async fn with_retries(
+        &self,
+        request: &PageRequest,
+        token: Option<String>,
+    ) -> Result<Page, Error> {
         let policy = &self.inner.config.retry;
         let mut attempt = 0;
         loop {
@@ -54,7 +58,11 @@ impl Client {
             };
             match policy.decide(attempt, error) {
                 Decision::Retry(wait) => {
-                    tracing::debug!(attempt, wait_ms = wait.as_millis() as u64, "retrying getChats");
+                    tracing::debug!(
+                        attempt,
+                        wait_ms = wait.as_millis() as u64,
+                        "retrying getChats"
+                    );
                     tokio::time::sleep(wait).await;
                 }
                 Decision::Fail(error) => return Err(error),
@@ -62,7 +70,12 @@ impl Client {
         }
     }
 
-    async fn attempt(&self, request: &PageRequest, token: Option<&str>, attempt: u32) -> Result<Page, Error> {
+    async fn attempt(
+        &self,
+        request: &PageRequest,
+        token: Option<&str>,
+        attempt: u32,
+    ) -> Result<Page, Error> {
         let config = &self.inner.config;
         let business_id = request.business_id.get();
         let _permit = self
@@ -154,11 +167,16 @@ impl Client {
                 let headers = response.headers().clone();
                 match response.bytes().await {
                     Err(e) => transport("reading the response body failed", e),
-                    Ok(bytes) if (200..300).contains(&status) => {
-                        self.undecodable(status, Some(&headers), &bytes, "unexpected success status")
-                    }
+                    Ok(bytes) if (200..300).contains(&status) => self.undecodable(
+                        status,
+                        Some(&headers),
+                        &bytes,
+                        "unexpected success status",
+                    ),
                     Ok(bytes) => match serde_json::from_slice::<ApiErrorResponse>(&bytes) {
-                        Ok(body) => api_error(status, Some(body), RateLimit::from_headers(&headers)),
+                        Ok(body) => {
+                            api_error(status, Some(body), RateLimit::from_headers(&headers))
+                        }
                         Err(reason) => {
                             self.undecodable(status, Some(&headers), &bytes, &reason.to_string())
                         }
@@ -179,7 +197,13 @@ impl Client {
 
     /// A body that is not the documented JSON. For an error status the
     /// status still decides what happens (a 420's headers, a 503's retry).
-    fn undecodable(&self, status: u16, headers: Option<&HeaderMap>, body: &[u8], reason: &str) -> Error {
+    fn undecodable(
+        &self,
+        status: u16,
+        headers: Option<&HeaderMap>,
+        body: &[u8],
+        reason: &str,
+    ) -> Error {
         let excerpt = excerpt(body, self.inner.config.secret.expose());
         if status >= 400 {
             let mut error = api_error(status, None, headers.and_then(RateLimit::from_headers));
@@ -196,7 +220,11 @@ impl Client {
     }
 }
 
-fn page(body: GetChatsResponse, token: Option<&str>, rate_limit: Option<RateLimit>) -> Result<Page, Error> {
+fn page(
+    body: GetChatsResponse,
+    token: Option<&str>,
+    rate_limit: Option<RateLimit>,
+) -> Result<Page, Error> {
     let Some(result) = body.result else {
         return Err(Error::Decode {
             status: 200,
@@ -218,12 +246,19 @@ fn page(body: GetChatsResponse, token: Option<&str>, rate_limit: Option<RateLimi
 fn api_error(status: u16, body: Option<ApiErrorResponse>, rate_limit: Option<RateLimit>) -> Error {
     let mut details: Vec<(String, Option<String>)> = Vec::new();
     if let Some(body) = body {
-        details.extend(body.errors.into_iter().flatten().map(|e| (e.code, e.message)));
+        details.extend(
+            body.errors
+                .into_iter()
+                .flatten()
+                .map(|e| (e.code, e.message)),
+        );
         // The older error shape: `{"error": {"code": 403, "message": "..."}}`.
         if details.is_empty()
             && let Some(legacy) = body.error
         {
-            let code = legacy.code.map_or_else(|| status.to_string(), |c| c.to_string());
+            let code = legacy
+                .code
+                .map_or_else(|| status.to_string(), |c| c.to_string());
             details.push((code, legacy.message));
         }
     }
