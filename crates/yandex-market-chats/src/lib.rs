@@ -79,3 +79,7 @@ pub use yandex_market_chats_api::types::GetChatInfoDto as Chat;
 pub use chrono;
 /// The HTTP client crate, for [`ClientBuilder::http_client`].
 pub use reqwest;
+
+#[cfg(feature = "sandbox")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sandbox")))]
+pub mod sandbox;
