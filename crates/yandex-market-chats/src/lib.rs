@@ -83,3 +83,8 @@ pub use reqwest;
 #[cfg(feature = "sandbox")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sandbox")))]
 pub mod sandbox;
+
+/// The README's code blocks, compiled and run as doc tests.
+#[cfg(all(doctest, feature = "sandbox"))]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;

@@ -129,8 +129,9 @@ impl RetryPolicy {
                 .map(|until| (until - Utc::now()).to_std().unwrap_or(Duration::ZERO));
             return match wait {
                 Some(wait) if wait <= self.max_quota_wait && attempt < self.max_attempts => {
-                    // The header has one-second resolution: wait a little past it.
-                    Decision::Retry(wait + Duration::from_millis(50))
+                    // The header has one-second resolution (the reset may be up
+                    // to a second after what it says): wait one second past it.
+                    Decision::Retry(wait + Duration::from_secs(1))
                 }
                 _ => Decision::Fail(Error::RateLimited {
                     reset_at: rate_limit.until,

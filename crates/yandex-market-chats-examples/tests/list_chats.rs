@@ -1,0 +1,147 @@
+//! `list_chats` as a process: the default run against the sandbox, `--json`,
+//! and clean usage errors. (cargo builds a package's examples before running
+//! its tests, so the binary is next to this test's.)
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn example() -> PathBuf {
+    let mut path = std::env::current_exe().expect("the test binary has a path");
+    path.pop(); // deps/
+    path.pop(); // debug/ (or the profile's folder)
+    path.push("examples");
+    path.push(format!("list_chats{}", std::env::consts::EXE_SUFFIX));
+    assert!(path.exists(), "{} is not built", path.display());
+    path
+}
+
+fn run(args: &[&str]) -> Output {
+    Command::new(example())
+        .args(args)
+        .env_remove("YANDEX_MARKET_API_KEY")
+        .env_remove("YANDEX_MARKET_BUSINESS_ID")
+        .env_remove("YANDEX_MARKET_BASE_URL")
+        .output()
+        .expect("the example runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn default_run_lists_the_sandbox_as_a_table() {
+    let output = run(&[]);
+    let (stdout, stderr) = (text(&output.stdout), text(&output.stderr));
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stderr.lines().next().unwrap().contains("sandbox"),
+        "{stderr}"
+    );
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert!(lines[0].starts_with("CHAT_ID"), "{stdout}");
+    assert_eq!(lines.len(), 1 + 95, "a header and the sandbox's 95 chats");
+    // Aligned: every row has its STATUS column at the same place.
+    let column = lines[0].find("STATUS").unwrap();
+    assert!(
+        lines[1..]
+            .iter()
+            .all(|l| l.as_bytes()[column - 1] == b' ' && l.as_bytes()[column] != b' ')
+    );
+    assert!(
+        stderr.contains("page 2"),
+        "progress for a listing of several pages: {stderr}"
+    );
+    assert!(!stderr.contains("panicked"));
+}
+
+#[test]
+fn json_prints_one_api_shaped_object_per_chat() {
+    let output = run(&[
+        "--json",
+        "--status",
+        "NEW",
+        "--status",
+        "FINISHED",
+        "--page-size",
+        "3",
+    ]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let chats: Vec<serde_json::Value> = text(&output.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("each line is JSON"))
+        .collect();
+    assert!(!chats.is_empty());
+    for chat in &chats {
+        assert!(chat["chatId"].as_u64().is_some(), "{chat}");
+        assert!(chat["createdAt"].as_str().is_some(), "{chat}");
+        assert!(
+            matches!(chat["status"].as_str(), Some("NEW" | "FINISHED")),
+            "{chat}"
+        );
+    }
+}
+
+#[test]
+fn max_pages_and_type_filters_apply() {
+    let output = run(&[
+        "--json",
+        "--max-pages",
+        "1",
+        "--page-size",
+        "5",
+        "--type",
+        "ARBITRAGE",
+    ]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let lines: Vec<String> = text(&output.stdout).lines().map(str::to_owned).collect();
+    assert!(!lines.is_empty() && lines.len() <= 5);
+    assert!(lines.iter().all(|l| l.contains("\"type\":\"ARBITRAGE\"")));
+}
+
+#[test]
+fn usage_errors_exit_2_with_one_clear_line() {
+    for (args, expect) in [
+        (&["--page-size", "21"][..], "between 1 and 20"),
+        (&["--status", "FOO"][..], "valid values: NEW"),
+        (&["--type", "CHATS"][..], "CHAT, ARBITRAGE"),
+        (&["--bogus"][..], "unknown argument"),
+        (&["--business-id"][..], "needs a value"),
+    ] {
+        let output = run(args);
+        let stderr = text(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(expect), "{args:?}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
+        assert!(output.stdout.is_empty());
+    }
+}
+
+#[test]
+fn a_key_without_a_business_id_is_a_usage_error_and_never_printed() {
+    let output = Command::new(example())
+        .env("YANDEX_MARKET_API_KEY", "very-secret-key-42")
+        .env_remove("YANDEX_MARKET_BUSINESS_ID")
+        .output()
+        .unwrap();
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("YANDEX_MARKET_BUSINESS_ID"));
+    assert!(!stderr.contains("very-secret-key-42"));
+}
+
+#[test]
+fn a_real_run_error_exits_1_without_the_key() {
+    // A key and a business, but nothing listens on the URL.
+    let output = Command::new(example())
+        .env("YANDEX_MARKET_API_KEY", "very-secret-key-42")
+        .env("YANDEX_MARKET_BUSINESS_ID", "5")
+        .env("YANDEX_MARKET_BASE_URL", "http://127.0.0.1:9")
+        .output()
+        .unwrap();
+    let stderr = text(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.starts_with("error: "), "{stderr}");
+    assert!(!stderr.contains("very-secret-key-42"));
+    assert!(!stderr.contains("panicked"));
+}
