@@ -13,7 +13,7 @@ fn client(server: &MockServer) -> Client {
     Client::new_with_client(
         &server.base_url(),
         reqwest::Client::new(),
-        RequestContext::new(headers),
+        RequestContext::new(std::sync::Arc::new(headers)),
     )
 }
 
@@ -134,6 +134,7 @@ async fn parses_today_s_api_unknown_values_and_offsets() {
         .send()
         .await
         .unwrap();
+    assert_eq!(response.headers()["x-ratelimit-resource-remaining"], "4999");
     let result = response.into_inner().result.unwrap();
     let first = &result.chats[0];
     assert_eq!(first.chat_id.get(), 11);
@@ -159,10 +160,9 @@ async fn parses_today_s_api_unknown_values_and_offsets() {
         result.paging.unwrap().next_page_token.as_deref(),
         Some("next-1")
     );
-    // The post hook recorded status and headers.
-    let (status, headers) = api.inner().response().unwrap();
-    assert_eq!(status.as_u16(), 200);
-    assert_eq!(headers["x-ratelimit-resource-remaining"], "4999");
+    // The post hook recorded the status; a success's headers stay on the response.
+    assert_eq!(api.inner().status().map(|s| s.as_u16()), Some(200));
+    assert!(api.inner().error_headers().is_none());
 }
 
 #[tokio::test]
@@ -182,7 +182,8 @@ async fn parses_every_error_status_with_errors_as_list_null_or_missing() {
                     then.status(status).json_body(body.clone());
                 })
                 .await;
-            let error = client(&server)
+            let api = client(&server);
+            let error = api
                 .get_chats()
                 .business_id(42u64)
                 .body(GetChatsRequest::default())
@@ -193,6 +194,8 @@ async fn parses_every_error_status_with_errors_as_list_null_or_missing() {
                 panic!("{status} {body}: expected a typed error response, got {error:?}");
             };
             assert_eq!(response.status().as_u16(), status);
+            assert_eq!(api.inner().status().map(|s| s.as_u16()), Some(status));
+            assert!(api.inner().error_headers().is_some());
             let parsed = response.into_inner();
             match &body["errors"] {
                 serde_json::Value::Array(_) => {

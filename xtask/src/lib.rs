@@ -3,6 +3,8 @@
 
 use std::path::Path;
 
+pub mod tasks;
+
 /// The fragment, relative to the workspace root.
 pub const SPEC: &str = "openapi/chats.yaml";
 /// The committed snapshot of the generated client, relative to the workspace root.

@@ -4,16 +4,20 @@
 //!   from `openapi/chats.yaml`.
 //! - `check`: regenerate in memory and compare with the snapshot; print a
 //!   unified diff and fail when they differ.
+//! - `bench [--quick]`, `build-cost`: see `tasks.rs`.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use xtask::CheckError;
 
-const USAGE: &str = "usage: cargo xtask <generate|check>
+const USAGE: &str = "usage: cargo xtask <task>
 
-  generate   write the generated client to crates/yandex-market-chats-api/snapshot/chats.rs
-  check      fail with a diff when that snapshot differs from a fresh generation";
+  generate           write the generated client to crates/yandex-market-chats-api/snapshot/chats.rs
+  check              fail with a diff when that snapshot differs from a fresh generation
+  bench [--quick]    time and memory of the SDK against a hand-written baseline (release build;
+                     --quick: a small debug run that only keeps the benchmark working)
+  build-cost         clean-build a reqwest-only crate and one using the SDK; compare (minutes)";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -37,6 +41,9 @@ fn main() -> ExitCode {
             }
             Err(other) => report(Err(other.to_string())),
         },
+        ["bench"] => report(xtask::tasks::bench(&root, false).map(|()| String::new())),
+        ["bench", "--quick"] => report(xtask::tasks::bench(&root, true).map(|()| String::new())),
+        ["build-cost"] => report(xtask::tasks::build_cost(&root).map(|()| String::new())),
         ["help" | "--help" | "-h"] => {
             println!("{USAGE}");
             ExitCode::SUCCESS
@@ -51,7 +58,9 @@ fn main() -> ExitCode {
 fn report(result: Result<String, String>) -> ExitCode {
     match result {
         Ok(summary) => {
-            println!("{summary}");
+            if !summary.is_empty() {
+                println!("{summary}");
+            }
             ExitCode::SUCCESS
         }
         Err(message) => {

@@ -2179,51 +2179,56 @@ pub mod open_enums {
     }
 }
 /// Per-request state for the generated [`Client`]: headers to add, and
-/// the status and headers of the response once it arrives.
+/// what the response said before its body was decoded.
 pub mod request_context {
     /// Headers to send with a request and, once it is answered, the
-    /// response's status and headers.
+    /// response's status (and its headers, for a non-success status).
     ///
     /// Create one per request (`Client::new_with_client` is cheap) to read
-    /// [`RequestContext::response`] afterwards. Mark secret header values
+    /// [`RequestContext::status`] afterwards. Mark secret header values
     /// sensitive: `Debug` then prints `Sensitive` instead of the value.
     #[derive(Clone, Debug, Default)]
     pub struct RequestContext {
-        headers: ::reqwest::header::HeaderMap,
+        headers: ::std::sync::Arc<::reqwest::header::HeaderMap>,
         response: ::std::sync::OnceLock<
-            (::reqwest::StatusCode, ::reqwest::header::HeaderMap),
+            (::reqwest::StatusCode, ::std::option::Option<::reqwest::header::HeaderMap>),
         >,
     }
     impl RequestContext {
-        /// A context that adds `headers` to the request.
-        pub fn new(headers: ::reqwest::header::HeaderMap) -> Self {
+        /// A context that adds `headers` to the request. The map is shared,
+        /// so one map can serve every request of a client.
+        pub fn new(headers: ::std::sync::Arc<::reqwest::header::HeaderMap>) -> Self {
             Self {
                 headers,
                 response: ::std::sync::OnceLock::new(),
             }
         }
-        /// The status and headers of the response, once one arrived.
-        pub fn response(
+        /// The status of the response, once one arrived.
+        pub fn status(&self) -> ::std::option::Option<::reqwest::StatusCode> {
+            self.response.get().map(|(status, _)| *status)
+        }
+        /// The headers of a response with a non-success status (there a
+        /// body that fails to decode would lose them). A success's
+        /// headers are on its `ResponseValue`, so they are not copied here.
+        pub fn error_headers(
             &self,
-        ) -> ::std::option::Option<
-            &(::reqwest::StatusCode, ::reqwest::header::HeaderMap),
-        > {
-            self.response.get()
+        ) -> ::std::option::Option<&::reqwest::header::HeaderMap> {
+            self.response.get().and_then(|(_, headers)| headers.as_ref())
         }
         /// The pre hook.
         pub fn before_send(&self, request: &mut ::reqwest::Request) {
             let headers = request.headers_mut();
             headers.remove("api-version");
-            for (name, value) in &self.headers {
+            for (name, value) in self.headers.iter() {
                 headers.insert(name.clone(), value.clone());
             }
         }
         /// The post hook.
         pub fn after_send(&self, result: &::reqwest::Result<::reqwest::Response>) {
             if let ::std::result::Result::Ok(response) = result {
-                let _ = self
-                    .response
-                    .set((response.status(), response.headers().clone()));
+                let status = response.status();
+                let headers = (!status.is_success()).then(|| response.headers().clone());
+                let _ = self.response.set((status, headers));
             }
         }
     }

@@ -14,7 +14,7 @@
 //!
 //! let mut headers = reqwest::header::HeaderMap::new();
 //! headers.insert("Api-Key", "<token>".parse()?);
-//! let context = RequestContext::new(headers);
+//! let context = RequestContext::new(std::sync::Arc::new(headers));
 //! let client = Client::new_with_client(
 //!     "https://api.partner.market.yandex.ru",
 //!     reqwest::Client::new(),

@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, USER_AGENT};
@@ -238,7 +239,7 @@ impl ClientBuilder {
         Ok(Client::from_config(Config {
             http,
             base_url,
-            headers,
+            headers: Arc::new(headers),
             secret,
             attempt_timeout: self.attempt_timeout,
             total_timeout: self.total_timeout,
@@ -254,7 +255,7 @@ pub(crate) struct Config {
     pub http: reqwest::Client,
     pub base_url: String,
     /// Auth and `User-Agent`; the auth value is marked sensitive.
-    pub headers: HeaderMap,
+    pub headers: Arc<HeaderMap>,
     /// Kept only to scrub it from response excerpts.
     pub secret: Secret,
     pub attempt_timeout: Duration,

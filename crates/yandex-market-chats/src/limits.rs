@@ -61,17 +61,22 @@ impl Limits {
 
     /// Waits for a free slot and takes one unit of the hourly quota. When the
     /// quota is spent, waits for the window to reset if that is at most
-    /// `max_wait` away, else fails with [`Error::RateLimited`].
+    /// `max_wait` away and before `deadline`, else fails with
+    /// [`Error::RateLimited`]. No timer unless it has to wait for the quota.
     pub(crate) async fn acquire(
         &self,
         business_id: u64,
         max_wait: Duration,
+        deadline: tokio::time::Instant,
     ) -> Result<Permit, Error> {
         let semaphore = self.with_business(business_id, |b| Arc::clone(&b.in_flight));
-        let slot = semaphore
-            .acquire_owned()
-            .await
-            .expect("the semaphore is never closed");
+        let slot = match Arc::clone(&semaphore).try_acquire_owned() {
+            Ok(slot) => slot,
+            Err(_) => semaphore
+                .acquire_owned()
+                .await
+                .expect("the semaphore is never closed"),
+        };
         if self.hourly_quota.is_some() {
             loop {
                 let wait = self.with_business(business_id, |b| {
@@ -89,7 +94,11 @@ impl Limits {
                 });
                 match wait {
                     None => break,
-                    Some(wait) if wait <= max_wait => tokio::time::sleep(wait).await,
+                    Some(wait)
+                        if wait <= max_wait && tokio::time::Instant::now() + wait < deadline =>
+                    {
+                        tokio::time::sleep(wait).await;
+                    }
                     Some(wait) => {
                         let reset_at = chrono::Duration::from_std(wait)
                             .ok()

@@ -35,11 +35,13 @@ pub struct RetryPolicy {
     max_backoff: Duration,
     parallel_limit_backoff: Duration,
     max_quota_wait: Duration,
+    quota_reset_margin: Duration,
 }
 
 impl Default for RetryPolicy {
     /// 4 attempts, backoff from 200 ms up to 5 s, 500 ms after a parallel-limit
-    /// 420, and waits of up to 60 s for the hourly quota to reset.
+    /// 420, and waits of up to 60 s (plus a 1 s margin) for the hourly quota
+    /// to reset.
     fn default() -> Self {
         Self {
             max_attempts: 4,
@@ -47,6 +49,7 @@ impl Default for RetryPolicy {
             max_backoff: Duration::from_secs(5),
             parallel_limit_backoff: Duration::from_millis(500),
             max_quota_wait: Duration::from_secs(60),
+            quota_reset_margin: Duration::from_secs(1),
         }
     }
 }
@@ -93,6 +96,14 @@ impl RetryPolicy {
         self
     }
 
+    /// How long past `X-RateLimit-Resource-Until` to wait. The header has
+    /// one-second resolution, so the reset may come up to a second after the
+    /// time it names; default 1 s.
+    pub fn quota_reset_margin(mut self, margin: Duration) -> Self {
+        self.quota_reset_margin = margin;
+        self
+    }
+
     pub(crate) fn max_quota_wait_value(&self) -> Duration {
         self.max_quota_wait
     }
@@ -129,9 +140,7 @@ impl RetryPolicy {
                 .map(|until| (until - Utc::now()).to_std().unwrap_or(Duration::ZERO));
             return match wait {
                 Some(wait) if wait <= self.max_quota_wait && attempt < self.max_attempts => {
-                    // The header has one-second resolution (the reset may be up
-                    // to a second after what it says): wait one second past it.
-                    Decision::Retry(wait + Duration::from_secs(1))
+                    Decision::Retry(wait + self.quota_reset_margin)
                 }
                 _ => Decision::Fail(Error::RateLimited {
                     reset_at: rate_limit.until,

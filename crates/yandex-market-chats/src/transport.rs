@@ -2,9 +2,9 @@
 //! tracing, and turning every outcome into a [`Page`] or an [`Error`].
 
 use std::num::NonZeroU64;
-use std::time::Instant;
+use std::sync::Arc;
+use tokio::time::Instant;
 
-use reqwest::StatusCode;
 use reqwest::header::HeaderMap;
 use tracing::Instrument;
 use yandex_market_chats_api as api;
@@ -29,35 +29,29 @@ const EXCERPT_CHARS: usize = 200;
 
 impl Client {
     /// Fetches one page, retrying within the policy and the total timeout.
+    ///
+    /// The total timeout is a deadline, not a timer: each attempt's one timer
+    /// is cut to what is left of it. One timer per request matters: each
+    /// registration wakes tokio's time driver, a measurable cost per page.
     pub(crate) async fn get_chats_page(
         &self,
         request: &PageRequest,
         token: Option<String>,
     ) -> Result<Page, Error> {
-        let total = self.inner.config.total_timeout;
-        tokio::time::timeout(total, self.with_retries(request, token))
-            .await
-            .unwrap_or(Err(Error::Timeout {
-                kind: TimeoutKind::Total,
-                after: total,
-            }))
-    }
-
-    async fn with_retries(
-        &self,
-        request: &PageRequest,
-        token: Option<String>,
-    ) -> Result<Page, Error> {
-        let policy = &self.inner.config.retry;
+        let config = &self.inner.config;
+        let deadline = Instant::now() + config.total_timeout;
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let error = match self.attempt(request, token.as_deref(), attempt).await {
+            let error = match self
+                .attempt(request, token.as_deref(), attempt, deadline)
+                .await
+            {
                 Ok(page) => return Ok(page),
                 Err(error) => error,
             };
-            match policy.decide(attempt, error) {
-                Decision::Retry(wait) => {
+            match config.retry.decide(attempt, error) {
+                Decision::Retry(wait) if Instant::now() + wait < deadline => {
                     tracing::debug!(
                         attempt,
                         wait_ms = wait.as_millis() as u64,
@@ -65,8 +59,18 @@ impl Client {
                     );
                     tokio::time::sleep(wait).await;
                 }
+                // A wait past the deadline: the last error says more than a timeout.
+                Decision::Retry(_) => return Err(self.last_error_at_deadline(attempt)),
                 Decision::Fail(error) => return Err(error),
             }
+        }
+    }
+
+    fn last_error_at_deadline(&self, attempts: u32) -> Error {
+        tracing::debug!(attempts, "getChats gave up at the total timeout");
+        Error::Timeout {
+            kind: TimeoutKind::Total,
+            after: self.inner.config.total_timeout,
         }
     }
 
@@ -75,14 +79,25 @@ impl Client {
         request: &PageRequest,
         token: Option<&str>,
         attempt: u32,
+        deadline: Instant,
     ) -> Result<Page, Error> {
         let config = &self.inner.config;
         let business_id = request.business_id.get();
         let _permit = self
             .inner
             .limits
-            .acquire(business_id, config.retry.max_quota_wait_value())
+            .acquire(business_id, config.retry.max_quota_wait_value(), deadline)
             .await?;
+        let left = deadline.saturating_duration_since(Instant::now());
+        let (budget, kind, after) = if left < config.attempt_timeout {
+            (left, TimeoutKind::Total, config.total_timeout)
+        } else {
+            (
+                config.attempt_timeout,
+                TimeoutKind::Attempt,
+                config.attempt_timeout,
+            )
+        };
 
         // Never the key, never the body.
         let span = tracing::debug_span!(
@@ -100,7 +115,7 @@ impl Client {
             let api = api::Client::new_with_client(
                 &config.base_url,
                 config.http.clone(),
-                RequestContext::new(config.headers.clone()),
+                RequestContext::new(Arc::clone(&config.headers)),
             );
             let mut call = api
                 .get_chats()
@@ -110,32 +125,33 @@ impl Client {
             if let Some(token) = token {
                 call = call.page_token(token.to_owned());
             }
-            let sent = tokio::time::timeout(config.attempt_timeout, async {
+            let sent = tokio::time::timeout(budget, async {
                 match call.send().await {
                     Ok(response) => Ok(response),
                     // The body of an undocumented status is read here, inside the timeout.
-                    Err(error) => Err(self.classify(error, api.inner().response()).await),
+                    Err(error) => Err(self.classify(error, api.inner()).await),
                 }
             })
             .await;
-            let meta = api.inner().response();
-            if let Some((status, headers)) = meta {
+            if let Some(status) = api.inner().status() {
                 tracing::Span::current().record("status", status.as_u16());
-                if let Some(rate_limit) = RateLimit::from_headers(headers) {
-                    self.inner.limits.observe(business_id, &rate_limit);
-                }
             }
-            match sent {
-                Err(_) => Err(Error::Timeout {
-                    kind: TimeoutKind::Attempt,
-                    after: config.attempt_timeout,
-                }),
+            let result = match sent {
+                Err(_) => Err(Error::Timeout { kind, after }),
                 Ok(Err(error)) => Err(error),
                 Ok(Ok(response)) => {
                     let rate_limit = RateLimit::from_headers(response.headers());
                     page(response.into_inner(), token, rate_limit)
                 }
+            };
+            let rate_limit = match &result {
+                Ok(page) => page.rate_limit.as_ref(),
+                Err(error) => error.rate_limit(),
+            };
+            if let Some(rate_limit) = rate_limit {
+                self.inner.limits.observe(business_id, rate_limit);
             }
+            result
         }
         .instrument(span.clone())
         .await;
@@ -150,7 +166,7 @@ impl Client {
     async fn classify(
         &self,
         error: api::Error<ApiErrorResponse>,
-        meta: Option<&(StatusCode, HeaderMap)>,
+        context: &RequestContext,
     ) -> Error {
         match error {
             api::Error::ErrorResponse(response) => {
@@ -159,8 +175,8 @@ impl Client {
                 api_error(status, Some(response.into_inner()), rate_limit)
             }
             api::Error::InvalidResponsePayload(bytes, reason) => {
-                let (status, headers) = meta.map_or((0, None), |(s, h)| (s.as_u16(), Some(h)));
-                self.undecodable(status, headers, &bytes, &reason.to_string())
+                let status = context.status().map_or(0, |s| s.as_u16());
+                self.undecodable(status, context.error_headers(), &bytes, &reason.to_string())
             }
             api::Error::UnexpectedResponse(response) => {
                 let status = response.status().as_u16();

@@ -1,0 +1,298 @@
+//! `cargo xtask bench [--quick]`: what the SDK costs on top of the HTTP call.
+//!
+//! Streams the same chats from a fast loopback server three ways, interleaved
+//! over several rounds: (1) a hand-written reqwest + serde_json baseline,
+//! (2) the generated client in a loop, (3) the wrapper's `.stream()` with its
+//! default configuration. Prints median times, pages per second, the ratios
+//! and the time to the first chat; then the allocation high-water mark while
+//! streaming a small and a large listing through `.stream()`.
+//!
+//! `--quick` runs a small version in seconds (CI keeps the benchmark working
+//! with it; it asserts nothing about time).
+
+mod alloc;
+mod baseline;
+mod server;
+
+use std::time::{Duration, Instant};
+
+use futures::TryStreamExt;
+use yandex_market_chats::Client;
+use yandex_market_chats_api as api;
+use yandex_market_chats_api::request_context::RequestContext;
+
+#[global_allocator]
+static ALLOCATOR: alloc::Counting = alloc::Counting;
+
+const TARGET_RATIO: f64 = 1.05;
+const TARGET_MEMORY_GROWTH: usize = 2 * 1024 * 1024;
+
+struct Plan {
+    chats: usize,
+    rounds: usize,
+    memory_small: usize,
+    memory_large: usize,
+}
+
+#[derive(Clone, Copy)]
+struct Run {
+    total: Duration,
+    first: Duration,
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let plan = if quick {
+        Plan {
+            chats: 400,
+            rounds: 1,
+            memory_small: 100,
+            memory_large: 1_000,
+        }
+    } else {
+        Plan {
+            chats: 10_000,
+            rounds: 9,
+            memory_small: 1_000,
+            memory_large: 100_000,
+        }
+    };
+    let pages = plan.chats.div_ceil(server::PAGE);
+    println!(
+        "yandex-market-chats benchmark{}: {} chats = {pages} pages of {} per run, {} interleaved round(s), {} build",
+        if quick { " (--quick)" } else { "" },
+        plan.chats,
+        server::PAGE,
+        plan.rounds,
+        if cfg!(debug_assertions) {
+            "debug"
+        } else {
+            "release"
+        },
+    );
+
+    let base = server::start(plan.chats).await;
+    // Each method keeps one client for all rounds, built outside the timing,
+    // and runs once to warm up, so that connection set-up is not measured.
+    // (The wrapper's default hourly quota, 5,000 requests, covers all rounds.)
+    let http = reqwest::Client::new();
+    let generated = generated_client(&base);
+    let wrapper = wrapper_client(&base);
+    run_baseline(&http, &base, plan.chats).await;
+    run_generated(&generated, plan.chats).await;
+    run_wrapper(&wrapper, plan.chats).await;
+
+    let mut results: [Vec<Run>; 3] = Default::default();
+    for round in 0..plan.rounds {
+        // Rotate the order so that no method always runs first.
+        for k in 0..3 {
+            let which = (round + k) % 3;
+            let run = match which {
+                0 => run_baseline(&http, &base, plan.chats).await,
+                1 => run_generated(&generated, plan.chats).await,
+                _ => run_wrapper(&wrapper, plan.chats).await,
+            };
+            results[which].push(run);
+        }
+    }
+    let [b, g, w] = results.map(|runs| median(&runs));
+    println!();
+    println!(
+        "{:<34} {:>12} {:>12} {:>16}",
+        "method", "median", "pages/s", "time to 1st chat"
+    );
+    for (name, run) in [
+        ("(1) baseline: reqwest + serde_json", b),
+        ("(2) generated client, in a loop", g),
+        ("(3) wrapper .stream(), defaults", w),
+    ] {
+        println!(
+            "{name:<34} {:>9.1} ms {:>12.0} {:>13.2} ms",
+            ms(run.total),
+            pages as f64 / run.total.as_secs_f64(),
+            ms(run.first)
+        );
+    }
+    let ratio = |a: Run, b: Run| a.total.as_secs_f64() / b.total.as_secs_f64();
+    println!();
+    println!("ratio (2)/(1) generated / baseline: {:.3}", ratio(g, b));
+    println!(
+        "ratio (3)/(1) wrapper / baseline:   {:.3}   (target <= {TARGET_RATIO}: {})",
+        ratio(w, b),
+        verdict(ratio(w, b) <= TARGET_RATIO)
+    );
+    println!("ratio (3)/(2) wrapper / generated:  {:.3}", ratio(w, g));
+
+    println!();
+    let small = memory(plan.memory_small).await;
+    let large = memory(plan.memory_large).await;
+    println!("allocation high-water mark while streaming through .stream() (client side):");
+    println!(
+        "  {:>7} chats: {:>10} bytes ({:.2} MiB)",
+        plan.memory_small,
+        small,
+        mib(small)
+    );
+    println!(
+        "  {:>7} chats: {:>10} bytes ({:.2} MiB)",
+        plan.memory_large,
+        large,
+        mib(large)
+    );
+    let growth = large.saturating_sub(small);
+    println!(
+        "  growth: {growth} bytes ({:.2} MiB)   (target <= 2 MiB: {})",
+        mib(growth),
+        verdict(growth <= TARGET_MEMORY_GROWTH)
+    );
+    if quick {
+        println!(
+            "\n(--quick: figures from a debug build and tiny inputs; they are not the targets' measure)"
+        );
+    }
+}
+
+fn verdict(ok: bool) -> &'static str {
+    if ok { "met" } else { "MISSED" }
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+fn mib(bytes: usize) -> f64 {
+    bytes as f64 / (1024.0 * 1024.0)
+}
+
+fn median(runs: &[Run]) -> Run {
+    let mut by_total = runs.to_vec();
+    by_total.sort_by_key(|r| r.total);
+    let mut by_first: Vec<Duration> = runs.iter().map(|r| r.first).collect();
+    by_first.sort();
+    Run {
+        total: by_total[by_total.len() / 2].total,
+        first: by_first[by_first.len() / 2],
+    }
+}
+
+fn check(count: usize, want: usize, who: &str) {
+    assert_eq!(
+        count, want,
+        "{who} listed {count} chats, the server holds {want}"
+    );
+}
+
+async fn run_baseline(http: &reqwest::Client, base: &str, chats: usize) -> Run {
+    let started = Instant::now();
+    let mut first = None;
+    let count = baseline::list(http, base, |chat| {
+        std::hint::black_box(chat.chat_id);
+        first.get_or_insert_with(|| started.elapsed());
+    })
+    .await;
+    check(count, chats, "the baseline");
+    Run {
+        total: started.elapsed(),
+        first: first.unwrap_or_default(),
+    }
+}
+
+fn generated_client(base: &str) -> api::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        "api-key",
+        reqwest::header::HeaderValue::from_static("bench-key"),
+    );
+    api::Client::new_with_client(
+        base,
+        reqwest::Client::new(),
+        RequestContext::new(std::sync::Arc::new(headers)),
+    )
+}
+
+async fn run_generated(client: &api::Client, chats: usize) -> Run {
+    let started = Instant::now();
+    let mut first = None;
+    let mut token: Option<String> = None;
+    let mut count = 0;
+    loop {
+        let mut call = client
+            .get_chats()
+            .business_id(1u64)
+            .limit(20u32)
+            .body(api::types::GetChatsRequest::default());
+        if let Some(token) = token.take() {
+            call = call.page_token(token);
+        }
+        let result = call
+            .send()
+            .await
+            .expect("a page")
+            .into_inner()
+            .result
+            .expect("a result");
+        for chat in &result.chats {
+            std::hint::black_box(chat.chat_id);
+            first.get_or_insert_with(|| started.elapsed());
+        }
+        count += result.chats.len();
+        token = result
+            .paging
+            .and_then(|p| p.next_page_token)
+            .filter(|t| !t.is_empty());
+        if token.is_none() {
+            break;
+        }
+    }
+    check(count, chats, "the generated client");
+    Run {
+        total: started.elapsed(),
+        first: first.unwrap_or_default(),
+    }
+}
+
+fn wrapper_client(base: &str) -> Client {
+    Client::builder()
+        .api_key("bench-key")
+        .base_url(base)
+        .build()
+        .expect("a valid client")
+}
+
+async fn run_wrapper(client: &Client, chats: usize) -> Run {
+    let started = Instant::now();
+    let mut first = None;
+    let mut stream = client.chats(1).stream();
+    let mut count = 0;
+    while let Some(chat) = stream.try_next().await.expect("a chat") {
+        std::hint::black_box(chat.chat_id);
+        first.get_or_insert_with(|| started.elapsed());
+        count += 1;
+    }
+    check(count, chats, "the wrapper");
+    Run {
+        total: started.elapsed(),
+        first: first.unwrap_or_default(),
+    }
+}
+
+/// Bytes allocated on top of what was live before, at the worst moment,
+/// while `.stream()` lists `chats` chats. The server's pages are built first.
+async fn memory(chats: usize) -> usize {
+    let base = server::start(chats).await;
+    let client = wrapper_client(&base);
+    // Warm the connection pool, so both sizes start from the same state
+    // (another business: the measured listing may use the whole hourly quota).
+    client.chats(2).page(None).await.expect("a page");
+    let before = alloc::reset_peak();
+    let mut stream = client.chats(1).stream();
+    let mut count = 0;
+    while let Some(chat) = stream.try_next().await.expect("a chat") {
+        std::hint::black_box(&chat);
+        count += 1;
+    }
+    check(count, chats, "the wrapper");
+    drop(stream);
+    alloc::peak().saturating_sub(before)
+}
