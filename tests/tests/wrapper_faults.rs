@@ -327,7 +327,21 @@ async fn the_key_never_shows_in_debug_or_errors() {
         then.status(200).body(format!("oops {KEY} oops"));
     })
     .await;
+    let echo_json = MockServer::start_async().await;
+    echo_json
+        .mock_async(|when, then| {
+            when.any_request();
+            then.status(403).json_body(
+                json!({"errors": [{"code": KEY, "message": format!("key {KEY} is invalid")}]}),
+            );
+        })
+        .await;
     let errors = vec![
+        common::client(&echo_json.base_url())
+            .chats(42)
+            .page(None)
+            .await
+            .unwrap_err(),
         common::client(&echo.base_url())
             .chats(42)
             .page(None)
@@ -358,6 +372,7 @@ fn builder_refuses_bad_configuration() {
         ("empty key", Client::builder().api_key("")),
         ("newline", Client::builder().api_key("a\nb")),
         ("control", Client::builder().api_key("a\u{7}b")),
+        ("tab", Client::builder().api_key("a\tb")),
         (
             "remote http",
             Client::builder()

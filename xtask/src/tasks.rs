@@ -41,8 +41,11 @@ use serde::Deserialize;
 #[derive(Deserialize, Debug)]
 struct Page { status: String }
 
-#[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(run())
+}
+
+async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let page: Page = reqwest::Client::new()
         .post("http://127.0.0.1:9/v2/businesses/1/chats")
         .header("Api-Key", std::env::var("YANDEX_MARKET_API_KEY")?)
@@ -59,8 +62,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 const WITH_SDK: &str = r#"
 use futures::TryStreamExt;
 
-#[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build()?.block_on(run())
+}
+
+async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let client = yandex_market_chats::Client::from_env()?;
     let chats: Vec<_> = client.chats(1).stream().try_collect().await?;
     println!("{}", chats.len());
@@ -110,7 +116,7 @@ pub fn build_cost(root: &Path) -> Result<(), String> {
         "reqwest-only",
         "reqwest = { version = \"0.13\", default-features = false, features = [\"json\", \"query\", \"rustls\"] }\n\
          serde = { version = \"1\", features = [\"derive\"] }\nserde_json = \"1\"\n\
-         tokio = { version = \"1\", features = [\"macros\", \"rt-multi-thread\"] }\n",
+         tokio = { version = \"1\", features = [\"rt-multi-thread\"] }\n",
         REQWEST_ONLY,
         &lock,
     )?;
@@ -119,7 +125,7 @@ pub fn build_cost(root: &Path) -> Result<(), String> {
         "with-sdk",
         &format!(
             "yandex-market-chats = {{ path = {:?} }}\nfutures = \"0.3\"\n\
-             tokio = {{ version = \"1\", features = [\"macros\", \"rt-multi-thread\"] }}\n",
+             tokio = {{ version = \"1\", features = [\"rt-multi-thread\"] }}\n",
             sdk.display().to_string()
         ),
         WITH_SDK,

@@ -283,7 +283,10 @@ fn header(name: &'static str, what: &str, value: &str) -> Result<(HeaderName, He
     if value.trim().is_empty() || value.ends_with("Bearer ") {
         return Err(Error::invalid_input(format!("the {what} is empty")));
     }
-    let mut value = HeaderValue::from_str(value).map_err(|_| {
+    // HTTP allows a tab inside a header value; no credential holds one, so
+    // every control character is refused, not only those HTTP forbids.
+    let control = value.chars().any(char::is_control);
+    let mut value = HeaderValue::from_str(value).ok().filter(|_| !control).ok_or_else(|| {
         Error::invalid_input(format!(
             "the {what} contains characters an HTTP header cannot carry (newline or other control characters)"
         ))

@@ -134,7 +134,7 @@ impl Client {
             })
             .await;
             if let Some(status) = api.inner().status() {
-                tracing::Span::current().record("status", status.as_u16());
+                span.record("status", status.as_u16());
             }
             let result = match sent {
                 Err(_) => Err(Error::Timeout { kind, after }),
@@ -172,7 +172,7 @@ impl Client {
             api::Error::ErrorResponse(response) => {
                 let status = response.status().as_u16();
                 let rate_limit = RateLimit::from_headers(response.headers());
-                api_error(status, Some(response.into_inner()), rate_limit)
+                self.api_error(status, Some(response.into_inner()), rate_limit)
             }
             api::Error::InvalidResponsePayload(bytes, reason) => {
                 let status = context.status().map_or(0, |s| s.as_u16());
@@ -191,7 +191,7 @@ impl Client {
                     ),
                     Ok(bytes) => match serde_json::from_slice::<ApiErrorResponse>(&bytes) {
                         Ok(body) => {
-                            api_error(status, Some(body), RateLimit::from_headers(&headers))
+                            self.api_error(status, Some(body), RateLimit::from_headers(&headers))
                         }
                         Err(reason) => {
                             self.undecodable(status, Some(&headers), &bytes, &reason.to_string())
@@ -211,6 +211,45 @@ impl Client {
         }
     }
 
+    /// An API error from the documented body, with the secret scrubbed from
+    /// the server's text in case it echoes it.
+    fn api_error(
+        &self,
+        status: u16,
+        body: Option<ApiErrorResponse>,
+        rate_limit: Option<RateLimit>,
+    ) -> Error {
+        let secret = self.inner.config.secret.expose();
+        let mut details: Vec<(String, Option<String>)> = Vec::new();
+        if let Some(body) = body {
+            details.extend(
+                body.errors
+                    .into_iter()
+                    .flatten()
+                    .map(|e| (scrub(e.code, secret), e.message.map(|m| scrub(m, secret)))),
+            );
+            // The older error shape: `{"error": {"code": 403, "message": "..."}}`.
+            if details.is_empty()
+                && let Some(legacy) = body.error
+            {
+                let code = legacy
+                    .code
+                    .map_or_else(|| status.to_string(), |c| c.to_string());
+                details.push((code, legacy.message.map(|m| scrub(m, secret))));
+            }
+        }
+        let (code, message) = details
+            .first()
+            .map_or((None, None), |(c, m)| (Some(c.clone()), m.clone()));
+        Error::Api {
+            status,
+            code,
+            message,
+            details,
+            rate_limit,
+        }
+    }
+
     /// A body that is not the documented JSON. For an error status the
     /// status still decides what happens (a 420's headers, a 503's retry).
     fn undecodable(
@@ -222,7 +261,7 @@ impl Client {
     ) -> Error {
         let excerpt = excerpt(body, self.inner.config.secret.expose());
         if status >= 400 {
-            let mut error = api_error(status, None, headers.and_then(RateLimit::from_headers));
+            let mut error = self.api_error(status, None, headers.and_then(RateLimit::from_headers));
             if let Error::Api { message, .. } = &mut error {
                 *message = Some(format!("undecodable error body ({reason}): {excerpt:?}"));
             }
@@ -259,37 +298,6 @@ fn page(
     })
 }
 
-fn api_error(status: u16, body: Option<ApiErrorResponse>, rate_limit: Option<RateLimit>) -> Error {
-    let mut details: Vec<(String, Option<String>)> = Vec::new();
-    if let Some(body) = body {
-        details.extend(
-            body.errors
-                .into_iter()
-                .flatten()
-                .map(|e| (e.code, e.message)),
-        );
-        // The older error shape: `{"error": {"code": 403, "message": "..."}}`.
-        if details.is_empty()
-            && let Some(legacy) = body.error
-        {
-            let code = legacy
-                .code
-                .map_or_else(|| status.to_string(), |c| c.to_string());
-            details.push((code, legacy.message));
-        }
-    }
-    let (code, message) = details
-        .first()
-        .map_or((None, None), |(c, m)| (Some(c.clone()), m.clone()));
-    Error::Api {
-        status,
-        code,
-        message,
-        details,
-        rate_limit,
-    }
-}
-
 fn transport(what: &str, error: reqwest::Error) -> Error {
     // reqwest's Display is terse ("error sending request"); the causes say
     // what happened ("connection closed before message completed").
@@ -309,14 +317,20 @@ fn transport(what: &str, error: reqwest::Error) -> Error {
 /// The start of a body for an error message, with the secret scrubbed in
 /// case a server echoes it.
 pub(crate) fn excerpt(body: &[u8], secret: &str) -> String {
-    let mut text = String::from_utf8_lossy(body);
     // Scrub before cutting, so that no part of the secret survives the cut.
-    if !secret.is_empty() && text.contains(secret) {
-        text = text.replace(secret, "<redacted>").into();
-    }
+    let text = scrub(String::from_utf8_lossy(body).into_owned(), secret);
     let mut excerpt: String = text.chars().take(EXCERPT_CHARS).collect();
     if text.chars().count() > EXCERPT_CHARS {
         excerpt.push('…');
     }
     excerpt
+}
+
+/// Replaces the secret in text a server sent, should it echo it.
+fn scrub(text: String, secret: &str) -> String {
+    if !secret.is_empty() && text.contains(secret) {
+        text.replace(secret, "<redacted>")
+    } else {
+        text
+    }
 }

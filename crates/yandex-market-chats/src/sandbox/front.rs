@@ -132,7 +132,7 @@ impl Request {
 async fn serve(mut socket: TcpStream, shared: &Shared, upstream: &str, http: &reqwest::Client) {
     let mut buffer = Vec::new();
     while let Some(request) = read_request(&mut socket, &mut buffer).await {
-        let fault = shared.state().faults.pop_front();
+        let fault = shared.state().faults.pop_front().flatten();
         let index = record(shared, &request, fault.clone());
         if fault == Some(Fault::DropConnection) {
             return;

@@ -182,7 +182,8 @@ pub(crate) struct Shared {
 
 #[derive(Default)]
 struct State {
-    faults: VecDeque<Fault>,
+    /// What to do with the next requests, in order; `None` answers normally.
+    faults: VecDeque<Option<Fault>>,
     requests: Vec<RecordedRequest>,
     /// Per business: when the quota window started and how much is used.
     quota: HashMap<u64, (Instant, u32)>,
@@ -267,8 +268,21 @@ impl Sandbox {
     /// Applies `fault` to each of the next `n` requests (after faults
     /// already queued).
     pub fn fail_next(&self, n: usize, fault: Fault) {
-        let mut state = self.shared.state();
-        state.faults.extend(std::iter::repeat_n(fault, n));
+        self.script(std::iter::repeat_n(Some(fault), n));
+    }
+
+    /// Scripts the next requests, in order: `Some(fault)` applies the fault,
+    /// `None` answers normally. Appends to what is already scripted.
+    ///
+    /// ```
+    /// # use yandex_market_chats::sandbox::{Fault, Sandbox, SandboxConfig};
+    /// let sandbox = Sandbox::start(SandboxConfig::default())?;
+    /// // The first request succeeds, the second is dropped, the third answers 500.
+    /// sandbox.script([None, Some(Fault::DropConnection), Some(Fault::InternalError)]);
+    /// # Ok::<(), yandex_market_chats::Error>(())
+    /// ```
+    pub fn script(&self, faults: impl IntoIterator<Item = Option<Fault>>) {
+        self.shared.state().faults.extend(faults);
     }
 
     /// A builder already pointed at the sandbox with its key; adjust and build.
