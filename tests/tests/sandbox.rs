@@ -447,3 +447,16 @@ async fn a_garbage_body_is_reported_and_dropped_connections_beyond_the_budget_sa
     assert!(error.is_retryable());
     assert_eq!(sandbox.requests().last().unwrap().status, None);
 }
+
+#[tokio::test]
+async fn dropping_the_sandbox_stops_the_server() {
+    let sandbox = Sandbox::start(SandboxConfig::default().chats(3)).unwrap();
+    let base = sandbox.base_url().to_owned();
+    let address = base.trim_start_matches("http://").to_owned();
+    assert!(tokio::net::TcpStream::connect(&address).await.is_ok());
+    drop(sandbox);
+    assert!(
+        tokio::net::TcpStream::connect(&address).await.is_err(),
+        "still listening after drop"
+    );
+}

@@ -38,7 +38,7 @@ pub fn bench(root: &Path, quick: bool) -> Result<(), String> {
 const REQWEST_ONLY: &str = r#"
 use serde::Deserialize;
 
-#[derive(Deserialize, Debug)]
+#[derive(Deserialize)]
 struct Page { status: String }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -54,7 +54,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         .await?
         .json()
         .await?;
-    println!("{page:?}");
+    println!("{}", page.status);
     Ok(())
 }
 "#;
