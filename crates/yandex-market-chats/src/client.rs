@@ -61,7 +61,7 @@ impl Client {
     }
 
     pub(crate) fn from_config(config: Config) -> Self {
-        let limits = Limits::new(config.max_in_flight, config.hourly_quota);
+        let limits = Limits::new(config.max_in_flight, config.quotas);
         Self {
             inner: Arc::new(Inner { config, limits }),
         }

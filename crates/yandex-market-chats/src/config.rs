@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, USER_AGENT};
 
-use crate::{Client, Error, RetryPolicy};
+use crate::limits::Quotas;
+use crate::{Client, Error, Operation, RetryPolicy};
 
 /// The production API.
 pub const DEFAULT_BASE_URL: &str = "https://api.partner.market.yandex.ru";
@@ -22,7 +23,7 @@ pub(crate) const USER_AGENT_VALUE: &str = concat!(
 );
 
 /// getChats' hourly quota today (the documentation page still says 10,000).
-pub const DEFAULT_HOURLY_QUOTA: u32 = 5_000;
+pub const DEFAULT_HOURLY_QUOTA: u32 = Operation::GetChats.default_hourly_quota();
 
 /// The API's limit on parallel requests per business.
 pub const DEFAULT_MAX_IN_FLIGHT: usize = 4;
@@ -67,7 +68,7 @@ pub struct ClientBuilder {
     attempt_timeout: Duration,
     total_timeout: Duration,
     retry: RetryPolicy,
-    hourly_quota: Option<u32>,
+    quotas: Quotas,
     max_in_flight: usize,
 }
 
@@ -82,7 +83,7 @@ impl fmt::Debug for ClientBuilder {
             .field("attempt_timeout", &self.attempt_timeout)
             .field("total_timeout", &self.total_timeout)
             .field("retry", &self.retry)
-            .field("hourly_quota", &self.hourly_quota)
+            .field("quotas", &self.quotas)
             .field("max_in_flight", &self.max_in_flight)
             .finish()
     }
@@ -100,7 +101,7 @@ impl Default for ClientBuilder {
             attempt_timeout: Duration::from_secs(15),
             total_timeout: Duration::from_secs(120),
             retry: RetryPolicy::default(),
-            hourly_quota: Some(DEFAULT_HOURLY_QUOTA),
+            quotas: Operation::ALL.map(|op| Some(op.default_hourly_quota())),
             max_in_flight: DEFAULT_MAX_IN_FLIGHT,
         }
     }
@@ -157,10 +158,17 @@ impl ClientBuilder {
         self
     }
 
-    /// The client-side hourly quota per business, shared by clones; `None`
-    /// switches it off. Default [`DEFAULT_HOURLY_QUOTA`].
-    pub fn hourly_quota(mut self, requests_per_hour: Option<u32>) -> Self {
-        self.hourly_quota = requests_per_hour;
+    /// The client-side hourly quota of getChats per business, shared by
+    /// clones; `None` switches it off. Default [`DEFAULT_HOURLY_QUOTA`].
+    pub fn hourly_quota(self, requests_per_hour: Option<u32>) -> Self {
+        self.operation_quota(Operation::GetChats, requests_per_hour)
+    }
+
+    /// The client-side hourly quota of one operation per business, shared by
+    /// clones; `None` switches it off. Defaults:
+    /// [`Operation::default_hourly_quota`].
+    pub fn operation_quota(mut self, operation: Operation, requests_per_hour: Option<u32>) -> Self {
+        self.quotas[operation.index()] = requests_per_hour;
         self
     }
 
@@ -214,10 +222,13 @@ impl ClientBuilder {
                 "max_in_flight_per_business must be at least 1",
             ));
         }
-        if self.hourly_quota == Some(0) {
-            return Err(Error::invalid_input(
-                "the hourly quota must be at least 1 (use `None` to switch it off)",
-            ));
+        if let Some(op) = Operation::ALL
+            .into_iter()
+            .find(|op| self.quotas[op.index()] == Some(0))
+        {
+            return Err(Error::invalid_input(format!(
+                "the hourly quota of {op} must be at least 1 (use `None` to switch it off)"
+            )));
         }
         self.retry.check()?;
 
@@ -228,6 +239,7 @@ impl ClientBuilder {
                 .build()
                 .map_err(|e| Error::Transport {
                     message: format!("cannot build the HTTP client: {e}"),
+                    before_sending: true,
                     source: Some(Box::new(e)),
                 })?,
         };
@@ -244,7 +256,7 @@ impl ClientBuilder {
             attempt_timeout: self.attempt_timeout,
             total_timeout: self.total_timeout,
             retry: self.retry,
-            hourly_quota: self.hourly_quota,
+            quotas: self.quotas,
             max_in_flight: self.max_in_flight,
         }))
     }
@@ -261,7 +273,7 @@ pub(crate) struct Config {
     pub attempt_timeout: Duration,
     pub total_timeout: Duration,
     pub retry: RetryPolicy,
-    pub hourly_quota: Option<u32>,
+    pub quotas: Quotas,
     pub max_in_flight: usize,
 }
 
@@ -273,7 +285,7 @@ impl fmt::Debug for Config {
             .field("attempt_timeout", &self.attempt_timeout)
             .field("total_timeout", &self.total_timeout)
             .field("retry", &self.retry)
-            .field("hourly_quota", &self.hourly_quota)
+            .field("quotas", &self.quotas)
             .field("max_in_flight", &self.max_in_flight)
             .finish()
     }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::RateLimit;
+use crate::{Operation, RateLimit};
 
 type Source = Box<dyn std::error::Error + Send + Sync + 'static>;
 
@@ -63,6 +63,9 @@ pub enum Error {
     Transport {
         /// What failed.
         message: String,
+        /// `true` when no connection could be made, so the request surely
+        /// never reached the server.
+        before_sending: bool,
         /// The underlying error.
         #[source]
         source: Option<Source>,
@@ -86,6 +89,37 @@ pub enum Error {
         reason: String,
         /// The first bytes of the body, lossily decoded (at most 200 characters).
         excerpt: String,
+    },
+
+    /// A write (sending a message or file, opening a chat) failed in a way
+    /// that leaves its outcome unknown: a timeout, a dropped connection or a
+    /// 5xx after the request was sent. It may have taken effect; check (for
+    /// example in the chat's history) before repeating it.
+    #[error(
+        "{operation}: outcome unknown, it may have taken effect (check before repeating it): {cause}"
+    )]
+    OutcomeUnknown {
+        /// The write.
+        operation: Operation,
+        /// What happened.
+        cause: Box<Error>,
+    },
+
+    /// The API key lacks the scope the operation needs (HTTP 403), e.g. a
+    /// read-only key (`all-methods:read-only`) trying to send a message.
+    #[error(
+        "{operation} needs an API key with the {} scope; this key lacks it (HTTP 403{}{})",
+        operation.scopes(),
+        code.as_deref().map(|c| format!(": {c}")).unwrap_or_default(),
+        message.as_deref().map(|m| format!(": {m}")).unwrap_or_default()
+    )]
+    MissingScope {
+        /// The operation refused.
+        operation: Operation,
+        /// The Yandex error code, if any.
+        code: Option<String>,
+        /// The Yandex error message, if any.
+        message: Option<String>,
     },
 
     /// The server sent back a page token this stream had already sent: paging
@@ -159,6 +193,8 @@ impl Error {
         match self {
             Self::Api { status, .. } | Self::Decode { status, .. } => Some(*status),
             Self::RateLimited { local: false, .. } => Some(420),
+            Self::MissingScope { .. } => Some(403),
+            Self::OutcomeUnknown { cause, .. } => cause.status(),
             _ => None,
         }
     }
@@ -166,7 +202,8 @@ impl Error {
     /// Whether trying the same request again may succeed: 420 from the
     /// parallel limit, 500, 502, 503, 504, transport failures and per-attempt
     /// timeouts. The client already retries these within its `RetryPolicy`;
-    /// an error you see has used up that budget.
+    /// an error you see has used up that budget. Never true for
+    /// [`Error::OutcomeUnknown`]: repeating a write may do it twice.
     pub fn is_retryable(&self) -> bool {
         match self {
             Self::Api { status, .. } => matches!(status, 420 | 500 | 502 | 503 | 504),

@@ -36,10 +36,14 @@
 
 #![warn(missing_docs)]
 
+mod calls;
+mod chat;
 mod client;
 mod config;
 mod error;
 mod limits;
+pub mod notifications;
+mod operation;
 mod page_size;
 mod paging;
 mod query;
@@ -47,11 +51,16 @@ mod rate_limit;
 mod retry;
 mod transport;
 
+pub use chat::{ChatHandle, HistoryQuery, MAX_FILE_BYTES, MAX_MESSAGE_CHARS};
 pub use client::Client;
 pub use config::{ClientBuilder, DEFAULT_BASE_URL, DEFAULT_HOURLY_QUOTA, DEFAULT_MAX_IN_FLIGHT};
 pub use error::{Error, TimeoutKind};
-pub use page_size::PageSize;
-pub use paging::{ChatStream, Page, PageStream};
+pub use operation::Operation;
+pub use page_size::{HistoryPageSize, PageSize};
+pub use paging::{
+    ChatStream, Items, MessagePage, MessagePageStream, MessageStream, Page, PageStream, Paged,
+    Pages,
+};
 pub use query::ChatsQuery;
 pub use rate_limit::RateLimit;
 pub use retry::RetryPolicy;
@@ -60,6 +69,8 @@ pub use retry::RetryPolicy;
 pub use yandex_market_chats_api::open_enums::ChatContextIdentifiableType;
 /// A chat's context type (`ORDER`, `RETURN`, `DIRECT`), open to new values.
 pub use yandex_market_chats_api::open_enums::ChatContextType;
+/// Who sent a message (`PARTNER`, `CUSTOMER`, `MARKET`, `SUPPORT`), open to new values.
+pub use yandex_market_chats_api::open_enums::ChatMessageSenderType as ChatMessageSender;
 /// A chat's status (`NEW`, `WAITING_FOR_PARTNER`, ...), open to new values.
 pub use yandex_market_chats_api::open_enums::ChatStatusType as ChatStatus;
 /// A chat's type (`CHAT`, `ARBITRAGE`), open to new values.
@@ -72,6 +83,10 @@ pub use yandex_market_chats_api::types::ChatCustomerDto as ChatCustomer;
 /// What a chat is about: its context type, order, return, customer, campaign
 /// (`ChatFullContextDTO`).
 pub use yandex_market_chats_api::types::ChatFullContextDto as ChatFullContext;
+/// A message in a chat (`ChatMessageDTO`).
+pub use yandex_market_chats_api::types::ChatMessageDto as ChatMessage;
+/// A file attached to a message (`ChatMessagePayloadDTO`).
+pub use yandex_market_chats_api::types::ChatMessagePayloadDto as ChatMessageFile;
 /// A chat with a buyer (`GetChatInfoDTO`). Serializes with the API's field names.
 pub use yandex_market_chats_api::types::GetChatInfoDto as Chat;
 

@@ -1,22 +1,20 @@
-//! Lazy pagination over `nextPageToken`.
+//! Lazy pagination over `nextPageToken`, for chats and for messages.
 //!
 //! A request is sent only when the consumer asks for the next item, one page
 //! at a time (no read-ahead), and dropping a stream cancels the request in
 //! flight. Paging ends on a missing or empty token; a token this stream has
 //! already sent coming back ends it with [`Error::PaginationLoop`] instead of
 //! looping forever. After an error the stream ends; resume from
-//! [`PageStream::next_page_token`].
+//! [`Pages::next_page_token`].
 
 use std::collections::HashSet;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use futures_core::Stream;
 
-use crate::transport::PageRequest;
-use crate::{Chat, Client, Error, RateLimit};
+use crate::{Chat, ChatFullContext, ChatMessage, Error, RateLimit};
 
 /// One page of chats.
 #[derive(Clone, Debug, PartialEq)]
@@ -33,53 +31,111 @@ pub struct Page {
     pub page_token: Option<String>,
 }
 
-type PageFuture = Pin<Box<dyn Future<Output = Result<Page, Error>> + Send>>;
+/// One page of a chat's messages.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct MessagePage {
+    /// The messages on this page, in the server's order.
+    pub messages: Vec<ChatMessage>,
+    /// What the chat is about.
+    pub context: ChatFullContext,
+    /// The token of the next page; `None` on the last page.
+    pub next_page_token: Option<String>,
+    /// The rate-limit headers of the response.
+    pub rate_limit: Option<RateLimit>,
+    /// The token this page was requested with (`None` for the first page).
+    pub page_token: Option<String>,
+}
 
-enum State {
-    /// The next call sends a request with `next_token`.
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for super::Page {}
+    impl Sealed for super::MessagePage {}
+}
+
+/// A page the streams of this crate walk through: [`Page`] or [`MessagePage`].
+pub trait Paged: sealed::Sealed + Send + 'static {
+    /// What the page holds.
+    type Item: Send + 'static;
+    /// The token of the next page, if any.
+    fn next_page_token(&self) -> Option<&str>;
+    /// The page's items, in order.
+    fn into_items(self) -> Vec<Self::Item>;
+}
+
+impl Paged for Page {
+    type Item = Chat;
+    fn next_page_token(&self) -> Option<&str> {
+        self.next_page_token.as_deref()
+    }
+    fn into_items(self) -> Vec<Chat> {
+        self.chats
+    }
+}
+
+impl Paged for MessagePage {
+    type Item = ChatMessage;
+    fn next_page_token(&self) -> Option<&str> {
+        self.next_page_token.as_deref()
+    }
+    fn into_items(self) -> Vec<ChatMessage> {
+        self.messages
+    }
+}
+
+pub(crate) type PageFuture<P> = Pin<Box<dyn Future<Output = Result<P, Error>> + Send>>;
+/// Fetches the page a token names (`None`: the first page).
+pub(crate) type Fetch<P> = Box<dyn Fn(Option<String>) -> PageFuture<P> + Send>;
+
+enum State<P> {
+    /// The next poll sends a request with `next_token`.
     Idle,
-    InFlight(PageFuture),
+    InFlight(PageFuture<P>),
     /// Yield this error next, then end.
     Failing(Error),
     Done,
 }
 
-/// A lazy stream of pages; see [`crate::ChatsQuery::pages`].
+/// A lazy stream of pages: [`PageStream`] for chats, [`MessagePageStream`]
+/// for messages.
 ///
 /// `Send + Unpin + 'static`. Dropping it cancels the request in flight.
 #[must_use = "streams do nothing unless polled"]
-pub struct PageStream {
-    client: Client,
-    request: Option<Arc<PageRequest>>,
+pub struct Pages<P: Paged> {
+    fetch: Option<Fetch<P>>,
     next_token: Option<String>,
     sent: HashSet<String>,
     pages_left: Option<u32>,
-    state: State,
+    state: State<P>,
 }
 
-impl std::fmt::Debug for PageStream {
+/// A lazy stream of chats' pages; see [`crate::ChatsQuery::pages`].
+pub type PageStream = Pages<Page>;
+/// A lazy stream of message pages; see [`crate::HistoryQuery::pages`].
+pub type MessagePageStream = Pages<MessagePage>;
+
+impl<P: Paged> std::fmt::Debug for Pages<P> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PageStream")
+        f.debug_struct("Pages")
             .field("next_page_token", &self.next_token)
             .field("pages_left", &self.pages_left)
             .finish_non_exhaustive()
     }
 }
 
-impl PageStream {
+impl<P: Paged> Pages<P> {
+    /// A stream that fetches with `fetch`, or yields `fetch`'s error first.
     pub(crate) fn new(
-        client: Client,
-        request: Result<Arc<PageRequest>, Error>,
+        fetch: Result<Fetch<P>, Error>,
         resume_from: Option<String>,
         max_pages: Option<u32>,
     ) -> Self {
-        let (request, state) = match request {
-            Ok(request) => (Some(request), State::Idle),
+        let (fetch, state) = match fetch {
+            Ok(fetch) => (Some(fetch), State::Idle),
             Err(error) => (None, State::Failing(error)),
         };
         Self {
-            client,
-            request,
+            fetch,
             sent: resume_from.iter().cloned().collect(),
             next_token: resume_from,
             pages_left: max_pages,
@@ -88,9 +144,9 @@ impl PageStream {
     }
 
     /// The token the next request will send: after an error, or after
-    /// stopping early, pass it to `ChatsQuery::resume_from` to continue
-    /// exactly where this stream stopped. `None` before the first page and
-    /// once the last page was seen.
+    /// stopping early, pass it to `resume_from` to continue exactly where
+    /// this stream stopped. `None` before the first page and once the last
+    /// page was seen.
     pub fn next_page_token(&self) -> Option<&str> {
         self.next_token.as_deref()
     }
@@ -100,33 +156,29 @@ impl PageStream {
         matches!(self.state, State::Done)
     }
 
-    fn start(&mut self) -> Option<PageFuture> {
+    fn start(&mut self) -> Option<PageFuture<P>> {
         if self.pages_left == Some(0) {
             return None;
         }
-        let request = Arc::clone(self.request.as_ref()?);
-        let client = self.client.clone();
-        let token = self.next_token.clone();
-        Some(Box::pin(async move {
-            client.get_chats_page(&request, token).await
-        }))
+        let fetch = self.fetch.as_ref()?;
+        Some(fetch(self.next_token.clone()))
     }
 
-    fn finish_page(&mut self, page: &Page) {
+    fn finish_page(&mut self, page: &P) {
         if let Some(left) = &mut self.pages_left {
             *left -= 1;
         }
-        self.state = match &page.next_page_token {
+        self.state = match page.next_page_token().filter(|token| !token.is_empty()) {
             None => {
                 self.next_token = None;
                 State::Done
             }
             Some(token) if self.sent.contains(token) => State::Failing(Error::PaginationLoop {
-                token: token.clone(),
+                token: token.to_owned(),
             }),
             Some(token) => {
-                self.sent.insert(token.clone());
-                self.next_token = Some(token.clone());
+                self.sent.insert(token.to_owned());
+                self.next_token = Some(token.to_owned());
                 if self.pages_left == Some(0) {
                     State::Done
                 } else {
@@ -137,8 +189,8 @@ impl PageStream {
     }
 }
 
-impl Stream for PageStream {
-    type Item = Result<Page, Error>;
+impl<P: Paged> Stream for Pages<P> {
+    type Item = Result<P, Error>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = &mut *self;
@@ -183,19 +235,36 @@ impl Stream for PageStream {
     }
 }
 
-/// A lazy stream of chats, one page in memory at a time; see
-/// [`crate::ChatsQuery::stream`].
+/// A lazy stream of items, one page in memory at a time: [`ChatStream`] for
+/// chats, [`MessageStream`] for messages.
 ///
 /// `Send + Unpin + 'static`. Dropping it cancels the request in flight.
 #[must_use = "streams do nothing unless polled"]
-#[derive(Debug)]
-pub struct ChatStream {
-    pages: PageStream,
-    current: std::vec::IntoIter<Chat>,
+pub struct Items<P: Paged> {
+    pages: Pages<P>,
+    current: std::vec::IntoIter<P::Item>,
 }
 
-impl ChatStream {
-    pub(crate) fn new(pages: PageStream) -> Self {
+// Neither stream pins anything structurally: the page future is boxed.
+impl<P: Paged> Unpin for Pages<P> {}
+impl<P: Paged> Unpin for Items<P> {}
+
+/// A lazy stream of chats; see [`crate::ChatsQuery::stream`].
+pub type ChatStream = Items<Page>;
+/// A lazy stream of a chat's messages; see [`crate::HistoryQuery::stream`].
+pub type MessageStream = Items<MessagePage>;
+
+impl<P: Paged> std::fmt::Debug for Items<P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Items")
+            .field("pages", &self.pages)
+            .field("buffered", &self.current.len())
+            .finish()
+    }
+}
+
+impl<P: Paged> Items<P> {
+    pub(crate) fn new(pages: Pages<P>) -> Self {
         Self {
             pages,
             current: Vec::new().into_iter(),
@@ -204,30 +273,30 @@ impl ChatStream {
 
     /// The token of the page after the one being yielded now. Once the
     /// current page is drained (or after an error), resuming from it
-    /// continues without repeating or skipping a chat.
+    /// continues without repeating or skipping an item.
     pub fn next_page_token(&self) -> Option<&str> {
         self.pages.next_page_token()
     }
 
-    /// How many chats of the current page are still to be yielded.
+    /// How many items of the current page are still to be yielded.
     pub fn buffered(&self) -> usize {
         self.current.len()
     }
 }
 
-impl Stream for ChatStream {
-    type Item = Result<Chat, Error>;
+impl<P: Paged> Stream for Items<P> {
+    type Item = Result<P::Item, Error>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         loop {
-            if let Some(chat) = self.current.next() {
-                return Poll::Ready(Some(Ok(chat)));
+            if let Some(item) = self.current.next() {
+                return Poll::Ready(Some(Ok(item)));
             }
             match Pin::new(&mut self.pages).poll_next(cx) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(None) => return Poll::Ready(None),
                 Poll::Ready(Some(Err(error))) => return Poll::Ready(Some(Err(error))),
-                Poll::Ready(Some(Ok(page))) => self.current = page.chats.into_iter(),
+                Poll::Ready(Some(Ok(page))) => self.current = page.into_items().into_iter(),
             }
         }
     }

@@ -6,8 +6,10 @@ use std::sync::Arc;
 
 use yandex_market_chats_api::types::GetChatsRequest;
 
-use crate::paging::{ChatStream, Page, PageStream};
-use crate::transport::PageRequest;
+use crate::calls::{ChatsRequest, GetChats};
+use crate::paging::{ChatStream, Fetch, Items, Page, PageFuture, PageStream, Pages};
+use crate::transport::missing_result;
+
 use crate::{ChatContext, ChatContextType, ChatStatus, ChatType, Client, Error, PageSize};
 
 /// A query for one business's chats, from [`Client::chats`].
@@ -123,14 +125,20 @@ impl ChatsQuery {
     /// Every matching chat, in order, each once, fetched lazily one page at a
     /// time. Errors end the stream; input errors come first, with no request.
     pub fn stream(self) -> ChatStream {
-        ChatStream::new(self.pages())
+        Items::new(self.pages())
     }
 
     /// Every page, lazily. Each page carries the token to resume from.
     pub fn pages(self) -> PageStream {
-        let request = self.prepare().map(Arc::new);
-        let resume_from = self.resume_from;
-        PageStream::new(self.client, request, resume_from, self.max_pages)
+        let client = self.client.clone();
+        let fetch = self.prepare().map(|request| {
+            let request = Arc::new(request);
+            Box::new(move |token: Option<String>| -> PageFuture<Page> {
+                let (client, request) = (client.clone(), Arc::clone(&request));
+                Box::pin(async move { client.get_chats_page(&request, token).await })
+            }) as Fetch<Page>
+        });
+        Pages::new(fetch, self.resume_from, self.max_pages)
     }
 
     /// One page: the first with `None`, else the page `token` names. Ignores
@@ -148,7 +156,7 @@ impl ChatsQuery {
     }
 
     /// Checks the input and builds the request body.
-    fn prepare(&self) -> Result<PageRequest, Error> {
+    fn prepare(&self) -> Result<ChatsRequest, Error> {
         let business_id = NonZeroU64::new(self.business_id)
             .ok_or_else(|| Error::invalid_input("business id must be at least 1, got 0"))?;
         let order_ids = self
@@ -165,7 +173,7 @@ impl ChatsQuery {
         if self.resume_from.as_deref() == Some("") {
             return Err(Error::invalid_input("the resume token is empty"));
         }
-        Ok(PageRequest {
+        Ok(ChatsRequest {
             business_id,
             page_size: self.page_size,
             body: GetChatsRequest {
@@ -193,4 +201,32 @@ fn dedup<T: PartialEq>(items: impl IntoIterator<Item = T>) -> Vec<T> {
 
 fn non_empty<T: Clone>(items: &[T]) -> Option<Vec<T>> {
     (!items.is_empty()).then(|| items.to_vec())
+}
+
+impl Client {
+    /// Fetches one page of chats.
+    pub(crate) async fn get_chats_page(
+        &self,
+        request: &ChatsRequest,
+        token: Option<String>,
+    ) -> Result<Page, Error> {
+        let call = GetChats {
+            request,
+            token: token.as_deref(),
+        };
+        let answer = self.execute(request.business_id, &call).await?;
+        let result = answer
+            .body
+            .result
+            .ok_or_else(|| missing_result(answer.body.status))?;
+        Ok(Page {
+            chats: result.chats,
+            next_page_token: result
+                .paging
+                .and_then(|p| p.next_page_token)
+                .filter(|t| !t.is_empty()),
+            rate_limit: answer.rate_limit,
+            page_token: token,
+        })
+    }
 }

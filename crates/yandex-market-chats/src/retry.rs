@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 
-use crate::Error;
+use crate::{Error, Operation};
 
 /// How failed requests are retried. Start from `RetryPolicy::default()` or
 /// [`RetryPolicy::disabled`] and adjust.
@@ -122,11 +122,22 @@ impl RetryPolicy {
         Ok(())
     }
 
-    /// What to do after attempt number `attempt` (1-based) failed with `error`.
-    pub(crate) fn decide(&self, attempt: u32, error: Error) -> Decision {
+    /// What to do after attempt number `attempt` (1-based) of `operation`
+    /// failed with `error`.
+    pub(crate) fn decide(&self, operation: Operation, attempt: u32, error: Error) -> Decision {
+        if operation.is_write() {
+            match write_rule(operation, error) {
+                Ok(error) => self.decide_read(attempt, error),
+                Err(error) => Decision::Fail(error),
+            }
+        } else {
+            self.decide_read(attempt, error)
+        }
+    }
+
+    fn decide_read(&self, attempt: u32, error: Error) -> Decision {
         // A spent hourly quota: wait for the reset if it is close, else fail
-        // now with the reset time. Does not depend on the attempt budget:
-        // waiting for the window is not a failed attempt.
+        // now with the reset time.
         if let Error::Api {
             status: 420,
             rate_limit: Some(rate_limit),
@@ -140,7 +151,7 @@ impl RetryPolicy {
                 .map(|until| (until - Utc::now()).to_std().unwrap_or(Duration::ZERO));
             return match wait {
                 Some(wait) if wait <= self.max_quota_wait && attempt < self.max_attempts => {
-                    Decision::Retry(wait + self.quota_reset_margin)
+                    Decision::Retry(wait + self.quota_reset_margin, error)
                 }
                 _ => Decision::Fail(Error::RateLimited {
                     reset_at: rate_limit.until,
@@ -161,15 +172,54 @@ impl RetryPolicy {
                 .saturating_mul(1 << doublings)
                 .min(self.max_backoff)
         };
-        Decision::Retry(full_jitter(cap))
+        Decision::Retry(full_jitter(cap), error)
+    }
+}
+
+/// Writes are not idempotent: one is retried only when it surely did not
+/// take effect (no connection could be made, or a 420 refused it). `Ok`
+/// passes such an error on to the read rules; `Err` is final: a 403 becomes
+/// [`Error::MissingScope`], and a failure after the request may have been
+/// processed (timeout, dropped connection, 5xx, an undecodable answer)
+/// becomes [`Error::OutcomeUnknown`].
+fn write_rule(operation: Operation, error: Error) -> Result<Error, Error> {
+    match error {
+        Error::Transport {
+            before_sending: true,
+            ..
+        }
+        | Error::Api { status: 420, .. } => Ok(error),
+        Error::Api {
+            status: 403,
+            code,
+            message,
+            ..
+        } => Err(Error::MissingScope {
+            operation,
+            code,
+            message,
+        }),
+        Error::Timeout { .. } | Error::Transport { .. } | Error::Decode { .. } => {
+            Err(unknown(operation, error))
+        }
+        Error::Api { status, .. } if status >= 500 => Err(unknown(operation, error)),
+        other => Err(other),
+    }
+}
+
+fn unknown(operation: Operation, cause: Error) -> Error {
+    Error::OutcomeUnknown {
+        operation,
+        cause: Box::new(cause),
     }
 }
 
 /// The outcome of [`RetryPolicy::decide`].
 #[derive(Debug)]
 pub(crate) enum Decision {
-    /// Sleep this long, then try again.
-    Retry(Duration),
+    /// Sleep this long, then try again. The error is what to report if the
+    /// wait would pass the total timeout.
+    Retry(Duration, Error),
     /// Give up with this error.
     Fail(Error),
 }
@@ -198,7 +248,7 @@ mod tests {
     fn final_statuses_are_not_retried() {
         for status in [400, 401, 403, 404] {
             assert!(matches!(
-                RetryPolicy::default().decide(1, api(status, None)),
+                RetryPolicy::default().decide(Operation::GetChats, 1, api(status, None)),
                 Decision::Fail(_)
             ));
         }
@@ -208,13 +258,13 @@ mod tests {
     fn backoff_stays_under_its_cap() {
         let policy = RetryPolicy::default().max_attempts(10);
         for attempt in 1..9 {
-            match policy.decide(attempt, api(503, None)) {
-                Decision::Retry(wait) => assert!(wait <= Duration::from_secs(5)),
+            match policy.decide(Operation::GetChats, attempt, api(503, None)) {
+                Decision::Retry(wait, _) => assert!(wait <= Duration::from_secs(5)),
                 Decision::Fail(e) => panic!("{e}"),
             }
         }
         assert!(matches!(
-            policy.decide(10, api(503, None)),
+            policy.decide(Operation::GetChats, 10, api(503, None)),
             Decision::Fail(_)
         ));
     }
@@ -227,7 +277,7 @@ mod tests {
             remaining: Some(0),
             until: Some(until),
         };
-        match RetryPolicy::default().decide(1, api(420, Some(rate_limit))) {
+        match RetryPolicy::default().decide(Operation::GetChats, 1, api(420, Some(rate_limit))) {
             Decision::Fail(Error::RateLimited {
                 reset_at,
                 local: false,
@@ -237,5 +287,69 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+}
+
+#[cfg(test)]
+mod write_tests {
+    use super::*;
+
+    fn api(status: u16) -> Error {
+        Error::Api {
+            status,
+            code: None,
+            message: None,
+            details: Vec::new(),
+            rate_limit: None,
+        }
+    }
+
+    fn transport(before_sending: bool) -> Error {
+        Error::Transport {
+            message: "x".into(),
+            before_sending,
+            source: None,
+        }
+    }
+
+    #[test]
+    fn writes_retry_only_what_surely_did_not_take_effect() {
+        let policy = RetryPolicy::default();
+        let op = Operation::SendMessageToChat;
+        assert!(matches!(
+            policy.decide(op, 1, transport(true)),
+            Decision::Retry(..)
+        ));
+        assert!(matches!(
+            policy.decide(op, 1, api(420)),
+            Decision::Retry(..)
+        ));
+        for error in [transport(false), api(500), api(503)] {
+            assert!(matches!(
+                policy.decide(op, 1, error),
+                Decision::Fail(Error::OutcomeUnknown { .. })
+            ));
+        }
+        let timeout = Error::Timeout {
+            kind: crate::TimeoutKind::Attempt,
+            after: Duration::from_secs(1),
+        };
+        assert!(matches!(
+            policy.decide(op, 1, timeout),
+            Decision::Fail(Error::OutcomeUnknown { .. })
+        ));
+        assert!(matches!(
+            policy.decide(op, 1, api(403)),
+            Decision::Fail(Error::MissingScope { .. })
+        ));
+        assert!(matches!(
+            policy.decide(op, 1, api(400)),
+            Decision::Fail(Error::Api { status: 400, .. })
+        ));
+        // Reads retry the same failures.
+        assert!(matches!(
+            policy.decide(Operation::GetChat, 1, api(500)),
+            Decision::Retry(..)
+        ));
     }
 }

@@ -1,92 +1,105 @@
-//! One getChats page: client-side limits, the attempt, retries, timeouts,
-//! tracing, and turning every outcome into a [`Page`] or an [`Error`].
+//! Every request: client-side limits, the attempt, retries, timeouts,
+//! tracing, and turning every outcome into a value or an [`Error`]. What
+//! differs per operation is a [`Call`] (see `calls.rs`).
 
+use std::future::Future;
 use std::num::NonZeroU64;
+use std::pin::Pin;
 use std::sync::Arc;
-use tokio::time::Instant;
 
-use reqwest::header::HeaderMap;
+use tokio::time::Instant;
 use tracing::Instrument;
 use yandex_market_chats_api as api;
-use yandex_market_chats_api::ClientInfo;
 use yandex_market_chats_api::request_context::RequestContext;
-use yandex_market_chats_api::types::{ApiErrorResponse, GetChatsRequest, GetChatsResponse};
+use yandex_market_chats_api::types::ApiErrorResponse;
+use yandex_market_chats_api::{ClientInfo, ResponseValue};
 
 use crate::error::TimeoutKind;
 use crate::retry::Decision;
-use crate::{Client, Error, Page, PageSize, RateLimit};
-
-/// Everything a getChats request needs but the page token; checked, immutable.
-#[derive(Debug)]
-pub(crate) struct PageRequest {
-    pub business_id: NonZeroU64,
-    pub page_size: PageSize,
-    pub body: GetChatsRequest,
-}
+use crate::{Client, Error, Operation, RateLimit};
 
 /// At most this many characters of a body go into an error.
 const EXCERPT_CHARS: usize = 200;
 
+/// What a generated (or hand-written multipart) call returns.
+pub(crate) type CallResult<T> = Result<ResponseValue<T>, api::Error<ApiErrorResponse>>;
+pub(crate) type CallFuture<'a, T> = Pin<Box<dyn Future<Output = CallResult<T>> + Send + 'a>>;
+
+/// One API call: sends its request with the per-request generated client.
+/// Called once per attempt.
+pub(crate) trait Call: Sync {
+    /// The decoded 200 body.
+    type Output: Send;
+    /// Which operation this is (quota, retry rule, tracing).
+    const OPERATION: Operation;
+    /// Sends the request for `business_id`.
+    fn send<'a>(
+        &'a self,
+        api: &'a api::Client,
+        business_id: NonZeroU64,
+    ) -> CallFuture<'a, Self::Output>;
+}
+
+/// A decoded answer and its rate-limit headers.
+pub(crate) struct Answer<T> {
+    pub body: T,
+    pub rate_limit: Option<RateLimit>,
+}
+
 impl Client {
-    /// Fetches one page, retrying within the policy and the total timeout.
+    /// Runs `call`, retrying within the policy and the total timeout.
     ///
     /// The total timeout is a deadline, not a timer: each attempt's one timer
     /// is cut to what is left of it. One timer per request matters: each
     /// registration wakes tokio's time driver, a measurable cost per page.
-    pub(crate) async fn get_chats_page(
+    pub(crate) async fn execute<C: Call>(
         &self,
-        request: &PageRequest,
-        token: Option<String>,
-    ) -> Result<Page, Error> {
+        business_id: NonZeroU64,
+        call: &C,
+    ) -> Result<Answer<C::Output>, Error> {
         let config = &self.inner.config;
         let deadline = Instant::now() + config.total_timeout;
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let error = match self
-                .attempt(request, token.as_deref(), attempt, deadline)
-                .await
-            {
-                Ok(page) => return Ok(page),
+            let error = match self.attempt(business_id, call, attempt, deadline).await {
+                Ok(answer) => return Ok(answer),
                 Err(error) => error,
             };
-            match config.retry.decide(attempt, error) {
-                Decision::Retry(wait) if Instant::now() + wait < deadline => {
+            match config.retry.decide(C::OPERATION, attempt, error) {
+                Decision::Retry(wait, _) if Instant::now() + wait < deadline => {
                     tracing::debug!(
+                        operation = C::OPERATION.name(),
                         attempt,
                         wait_ms = wait.as_millis() as u64,
-                        "retrying getChats"
+                        "retrying"
                     );
                     tokio::time::sleep(wait).await;
                 }
                 // A wait past the deadline: the last error says more than a timeout.
-                Decision::Retry(_) => return Err(self.last_error_at_deadline(attempt)),
-                Decision::Fail(error) => return Err(error),
+                Decision::Retry(_, error) | Decision::Fail(error) => return Err(error),
             }
         }
     }
 
-    fn last_error_at_deadline(&self, attempts: u32) -> Error {
-        tracing::debug!(attempts, "getChats gave up at the total timeout");
-        Error::Timeout {
-            kind: TimeoutKind::Total,
-            after: self.inner.config.total_timeout,
-        }
-    }
-
-    async fn attempt(
+    async fn attempt<C: Call>(
         &self,
-        request: &PageRequest,
-        token: Option<&str>,
+        business_id: NonZeroU64,
+        call: &C,
         attempt: u32,
         deadline: Instant,
-    ) -> Result<Page, Error> {
+    ) -> Result<Answer<C::Output>, Error> {
         let config = &self.inner.config;
-        let business_id = request.business_id.get();
+        let operation = C::OPERATION;
         let _permit = self
             .inner
             .limits
-            .acquire(business_id, config.retry.max_quota_wait_value(), deadline)
+            .acquire(
+                business_id.get(),
+                operation,
+                config.retry.max_quota_wait_value(),
+                deadline,
+            )
             .await?;
         let left = deadline.saturating_duration_since(Instant::now());
         let (budget, kind, after) = if left < config.attempt_timeout {
@@ -102,8 +115,8 @@ impl Client {
         // Never the key, never the body.
         let span = tracing::debug_span!(
             "yandex_market_chats.request",
-            operation = "getChats",
-            business_id,
+            operation = operation.name(),
+            business_id = business_id.get(),
             attempt,
             status = tracing::field::Empty,
             duration_ms = tracing::field::Empty,
@@ -111,22 +124,14 @@ impl Client {
         let started = Instant::now();
         let result = async {
             // One generated client per request: its context records this
-            // response's status and headers (see the codegen crate).
+            // response's status (see the codegen crate).
             let api = api::Client::new_with_client(
                 &config.base_url,
                 config.http.clone(),
                 RequestContext::new(Arc::clone(&config.headers)),
             );
-            let mut call = api
-                .get_chats()
-                .business_id(request.business_id)
-                .limit(request.page_size.get())
-                .body(request.body.clone());
-            if let Some(token) = token {
-                call = call.page_token(token.to_owned());
-            }
             let sent = tokio::time::timeout(budget, async {
-                match call.send().await {
+                match call.send(&api, business_id).await {
                     Ok(response) => Ok(response),
                     // The body of an undocumented status is read here, inside the timeout.
                     Err(error) => Err(self.classify(error, api.inner()).await),
@@ -139,17 +144,19 @@ impl Client {
             let result = match sent {
                 Err(_) => Err(Error::Timeout { kind, after }),
                 Ok(Err(error)) => Err(error),
-                Ok(Ok(response)) => {
-                    let rate_limit = RateLimit::from_headers(response.headers());
-                    page(response.into_inner(), token, rate_limit)
-                }
+                Ok(Ok(response)) => Ok(Answer {
+                    rate_limit: RateLimit::from_headers(response.headers()),
+                    body: response.into_inner(),
+                }),
             };
             let rate_limit = match &result {
-                Ok(page) => page.rate_limit.as_ref(),
+                Ok(answer) => answer.rate_limit.as_ref(),
                 Err(error) => error.rate_limit(),
             };
             if let Some(rate_limit) = rate_limit {
-                self.inner.limits.observe(business_id, rate_limit);
+                self.inner
+                    .limits
+                    .observe(business_id.get(), operation, rate_limit);
             }
             result
         }
@@ -157,12 +164,12 @@ impl Client {
         .await;
         span.record("duration_ms", started.elapsed().as_millis() as u64);
         if let Err(error) = &result {
-            tracing::debug!(parent: &span, %error, "getChats attempt failed");
+            tracing::debug!(parent: &span, %error, "attempt failed");
         }
         result
     }
 
-    /// Turns progenitor's error into ours. `meta` is what the post hook saw.
+    /// Turns progenitor's error into ours. `context` is what the post hook saw.
     async fn classify(
         &self,
         error: api::Error<ApiErrorResponse>,
@@ -206,6 +213,7 @@ impl Client {
             api::Error::InvalidRequest(message) => Error::invalid_input(message),
             api::Error::Custom(message) => Error::Transport {
                 message,
+                before_sending: false,
                 source: None,
             },
         }
@@ -255,7 +263,7 @@ impl Client {
     fn undecodable(
         &self,
         status: u16,
-        headers: Option<&HeaderMap>,
+        headers: Option<&reqwest::header::HeaderMap>,
         body: &[u8],
         reason: &str,
     ) -> Error {
@@ -275,27 +283,13 @@ impl Client {
     }
 }
 
-fn page(
-    body: GetChatsResponse,
-    token: Option<&str>,
-    rate_limit: Option<RateLimit>,
-) -> Result<Page, Error> {
-    let Some(result) = body.result else {
-        return Err(Error::Decode {
-            status: 200,
-            reason: "the body has no `result`".to_owned(),
-            excerpt: format!("{{\"status\":\"{}\"}}", body.status),
-        });
-    };
-    Ok(Page {
-        chats: result.chats,
-        next_page_token: result
-            .paging
-            .and_then(|paging| paging.next_page_token)
-            .filter(|token| !token.is_empty()),
-        rate_limit,
-        page_token: token.map(str::to_owned),
-    })
+/// A 200 whose `result` is missing: the documented body always has one.
+pub(crate) fn missing_result(status: impl std::fmt::Display) -> Error {
+    Error::Decode {
+        status: 200,
+        reason: "the body has no `result`".to_owned(),
+        excerpt: format!("{{\"status\":\"{status}\"}}"),
+    }
 }
 
 fn transport(what: &str, error: reqwest::Error) -> Error {
@@ -310,6 +304,7 @@ fn transport(what: &str, error: reqwest::Error) -> Error {
     }
     Error::Transport {
         message,
+        before_sending: error.is_connect(),
         source: Some(Box::new(error)),
     }
 }

@@ -231,6 +231,7 @@ impl Sandbox {
         let (server, base_url) =
             front::start(Arc::clone(&shared)).map_err(|e| Error::Transport {
                 message: format!("cannot start the sandbox: {e}"),
+                before_sending: true,
                 source: Some(Box::new(e)),
             })?;
         Ok(Self {

@@ -1,0 +1,354 @@
+//! One chat: read it, its history and single messages, and reply; and
+//! opening a chat about an order or a return.
+//!
+//! Writes (`send_message`, `send_file`, `create_chat`) are not idempotent.
+//! The client retries them only when the request surely did not take effect
+//! (no connection could be made, or a 420 refused it). After a timeout, a
+//! dropped connection or a 5xx the error is [`Error::OutcomeUnknown`]: the
+//! write may have happened, so check (for example in the history) before
+//! repeating it.
+
+use std::num::NonZeroU64;
+use std::sync::Arc;
+
+use yandex_market_chats_api::types::{
+    CreateChatRequest, GetChatHistoryRequest, SendMessageToChatRequest,
+};
+
+use crate::calls::{
+    CreateChat, GetChat, GetChatHistory, GetChatMessage, HistoryRequest, SendFile, SendMessage,
+};
+use crate::paging::{
+    Fetch, Items, MessagePage, MessagePageStream, MessageStream, PageFuture, Pages,
+};
+use crate::transport::missing_result;
+use crate::{Chat, ChatContext, ChatMessage, Client, Error, HistoryPageSize};
+
+/// The longest message the API accepts, in characters.
+pub const MAX_MESSAGE_CHARS: usize = 4096;
+/// The largest file the API accepts: 5 MB.
+pub const MAX_FILE_BYTES: usize = 5 * 1024 * 1024;
+
+fn id(what: &str, value: u64) -> Result<NonZeroU64, Error> {
+    NonZeroU64::new(value)
+        .ok_or_else(|| Error::invalid_input(format!("{what} must be at least 1, got 0")))
+}
+
+impl Client {
+    /// A handle on one chat. Nothing is sent until you call one of its
+    /// methods; ids of 0 are reported there, before any request.
+    pub fn chat(&self, business_id: u64, chat_id: u64) -> ChatHandle {
+        ChatHandle {
+            client: self.clone(),
+            business_id,
+            chat_id,
+        }
+    }
+
+    /// Opens a chat with the buyer about an order or a return (or returns the
+    /// one opened earlier for it) and gives a handle on it.
+    ///
+    /// Not idempotent in general; see the module docs for the retry rule.
+    ///
+    /// ```no_run
+    /// # async fn run(client: yandex_market_chats::Client) -> Result<(), yandex_market_chats::Error> {
+    /// use yandex_market_chats::{ChatContext, ChatContextIdentifiableType};
+    ///
+    /// let context = ChatContext { type_: ChatContextIdentifiableType::Order, id: 51_234_567.try_into().unwrap() };
+    /// let chat = client.create_chat(42, context).await?;
+    /// chat.send_message("Hello! Your order is on its way.").await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// Input errors before any request; what the API answers; see the module
+    /// docs for writes.
+    pub async fn create_chat(
+        &self,
+        business_id: u64,
+        context: ChatContext,
+    ) -> Result<ChatHandle, Error> {
+        let business = id("business id", business_id)?;
+        let call = CreateChat {
+            body: CreateChatRequest {
+                context: Some(context),
+                order_id: None,
+            },
+        };
+        let answer = self.execute(business, &call).await?;
+        let result = answer
+            .body
+            .result
+            .ok_or_else(|| missing_result(answer.body.status))?;
+        Ok(self.chat(business_id, result.chat_id.get()))
+    }
+}
+
+/// One chat of one business, from [`Client::chat`] or [`Client::create_chat`].
+/// Cheap to clone.
+///
+/// ```no_run
+/// # async fn run(client: yandex_market_chats::Client) -> Result<(), yandex_market_chats::Error> {
+/// use futures::TryStreamExt;
+///
+/// let chat = client.chat(42, 1001);
+/// let mut messages = chat.history().stream();
+/// while let Some(message) = messages.try_next().await? {
+///     println!("{} {}: {}", message.created_at, message.sender, message.message.unwrap_or_default());
+/// }
+/// chat.send_message("Thank you, we will check.").await?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug)]
+pub struct ChatHandle {
+    client: Client,
+    business_id: u64,
+    chat_id: u64,
+}
+
+impl ChatHandle {
+    /// The chat's id.
+    pub fn id(&self) -> u64 {
+        self.chat_id
+    }
+
+    /// The business the chat belongs to.
+    pub fn business_id(&self) -> u64 {
+        self.business_id
+    }
+
+    fn ids(&self) -> Result<(NonZeroU64, NonZeroU64), Error> {
+        Ok((
+            id("business id", self.business_id)?,
+            id("chat id", self.chat_id)?,
+        ))
+    }
+
+    /// The chat (getChat).
+    ///
+    /// # Errors
+    /// Input errors before any request, then what the request ends with.
+    pub async fn get(&self) -> Result<Chat, Error> {
+        let (business, chat_id) = self.ids()?;
+        let answer = self.client.execute(business, &GetChat { chat_id }).await?;
+        answer
+            .body
+            .result
+            .ok_or_else(|| missing_result(answer.body.status))
+    }
+
+    /// The chat's messages (getChatHistory), as a lazy query; see
+    /// [`HistoryQuery`].
+    pub fn history(&self) -> HistoryQuery {
+        HistoryQuery {
+            chat: self.clone(),
+            page_size: HistoryPageSize::default(),
+            message_id_from: None,
+            max_pages: None,
+            resume_from: None,
+        }
+    }
+
+    /// One message (getChatMessage).
+    ///
+    /// # Errors
+    /// Input errors (an id of 0) before any request, then what the request ends with.
+    pub async fn message(&self, message_id: u64) -> Result<ChatMessage, Error> {
+        let (business, chat_id) = self.ids()?;
+        let message_id = id("message id", message_id)?;
+        let answer = self
+            .client
+            .execute(
+                business,
+                &GetChatMessage {
+                    chat_id,
+                    message_id,
+                },
+            )
+            .await?;
+        answer
+            .body
+            .result
+            .ok_or_else(|| missing_result(answer.body.status))
+    }
+
+    /// Sends a text message (sendMessageToChat): 1 to 4,096 characters,
+    /// checked before sending. Not idempotent; see the module docs.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] for an empty or too long text (nothing is
+    /// sent), [`Error::MissingScope`] for a read-only key,
+    /// [`Error::OutcomeUnknown`] when the message may or may not have been sent.
+    pub async fn send_message(&self, text: impl Into<String>) -> Result<(), Error> {
+        let text = text.into();
+        let (business, chat_id) = self.ids()?;
+        let chars = text.chars().count();
+        if chars == 0 || chars > MAX_MESSAGE_CHARS {
+            return Err(Error::invalid_input(format!(
+                "a message must have 1 to {MAX_MESSAGE_CHARS} characters, this one has {chars}"
+            )));
+        }
+        let body = SendMessageToChatRequest {
+            message: text
+                .try_into()
+                .map_err(|e| Error::invalid_input(format!("message: {e}")))?,
+        };
+        self.client
+            .execute(business, &SendMessage { chat_id, body })
+            .await?;
+        Ok(())
+    }
+
+    /// Sends a file (sendFileToChat, multipart): at most 5 MB, checked before
+    /// sending. Not idempotent; see the module docs.
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] for an empty name, an empty file or one over
+    /// 5 MB (nothing is sent); otherwise as [`ChatHandle::send_message`].
+    pub async fn send_file(
+        &self,
+        name: impl Into<String>,
+        bytes: impl Into<Vec<u8>>,
+    ) -> Result<(), Error> {
+        let (name, bytes) = (name.into(), bytes.into());
+        let (business, chat_id) = self.ids()?;
+        if name.trim().is_empty() || name.chars().any(char::is_control) {
+            return Err(Error::invalid_input(
+                "a file needs a name without control characters",
+            ));
+        }
+        if bytes.is_empty() || bytes.len() > MAX_FILE_BYTES {
+            return Err(Error::invalid_input(format!(
+                "a file must have 1 to {MAX_FILE_BYTES} bytes (5 MB), this one has {}",
+                bytes.len()
+            )));
+        }
+        let call = SendFile {
+            chat_id,
+            name,
+            bytes: bytes::Bytes::from(bytes),
+        };
+        self.client.execute(business, &call).await?;
+        Ok(())
+    }
+}
+
+/// A query for a chat's messages, from [`ChatHandle::history`]. Nothing is
+/// sent until `.stream()`, `.pages()` or `.page(..)`; invalid input is
+/// reported there, before any request. The streams have the guarantees of
+/// the chat streams: lazy, in order, each message once, resumable, guarded
+/// against a repeated page token.
+#[derive(Clone, Debug)]
+#[must_use = "a query does nothing until you call .stream(), .pages() or .page()"]
+pub struct HistoryQuery {
+    chat: ChatHandle,
+    page_size: HistoryPageSize,
+    message_id_from: Option<u64>,
+    max_pages: Option<u32>,
+    resume_from: Option<String>,
+}
+
+impl HistoryQuery {
+    /// Messages per request; default 50, at most 100.
+    pub fn page_size(mut self, page_size: HistoryPageSize) -> Self {
+        self.page_size = page_size;
+        self
+    }
+
+    /// Start with this message (`messageIdFrom`): it and every later one.
+    pub fn message_id_from(mut self, message_id: u64) -> Self {
+        self.message_id_from = Some(message_id);
+        self
+    }
+
+    /// Stop after this many pages (at least 1).
+    pub fn max_pages(mut self, max_pages: u32) -> Self {
+        self.max_pages = Some(max_pages);
+        self
+    }
+
+    /// Start from this page token instead of the first page.
+    pub fn resume_from(mut self, token: impl Into<String>) -> Self {
+        self.resume_from = Some(token.into());
+        self
+    }
+
+    /// Every message, lazily, one page in memory at a time.
+    pub fn stream(self) -> MessageStream {
+        Items::new(self.pages())
+    }
+
+    /// Every page, lazily. Each page carries the token to resume from.
+    pub fn pages(self) -> MessagePageStream {
+        let client = self.chat.client.clone();
+        let fetch = self.prepare().map(|request| {
+            let request = Arc::new(request);
+            Box::new(move |token: Option<String>| -> PageFuture<MessagePage> {
+                let (client, request) = (client.clone(), Arc::clone(&request));
+                Box::pin(async move { client.get_history_page(&request, token).await })
+            }) as Fetch<MessagePage>
+        });
+        Pages::new(fetch, self.resume_from, self.max_pages)
+    }
+
+    /// One page: the first with `None`, else the page `token` names.
+    ///
+    /// # Errors
+    /// Input errors before any request, then what the request ends with.
+    pub async fn page(&self, token: Option<String>) -> Result<MessagePage, Error> {
+        let request = self.prepare()?;
+        if token.as_deref() == Some("") {
+            return Err(Error::invalid_input("the page token is empty"));
+        }
+        self.chat.client.get_history_page(&request, token).await
+    }
+
+    fn prepare(&self) -> Result<HistoryRequest, Error> {
+        let (business_id, chat_id) = self.chat.ids()?;
+        let message_id_from = self
+            .message_id_from
+            .map(|m| id("messageIdFrom", m))
+            .transpose()?;
+        if self.max_pages == Some(0) {
+            return Err(Error::invalid_input("max_pages must be at least 1"));
+        }
+        if self.resume_from.as_deref() == Some("") {
+            return Err(Error::invalid_input("the resume token is empty"));
+        }
+        Ok(HistoryRequest {
+            business_id,
+            chat_id,
+            page_size: self.page_size,
+            body: GetChatHistoryRequest { message_id_from },
+        })
+    }
+}
+
+impl Client {
+    /// Fetches one page of a chat's history.
+    pub(crate) async fn get_history_page(
+        &self,
+        request: &HistoryRequest,
+        token: Option<String>,
+    ) -> Result<MessagePage, Error> {
+        let call = GetChatHistory {
+            request,
+            token: token.as_deref(),
+        };
+        let answer = self.execute(request.business_id, &call).await?;
+        let result = answer
+            .body
+            .result
+            .ok_or_else(|| missing_result(answer.body.status))?;
+        Ok(MessagePage {
+            messages: result.messages,
+            context: result.context,
+            next_page_token: result
+                .paging
+                .and_then(|p| p.next_page_token)
+                .filter(|t| !t.is_empty()),
+            rate_limit: answer.rate_limit,
+            page_token: token,
+        })
+    }
+}
