@@ -1,4 +1,6 @@
-//! The httpmock side of the sandbox: answers getChats like the API.
+//! The httpmock side of the sandbox: routes each request to the operation
+//! it names and answers like the API: auth, scopes, quotas, scripted
+//! HTTP-level faults, the documented error body.
 
 use std::time::{Duration, Instant};
 
@@ -6,291 +8,193 @@ use chrono::Utc;
 use httpmock::{HttpMockRequest, HttpMockResponse};
 use serde_json::{Value, json};
 
-use super::Shared;
-use crate::{Chat, ChatContextType, ChatStatus, ChatType};
+use super::{Shared, listing, messages};
+use crate::Operation;
 
 /// The header the front uses to pass an HTTP-level fault to this handler.
 pub(super) const FAULT_HEADER: &str = "x-sandbox-fault";
 
 const JSON: &str = "application/json";
-const DEFAULT_LIMIT: usize = 10;
-const MAX_LIMIT: usize = 20;
 
 pub(super) fn handle(shared: &Shared, request: &HttpMockRequest) -> HttpMockResponse {
     let headers = request.headers();
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let path = request.uri().path().to_owned();
+    let method = request.method_str().to_owned();
 
-    let Some(business_id) = business_of(&path) else {
-        return error(
-            404,
-            "NOT_FOUND",
-            &format!("no such resource: {} {path}", request.method_str()),
-            None,
-        );
+    let Some((business_id, rest)) = business_of(&path) else {
+        return error(404, "NOT_FOUND", &format!("no such resource: {method} {path}"), None);
     };
-    if request.method_str() != "POST" {
-        return error(405, "METHOD_NOT_ALLOWED", "getChats is POST", None);
+    let Some(operation) = route(&method, rest) else {
+        return error(404, "NOT_FOUND", &format!("no such resource: {method} {path}"), None);
+    };
+    let key = header("api-key").or_else(|| header("authorization").and_then(|v| v.strip_prefix("Bearer ")));
+    let config = &shared.config;
+    let read_only = key.is_some() && key == config.read_only_api_key.as_deref();
+    if key != Some(config.api_key.as_str()) && !read_only {
+        return error(401, "UNAUTHORIZED", "the Api-Key header is missing or invalid", None);
     }
-    let key = &shared.config.api_key;
-    let bearer = header("authorization").and_then(|v| v.strip_prefix("Bearer "));
-    if header("api-key") != Some(key.as_str()) && bearer != Some(key.as_str()) {
-        return error(
-            401,
-            "UNAUTHORIZED",
-            "the Api-Key header is missing or invalid",
-            None,
-        );
-    }
-    if business_id != shared.config.business_id {
-        return error(
-            404,
-            "NOT_FOUND",
-            &format!("business {business_id} not found"),
-            None,
-        );
+    if business_id != config.business_id {
+        return error(404, "NOT_FOUND", &format!("business {business_id} not found"), None);
     }
 
     // Every answer from here on counts against the quota, as on the API.
-    let rate = match take_quota(shared, business_id) {
+    let rate = match take_quota(shared, business_id, operation) {
         Ok(rate) => rate,
         Err(rate) => {
-            return error(
-                420,
-                "LIMIT_EXCEEDED",
-                "Hit rate limit of requests per hour for resource getChats",
-                Some(rate),
-            );
-        }
-    };
-
-    match header(FAULT_HEADER) {
-        Some("parallel") => {
-            let message =
-                format!("Hit rate limit of 4 parallel requests for business {business_id}");
+            let message = format!("Hit rate limit of requests per hour for resource {operation}");
             return error(420, "LIMIT_EXCEEDED", &message, Some(rate));
         }
-        Some(quota) if quota.starts_with("quota:") => {
+    };
+    if let Some(response) = scripted(header(FAULT_HEADER), business_id, rate) {
+        return response;
+    }
+    if read_only && operation.is_write() {
+        // The API does not document this answer's text; the sandbox's choice.
+        let message = format!("Access denied: {operation} needs the {} scope", operation.scopes());
+        return error(403, "FORBIDDEN", &message, Some(rate));
+    }
+
+    let query = Query(request.query_params());
+    let result = match operation {
+        Operation::GetChats => listing::list(shared, request, &query),
+        Operation::GetChat => messages::get_chat(shared, &query),
+        Operation::GetChatHistory => messages::history(shared, request, &query),
+        Operation::GetChatMessage => messages::get_message(shared, &query),
+        Operation::SendMessageToChat => messages::send_message(shared, request, &query),
+        Operation::SendFileToChat => messages::send_file(shared, request, &query),
+        Operation::CreateChat => messages::create_chat(shared, request, &query),
+    };
+    match result {
+        Ok(body) => respond(200, JSON, Some(rate), body.to_string()),
+        Err(Failure::BadRequest(message)) => error(400, "BAD_REQUEST", &message, Some(rate)),
+        Err(Failure::NotFound(message)) => error(404, "NOT_FOUND", &message, Some(rate)),
+    }
+}
+
+/// Why an operation refused a request.
+pub(super) enum Failure {
+    BadRequest(String),
+    NotFound(String),
+}
+
+impl From<String> for Failure {
+    fn from(message: String) -> Self {
+        Self::BadRequest(message)
+    }
+}
+
+fn route(method: &str, rest: &str) -> Option<Operation> {
+    Some(match (method, rest) {
+        ("POST", "chats") => Operation::GetChats,
+        ("POST", "chats/new") => Operation::CreateChat,
+        ("GET", "chat") => Operation::GetChat,
+        ("POST", "chats/history") => Operation::GetChatHistory,
+        ("GET", "chats/message") => Operation::GetChatMessage,
+        ("POST", "chats/message") => Operation::SendMessageToChat,
+        ("POST", "chats/file/send") => Operation::SendFileToChat,
+        _ => return None,
+    })
+}
+
+/// `/v2/businesses/{id}/{rest}` → `(id, rest)`.
+pub(super) fn business_of(path: &str) -> Option<(u64, &str)> {
+    let rest = path.strip_prefix("/v2/businesses/")?;
+    let (id, tail) = rest.split_once('/')?;
+    Some((id.parse().ok()?, tail))
+}
+
+/// An HTTP-level fault the front scripted for this request.
+fn scripted(fault: Option<&str>, business_id: u64, rate: RateHeaders) -> Option<HttpMockResponse> {
+    Some(match fault? {
+        "parallel" => {
+            let message = format!("Hit rate limit of 4 parallel requests for business {business_id}");
+            error(420, "LIMIT_EXCEEDED", &message, Some(rate))
+        }
+        quota if quota.starts_with("quota:") => {
             let ms: u64 = quota["quota:".len()..].parse().unwrap_or(1000);
-            let until = RateHeaders {
+            let spent = RateHeaders {
                 limit: rate.limit,
                 remaining: 0,
                 until: Utc::now() + Duration::from_millis(ms),
             };
-            return error(
-                420,
-                "LIMIT_EXCEEDED",
-                "Hit rate limit of requests per hour",
-                Some(until),
-            );
+            error(420, "LIMIT_EXCEEDED", "Hit rate limit of requests per hour", Some(spent))
         }
-        Some("500") => return error(500, "INTERNAL_ERROR", "Internal error", Some(rate)),
-        Some("503") => {
+        "500" => error(500, "INTERNAL_ERROR", "Internal error", Some(rate)),
+        "503" => {
             let page = "<html><body><h1>503 Service Temporarily Unavailable</h1></body></html>";
-            return respond(503, "text/html", None, page.to_owned());
+            respond(503, "text/html", None, page.to_owned())
         }
-        Some("garbage") => {
+        "garbage" => {
             let truncated = "{\"status\":\"OK\",\"result\":{\"chats\":[{\"chatId\":";
-            return respond(200, JSON, Some(rate), truncated.to_owned());
+            respond(200, JSON, Some(rate), truncated.to_owned())
         }
-        _ => {}
-    }
-
-    match list(shared, request) {
-        Ok(body) => respond(200, JSON, Some(rate), body.to_string()),
-        Err(message) => error(400, "BAD_REQUEST", &message, Some(rate)),
-    }
+        _ => return None,
+    })
 }
 
-/// `/v2/businesses/{id}/chats` → `id`.
-pub(super) fn business_of(path: &str) -> Option<u64> {
-    let rest = path.strip_prefix("/v2/businesses/")?;
-    let (id, tail) = rest.split_once('/')?;
-    (tail == "chats").then(|| id.parse().ok()).flatten()
-}
+/// The query parameters of a request.
+pub(super) struct Query(Vec<(String, String)>);
 
-/// One page of the chats the request's filters select.
-fn list(shared: &Shared, request: &HttpMockRequest) -> Result<Value, String> {
-    let query = request.query_params();
-    let param = |name: &str| {
-        query
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    };
-    let limit = match param("limit") {
-        None => DEFAULT_LIMIT,
-        Some(raw) => match raw.parse::<usize>() {
-            Ok(n) if (1..=MAX_LIMIT).contains(&n) => n,
-            _ => {
-                return Err(format!(
-                    "limit must be an integer from 1 to {MAX_LIMIT}, got {raw:?}"
-                ));
-            }
-        },
-    };
-    // `page_token` is the older name, still accepted.
-    let offset = match param("pageToken").or_else(|| param("page_token")) {
-        None => 0,
-        Some(token) => {
-            decode_token(shared, token).ok_or_else(|| format!("invalid page token {token:?}"))?
+impl Query {
+    pub(super) fn get(&self, name: &str) -> Option<&str> {
+        self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+
+    /// `limit`, checked against the operation's bounds; `default` when absent.
+    pub(super) fn limit(&self, default: usize, max: usize) -> Result<usize, String> {
+        match self.get("limit") {
+            None => Ok(default),
+            Some(raw) => match raw.parse::<usize>() {
+                Ok(n) if (1..=max).contains(&n) => Ok(n),
+                _ => Err(format!("limit must be an integer from 1 to {max}, got {raw:?}")),
+            },
         }
-    };
-    let body: Value = if request.body_ref().is_empty() {
-        json!({})
-    } else {
-        serde_json::from_slice(request.body_ref())
-            .map_err(|e| format!("the body is not JSON: {e}"))?
-    };
-    let filter = Filter::parse(&body)?;
-
-    let matching: Vec<&Chat> = shared
-        .chats
-        .iter()
-        .filter(|chat| filter.matches(chat))
-        .collect();
-    let page: Vec<&Chat> = matching.iter().skip(offset).take(limit).copied().collect();
-    let end = offset + page.len();
-    let mut result = json!({ "chats": page });
-    if end < matching.len() {
-        result["paging"] = json!({ "nextPageToken": encode_token(shared, end) });
-    } else {
-        result["paging"] = json!({});
     }
-    Ok(json!({ "status": "OK", "result": result }))
-}
 
-/// The request body's filters; absent means "any".
-struct Filter {
-    statuses: Option<Vec<ChatStatus>>,
-    types: Option<Vec<ChatType>>,
-    context_types: Option<Vec<ChatContextType>>,
-    contexts: Option<Vec<(String, u64)>>,
-    order_ids: Option<Vec<u64>>,
-}
+    /// `pageToken`, or the older name `page_token`, still accepted.
+    pub(super) fn page_token(&self) -> Option<&str> {
+        self.get("pageToken").or_else(|| self.get("page_token"))
+    }
 
-impl Filter {
-    fn parse(body: &Value) -> Result<Self, String> {
-        if !body.is_object() {
-            return Err("the body must be a JSON object".to_owned());
+    /// A required id parameter (`chatId`, `messageId`): an integer >= 1.
+    pub(super) fn id(&self, name: &str) -> Result<u64, String> {
+        let raw = self.get(name).ok_or_else(|| format!("{name} is required"))?;
+        raw.parse::<u64>()
+            .ok()
+            .filter(|id| *id >= 1)
+            .ok_or_else(|| format!("{name} must be an integer >= 1, got {raw:?}"))
+    }
+
+    /// The request's JSON body; an empty body is `{}`.
+    pub(super) fn json_body(&self, request: &HttpMockRequest) -> Result<Value, String> {
+        if request.body_ref().is_empty() {
+            return Ok(json!({}));
         }
-        Ok(Self {
-            statuses: known_values(body, "statuses", ChatStatus::KNOWN)?,
-            types: known_values(body, "types", ChatType::KNOWN)?,
-            context_types: known_values(body, "contextTypes", ChatContextType::KNOWN)?,
-            contexts: array(body, "contexts")?
-                .map(|items| {
-                    items
-                        .iter()
-                        .map(|item| {
-                            let kind = item["type"]
-                                .as_str()
-                                .filter(|t| matches!(*t, "ORDER" | "RETURN"));
-                            match (kind, item["id"].as_u64().filter(|id| *id >= 1)) {
-                                (Some(kind), Some(id)) => Ok((kind.to_owned(), id)),
-                                _ => Err(format!(
-                                    "contexts: {item} is not {{type: ORDER|RETURN, id >= 1}}"
-                                )),
-                            }
-                        })
-                        .collect()
-                })
-                .transpose()?,
-            order_ids: array(body, "orderIds")?
-                .map(|items| {
-                    items
-                        .iter()
-                        .map(|v| {
-                            v.as_u64()
-                                .filter(|id| *id >= 1)
-                                .ok_or(format!("orderIds: {v} is not an id"))
-                        })
-                        .collect()
-                })
-                .transpose()?,
-        })
-    }
-
-    fn matches(&self, chat: &Chat) -> bool {
-        let order_id = chat.context.order_id.map(|id| id.get());
-        let return_id = chat.context.return_id.map(|id| id.get());
-        self.statuses
-            .as_ref()
-            .is_none_or(|s| s.contains(&chat.status))
-            && self.types.as_ref().is_none_or(|t| t.contains(&chat.type_))
-            && self
-                .context_types
-                .as_ref()
-                .is_none_or(|t| t.contains(&chat.context.type_))
-            && self
-                .order_ids
-                .as_ref()
-                .is_none_or(|ids| order_id.is_some_and(|id| ids.contains(&id)))
-            && self.contexts.as_ref().is_none_or(|contexts| {
-                contexts
-                    .iter()
-                    .any(|(kind, id)| match (kind.as_str(), &chat.context.type_) {
-                        ("ORDER", ChatContextType::Order) => order_id == Some(*id),
-                        ("RETURN", ChatContextType::Return) => return_id == Some(*id),
-                        _ => false,
-                    })
-            })
-    }
-}
-
-/// A filter array: absent or null is `None`; empty or with duplicates is a 400.
-fn array<'a>(body: &'a Value, name: &str) -> Result<Option<&'a Vec<Value>>, String> {
-    match body.get(name) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Array(items)) if items.is_empty() => {
-            Err(format!("{name} must have at least one item"))
+        let body: Value =
+            serde_json::from_slice(request.body_ref()).map_err(|e| format!("the body is not JSON: {e}"))?;
+        if body.is_object() {
+            Ok(body)
+        } else {
+            Err("the body must be a JSON object".to_owned())
         }
-        Some(Value::Array(items)) => {
-            for (i, item) in items.iter().enumerate() {
-                if items[..i].contains(item) {
-                    return Err(format!("{name} must have unique items, {item} is repeated"));
-                }
-            }
-            Ok(Some(items))
-        }
-        Some(other) => Err(format!("{name} must be an array, got {other}")),
     }
-}
-
-/// An array of enum values; values the API does not know are a 400.
-fn known_values<T>(body: &Value, name: &str, known: &[T]) -> Result<Option<Vec<T>>, String>
-where
-    T: Clone + PartialEq + std::fmt::Display + for<'a> From<&'a str>,
-{
-    let Some(items) = array(body, name)? else {
-        return Ok(None);
-    };
-    items
-        .iter()
-        .map(|item| {
-            let value = T::from(item.as_str().unwrap_or_default());
-            if known.contains(&value) {
-                Ok(value)
-            } else {
-                let names: Vec<String> = known.iter().map(ToString::to_string).collect();
-                Err(format!("{name}: {item} is not one of {}", names.join(", ")))
-            }
-        })
-        .collect::<Result<Vec<_>, _>>()
-        .map(Some)
 }
 
 /// Tokens are opaque to clients: the offset, masked with a per-seed key.
-fn encode_token(shared: &Shared, offset: usize) -> String {
+pub(super) fn encode_token(shared: &Shared, offset: usize) -> String {
     format!("c{:016x}", offset as u64 ^ shared.token_mask)
 }
 
-fn decode_token(shared: &Shared, token: &str) -> Option<usize> {
-    let hex = token.strip_prefix('c').filter(|h| h.len() == 16)?;
-    let offset = u64::from_str_radix(hex, 16).ok()? ^ shared.token_mask;
-    usize::try_from(offset)
-        .ok()
-        .filter(|o| *o <= shared.chats.len())
+/// The offset a token names, if it is one of ours and within `len`.
+pub(super) fn decode_token(shared: &Shared, token: &str, len: usize) -> Result<usize, String> {
+    token
+        .strip_prefix('c')
+        .filter(|hex| hex.len() == 16)
+        .and_then(|hex| u64::from_str_radix(hex, 16).ok())
+        .and_then(|masked| usize::try_from(masked ^ shared.token_mask).ok())
+        .filter(|offset| *offset <= len)
+        .ok_or_else(|| format!("invalid page token {token:?}"))
 }
 
 /// The three `X-RateLimit-Resource-*` values of one answer.
@@ -301,25 +205,25 @@ struct RateHeaders {
     until: chrono::DateTime<Utc>,
 }
 
-/// Takes one request from the business's quota window; `Err` when spent.
-fn take_quota(shared: &Shared, business_id: u64) -> Result<RateHeaders, RateHeaders> {
-    let limit = shared.config.hourly_quota.unwrap_or(u32::MAX);
-    let window = shared.config.quota_window;
+/// Takes one request from the business's quota window for the operation;
+/// `Err` when spent.
+fn take_quota(shared: &Shared, business_id: u64, operation: Operation) -> Result<RateHeaders, RateHeaders> {
+    let config = &shared.config;
+    let quota = config.hourly_quota.map(|get_chats| match operation {
+        Operation::GetChats => get_chats,
+        other => other.default_hourly_quota(),
+    });
+    let limit = quota.unwrap_or(u32::MAX);
     let mut state = shared.state();
     let now = Instant::now();
-    let (start, used) = state.quota.entry(business_id).or_insert((now, 0));
-    if now.duration_since(*start) >= window {
+    let (start, used) = state.quota.entry((business_id, operation.name())).or_insert((now, 0));
+    if now.duration_since(*start) >= config.quota_window {
         *start = now;
         *used = 0;
     }
-    let left = window.saturating_sub(now.duration_since(*start));
-    let until = Utc::now() + left;
-    if shared.config.hourly_quota.is_some() && *used >= limit {
-        return Err(RateHeaders {
-            limit,
-            remaining: 0,
-            until,
-        });
+    let until = Utc::now() + config.quota_window.saturating_sub(now.duration_since(*start));
+    if quota.is_some() && *used >= limit {
+        return Err(RateHeaders { limit, remaining: 0, until });
     }
     *used += 1;
     Ok(RateHeaders {
@@ -334,15 +238,8 @@ fn error(status: u16, code: &str, message: &str, rate: Option<RateHeaders>) -> H
     respond(status, JSON, rate, body.to_string())
 }
 
-fn respond(
-    status: u16,
-    content_type: &str,
-    rate: Option<RateHeaders>,
-    body: String,
-) -> HttpMockResponse {
-    let mut builder = HttpMockResponse::builder()
-        .status(status)
-        .header("content-type", content_type);
+fn respond(status: u16, content_type: &str, rate: Option<RateHeaders>, body: String) -> HttpMockResponse {
+    let mut builder = HttpMockResponse::builder().status(status).header("content-type", content_type);
     if let Some(rate) = rate {
         // RFC 822 with `GMT`, as the API writes it.
         let until = rate.until.format("%a, %d %b %Y %H:%M:%S GMT").to_string();

@@ -1,8 +1,13 @@
-//! Seeded, deterministic chats for the sandbox.
+//! Seeded, deterministic chats and messages for the sandbox.
+
+use std::collections::HashMap;
 
 use chrono::{DateTime, Duration, FixedOffset, TimeZone};
 
-use crate::{Chat, ChatContextType, ChatCustomer, ChatFullContext, ChatStatus, ChatType};
+use crate::{
+    Chat, ChatContextType, ChatCustomer, ChatFullContext, ChatMessage, ChatMessageFile, ChatMessageSender, ChatStatus,
+    ChatType,
+};
 
 const NAMES: &[&str] = &[
     "Ivan", "Maria", "Olga", "Pavel", "Anna", "Dmitry", "Elena", "Sergey",
@@ -68,4 +73,59 @@ pub(crate) fn seed_chats(count: usize, seed: u64) -> Vec<Chat> {
 
 fn nonzero(n: u64) -> std::num::NonZeroU64 {
     std::num::NonZeroU64::new(n).expect("seeded ids start above zero")
+}
+
+const CUSTOMER_LINES: &[&str] = &[
+    "Hello! When will my order arrive?",
+    "The box was damaged, what should I do?",
+    "Can I change the delivery address?",
+    "Thank you!",
+    "Здравствуйте! Подскажите, пожалуйста, сроки доставки.",
+];
+const PARTNER_LINES: &[&str] = &[
+    "Hello! The order ships tomorrow.",
+    "Please send a photo of the package.",
+    "We have updated the address.",
+    "You are welcome!",
+];
+
+/// Messages for each chat, oldest first, with ids increasing across the
+/// business; returns them and the next free message id. Deterministic.
+pub(crate) fn seed_messages(chats: &[Chat], seed: u64) -> (HashMap<u64, Vec<ChatMessage>>, u64) {
+    let mut rng = fastrand::Rng::with_seed(seed.rotate_left(17) ^ 0x5eed);
+    let mut next_id = 700_000 + rng.u64(0..1_000);
+    let mut all = HashMap::with_capacity(chats.len());
+    for chat in chats {
+        let count = rng.usize(1..8);
+        let mut at = chat.created_at;
+        let messages = (0..count)
+            .map(|i| {
+                next_id += rng.u64(1..5);
+                at += Duration::minutes(rng.i64(1..600));
+                let sender = match (i % 2, rng.u8(0..10)) {
+                    (_, 0) => ChatMessageSender::Market,
+                    (_, 1) => ChatMessageSender::Support,
+                    (0, _) => ChatMessageSender::Customer,
+                    _ => ChatMessageSender::Partner,
+                };
+                let lines = if sender == ChatMessageSender::Partner { PARTNER_LINES } else { CUSTOMER_LINES };
+                let with_file = rng.u8(0..6) == 0;
+                ChatMessage {
+                    message_id: nonzero(next_id),
+                    created_at: at,
+                    sender,
+                    message: Some(lines[rng.usize(0..lines.len())].to_owned()),
+                    payload: with_file.then(|| {
+                        vec![ChatMessageFile {
+                            name: format!("photo-{next_id}.jpg"),
+                            size: rng.i32(10_000..2_000_000),
+                            url: format!("https://sandbox.invalid/files/{next_id}.jpg"),
+                        }]
+                    }),
+                }
+            })
+            .collect();
+        all.insert(chat.chat_id.get(), messages);
+    }
+    (all, next_id + 1)
 }

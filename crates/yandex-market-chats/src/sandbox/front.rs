@@ -14,6 +14,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
 use super::api::{self, FAULT_HEADER};
+use super::multipart::find;
 use super::{Fault, RecordedRequest, Shared};
 
 /// The running server; dropping it stops the thread and everything on it.
@@ -141,7 +142,7 @@ async fn serve(mut socket: TcpStream, shared: &Shared, upstream: &str, http: &re
             .target
             .split_once('?')
             .unwrap_or((&request.target, ""));
-        let in_flight = InFlight::enter(shared, api::business_of(path));
+        let in_flight = InFlight::enter(shared, api::business_of(path).map(|(id, _)| id));
 
         let mut delay = shared.config.latency;
         if let Some(Fault::Slow(extra)) = &fault {
@@ -372,8 +373,4 @@ async fn read_request(socket: &mut TcpStream, buffer: &mut Vec<u8>) -> Option<Re
         }
         buffer.extend_from_slice(&chunk[..n]);
     }
-}
-
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
 }

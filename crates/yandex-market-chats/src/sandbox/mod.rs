@@ -33,12 +33,15 @@
 mod api;
 mod data;
 mod front;
+mod listing;
+mod messages;
+mod multipart;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use crate::{Chat, Client, ClientBuilder, Error};
+use crate::{Chat, ChatMessage, Client, ClientBuilder, Error};
 
 /// How to set up a [`Sandbox`]. Start from `SandboxConfig::default()`.
 #[derive(Clone, Debug)]
@@ -48,6 +51,7 @@ pub struct SandboxConfig {
     seed: u64,
     business_id: u64,
     api_key: String,
+    read_only_api_key: Option<String>,
     hourly_quota: Option<u32>,
     quota_window: Duration,
     parallel_limit: Option<usize>,
@@ -63,6 +67,7 @@ impl Default for SandboxConfig {
             seed: 1,
             business_id: 1,
             api_key: "sandbox-api-key".to_owned(),
+            read_only_api_key: None,
             hourly_quota: Some(5_000),
             quota_window: Duration::from_secs(3600),
             parallel_limit: Some(4),
@@ -96,7 +101,16 @@ impl SandboxConfig {
         self
     }
 
-    /// Requests per quota window before 420 with `Remaining: 0`; `None` for no quota.
+    /// A second key with only the `all-methods:read-only` scope: it reads,
+    /// and its writes are answered 403.
+    pub fn read_only_api_key(mut self, key: impl Into<String>) -> Self {
+        self.read_only_api_key = Some(key.into());
+        self
+    }
+
+    /// getChats requests per quota window before 420 with `Remaining: 0`;
+    /// `None` for no quotas at all. The other operations have the API's
+    /// quotas (1,000 per hour, 10,000 for getChatHistory) in the same window.
     pub fn hourly_quota(mut self, quota: Option<u32>) -> Self {
         self.hourly_quota = quota;
         self
@@ -175,18 +189,22 @@ impl RecordedRequest {
 /// State shared by the handle, the front listener and the httpmock handler.
 pub(crate) struct Shared {
     config: SandboxConfig,
-    chats: Vec<Chat>,
     token_mask: u64,
     state: Mutex<State>,
 }
 
 #[derive(Default)]
 struct State {
+    /// The business's chats, in paging order; new chats are appended.
+    chats: Vec<Chat>,
+    /// Each chat's messages, oldest first.
+    messages: HashMap<u64, Vec<ChatMessage>>,
+    next_message_id: u64,
     /// What to do with the next requests, in order; `None` answers normally.
     faults: VecDeque<Option<Fault>>,
     requests: Vec<RecordedRequest>,
-    /// Per business: when the quota window started and how much is used.
-    quota: HashMap<u64, (Instant, u32)>,
+    /// Per business and operation: when the quota window started and how much is used.
+    quota: HashMap<(u64, &'static str), (Instant, u32)>,
     in_flight: HashMap<u64, usize>,
 }
 
@@ -208,7 +226,7 @@ impl std::fmt::Debug for Sandbox {
         f.debug_struct("Sandbox")
             .field("base_url", &self.base_url)
             .field("business_id", &self.shared.config.business_id)
-            .field("chats", &self.shared.chats.len())
+            .field("chats", &self.shared.state().chats.len())
             .finish_non_exhaustive()
     }
 }
@@ -221,12 +239,17 @@ impl Sandbox {
     /// [`Error::Transport`] when it cannot listen on loopback.
     pub fn start(config: SandboxConfig) -> Result<Self, Error> {
         let chats = data::seed_chats(config.chats, config.seed);
+        let (messages, next_message_id) = data::seed_messages(&chats, config.seed);
         let token_mask = fastrand::Rng::with_seed(config.seed ^ 0x9e37_79b9_7f4a_7c15).u64(..);
         let shared = Arc::new(Shared {
             config,
-            chats,
             token_mask,
-            state: Mutex::new(State::default()),
+            state: Mutex::new(State {
+                chats,
+                messages,
+                next_message_id,
+                ..State::default()
+            }),
         });
         let (server, base_url) =
             front::start(Arc::clone(&shared)).map_err(|e| Error::Transport {
@@ -258,7 +281,13 @@ impl Sandbox {
 
     /// The business's chats, in the order the sandbox pages them.
     pub fn chats(&self) -> Vec<Chat> {
-        self.shared.chats.clone()
+        self.shared.state().chats.clone()
+    }
+
+    /// A chat's messages, oldest first (empty for an unknown chat). Messages
+    /// sent through the API are appended.
+    pub fn messages(&self, chat_id: u64) -> Vec<ChatMessage> {
+        self.shared.state().messages.get(&chat_id).cloned().unwrap_or_default()
     }
 
     /// Every request received so far, in order.

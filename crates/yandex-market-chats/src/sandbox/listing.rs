@@ -1,0 +1,155 @@
+//! getChats in the sandbox: filters and paging.
+
+use httpmock::HttpMockRequest;
+use serde_json::{Value, json};
+
+use super::Shared;
+use super::api::{Failure, Query, decode_token, encode_token};
+use crate::{Chat, ChatContextType, ChatStatus, ChatType};
+
+const DEFAULT_LIMIT: usize = 10;
+const MAX_LIMIT: usize = 20;
+
+/// One page of the chats the request's filters select.
+pub(super) fn list(shared: &Shared, request: &HttpMockRequest, query: &Query) -> Result<Value, Failure> {
+    let limit = query.limit(DEFAULT_LIMIT, MAX_LIMIT)?;
+    let body = query.json_body(request)?;
+    let filter = Filter::parse(&body)?;
+
+    let state = shared.state();
+    let matching: Vec<&Chat> = state.chats.iter().filter(|chat| filter.matches(chat)).collect();
+    let offset = match query.page_token() {
+        None => 0,
+        Some(token) => decode_token(shared, token, matching.len())?,
+    };
+    let page: Vec<&Chat> = matching.iter().skip(offset).take(limit).copied().collect();
+    let end = offset + page.len();
+    let mut result = json!({ "chats": page });
+    result["paging"] = if end < matching.len() {
+        json!({ "nextPageToken": encode_token(shared, end) })
+    } else {
+        json!({})
+    };
+    Ok(json!({ "status": "OK", "result": result }))
+}
+
+/// The request body's filters; absent means "any".
+struct Filter {
+    statuses: Option<Vec<ChatStatus>>,
+    types: Option<Vec<ChatType>>,
+    context_types: Option<Vec<ChatContextType>>,
+    contexts: Option<Vec<(String, u64)>>,
+    order_ids: Option<Vec<u64>>,
+}
+
+impl Filter {
+    fn parse(body: &Value) -> Result<Self, String> {
+        if !body.is_object() {
+            return Err("the body must be a JSON object".to_owned());
+        }
+        Ok(Self {
+            statuses: known_values(body, "statuses", ChatStatus::KNOWN)?,
+            types: known_values(body, "types", ChatType::KNOWN)?,
+            context_types: known_values(body, "contextTypes", ChatContextType::KNOWN)?,
+            contexts: array(body, "contexts")?
+                .map(|items| {
+                    items
+                        .iter()
+                        .map(|item| {
+                            let kind = item["type"]
+                                .as_str()
+                                .filter(|t| matches!(*t, "ORDER" | "RETURN"));
+                            match (kind, item["id"].as_u64().filter(|id| *id >= 1)) {
+                                (Some(kind), Some(id)) => Ok((kind.to_owned(), id)),
+                                _ => Err(format!(
+                                    "contexts: {item} is not {{type: ORDER|RETURN, id >= 1}}"
+                                )),
+                            }
+                        })
+                        .collect()
+                })
+                .transpose()?,
+            order_ids: array(body, "orderIds")?
+                .map(|items| {
+                    items
+                        .iter()
+                        .map(|v| {
+                            v.as_u64()
+                                .filter(|id| *id >= 1)
+                                .ok_or(format!("orderIds: {v} is not an id"))
+                        })
+                        .collect()
+                })
+                .transpose()?,
+        })
+    }
+
+    fn matches(&self, chat: &Chat) -> bool {
+        let order_id = chat.context.order_id.map(|id| id.get());
+        let return_id = chat.context.return_id.map(|id| id.get());
+        self.statuses
+            .as_ref()
+            .is_none_or(|s| s.contains(&chat.status))
+            && self.types.as_ref().is_none_or(|t| t.contains(&chat.type_))
+            && self
+                .context_types
+                .as_ref()
+                .is_none_or(|t| t.contains(&chat.context.type_))
+            && self
+                .order_ids
+                .as_ref()
+                .is_none_or(|ids| order_id.is_some_and(|id| ids.contains(&id)))
+            && self.contexts.as_ref().is_none_or(|contexts| {
+                contexts
+                    .iter()
+                    .any(|(kind, id)| match (kind.as_str(), &chat.context.type_) {
+                        ("ORDER", ChatContextType::Order) => order_id == Some(*id),
+                        ("RETURN", ChatContextType::Return) => return_id == Some(*id),
+                        _ => false,
+                    })
+            })
+    }
+}
+
+/// A filter array: absent or null is `None`; empty or with duplicates is a 400.
+fn array<'a>(body: &'a Value, name: &str) -> Result<Option<&'a Vec<Value>>, String> {
+    match body.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Array(items)) if items.is_empty() => {
+            Err(format!("{name} must have at least one item"))
+        }
+        Some(Value::Array(items)) => {
+            for (i, item) in items.iter().enumerate() {
+                if items[..i].contains(item) {
+                    return Err(format!("{name} must have unique items, {item} is repeated"));
+                }
+            }
+            Ok(Some(items))
+        }
+        Some(other) => Err(format!("{name} must be an array, got {other}")),
+    }
+}
+
+/// An array of enum values; values the API does not know are a 400.
+fn known_values<T>(body: &Value, name: &str, known: &[T]) -> Result<Option<Vec<T>>, String>
+where
+    T: Clone + PartialEq + std::fmt::Display + for<'a> From<&'a str>,
+{
+    let Some(items) = array(body, name)? else {
+        return Ok(None);
+    };
+    items
+        .iter()
+        .map(|item| {
+            let value = T::from(item.as_str().unwrap_or_default());
+            if known.contains(&value) {
+                Ok(value)
+            } else {
+                let names: Vec<String> = known.iter().map(ToString::to_string).collect();
+                Err(format!("{name}: {item} is not one of {}", names.join(", ")))
+            }
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(Some)
+}
+
