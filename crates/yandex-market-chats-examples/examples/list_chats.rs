@@ -12,10 +12,11 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use futures::TryStreamExt;
-use yandex_market_chats::sandbox::{Sandbox, SandboxConfig};
+use yandex_market_chats::sandbox::SandboxConfig;
 use yandex_market_chats::{
-    Chat, ChatContext, ChatContextIdentifiableType, ChatStatus, ChatType, Client, PageSize,
+    Chat, ChatContext, ChatContextIdentifiableType, ChatStatus, ChatType, PageSize,
 };
+use yandex_market_chats_examples::{Failure, Target, connect, exit, number, value};
 
 const HELP: &str = "List a business's chats with buyers (Yandex.Market Partner API, getChats).
 
@@ -39,12 +40,6 @@ OPTIONS:
     --json            one JSON object per chat per line, with the API's field names
     --help            this text";
 
-/// What went wrong, and so which exit code.
-enum Failure {
-    Usage(String),
-    Run(String),
-}
-
 #[derive(Default)]
 struct Args {
     business_id: Option<u64>,
@@ -61,10 +56,7 @@ fn parse_args(raw: impl IntoIterator<Item = String>) -> Result<Args, Failure> {
     let mut args = Args::default();
     let mut raw = raw.into_iter();
     while let Some(flag) = raw.next() {
-        let mut value = || {
-            raw.next()
-                .ok_or_else(|| Failure::Usage(format!("{flag} needs a value")))
-        };
+        let mut value = || value(&flag, &mut raw);
         match flag.as_str() {
             "--help" | "-h" => args.help = true,
             "--json" => args.json = true,
@@ -105,14 +97,6 @@ fn parse_args(raw: impl IntoIterator<Item = String>) -> Result<Args, Failure> {
     Ok(args)
 }
 
-fn number<T: std::str::FromStr>(flag: &str, raw: &str) -> Result<T, Failure> {
-    raw.parse().map_err(|_| {
-        Failure::Usage(format!(
-            "{flag} needs a non-negative whole number, got {raw:?}"
-        ))
-    })
-}
-
 /// A wire name the SDK knows (`NEW`, `CHAT`, ...); anything else is refused
 /// with the valid names, before any request.
 fn known<T>(flag: &str, raw: &str, values: &[T]) -> Result<T, Failure>
@@ -144,17 +128,7 @@ fn context(
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    match run().await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(Failure::Usage(message)) => {
-            eprintln!("error: {message}");
-            ExitCode::from(2)
-        }
-        Err(Failure::Run(message)) => {
-            eprintln!("error: {message}");
-            ExitCode::from(1)
-        }
-    }
+    exit(run().await)
 }
 
 async fn run() -> Result<(), Failure> {
@@ -163,43 +137,11 @@ async fn run() -> Result<(), Failure> {
         println!("{HELP}");
         return Ok(());
     }
-    let run_error = |e: yandex_market_chats::Error| Failure::Run(e.to_string());
-
-    // Keeps the sandbox alive until the listing is done.
-    let mut _sandbox = None;
-    let (client, business_id) = match std::env::var("YANDEX_MARKET_API_KEY") {
-        Ok(_) => {
-            let business_id = match args.business_id {
-                Some(id) => id,
-                None => {
-                    let raw = std::env::var("YANDEX_MARKET_BUSINESS_ID").map_err(|_| {
-                        Failure::Usage(
-                            "YANDEX_MARKET_API_KEY is set but no business id: set YANDEX_MARKET_BUSINESS_ID or pass --business-id"
-                                .into(),
-                        )
-                    })?;
-                    number("YANDEX_MARKET_BUSINESS_ID", &raw)?
-                }
-            };
-            (
-                Client::from_env().map_err(|e| Failure::Usage(e.to_string()))?,
-                business_id,
-            )
-        }
-        Err(_) => {
-            let sandbox = Sandbox::start(SandboxConfig::default()).map_err(run_error)?;
-            eprintln!(
-                "No YANDEX_MARKET_API_KEY set: listing chats from the built-in sandbox at {}",
-                sandbox.base_url()
-            );
-            let pair = (
-                sandbox.client().map_err(run_error)?,
-                args.business_id.unwrap_or(sandbox.business_id()),
-            );
-            _sandbox = Some(sandbox);
-            pair
-        }
-    };
+    let Target {
+        client,
+        business_id,
+        sandbox: _sandbox,
+    } = connect(args.business_id, SandboxConfig::default())?;
     if business_id == 0 {
         return Err(Failure::Usage("the business id must be at least 1".into()));
     }
@@ -236,7 +178,7 @@ async fn run() -> Result<(), Failure> {
     }
     let mut pages = query.pages();
     let (mut page_count, mut chat_count) = (0usize, 0usize);
-    while let Some(page) = pages.try_next().await.map_err(run_error)? {
+    while let Some(page) = pages.try_next().await? {
         page_count += 1;
         chat_count += page.chats.len();
         for chat in &page.chats {

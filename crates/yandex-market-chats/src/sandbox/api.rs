@@ -23,19 +23,40 @@ pub(super) fn handle(shared: &Shared, request: &HttpMockRequest) -> HttpMockResp
     let method = request.method_str().to_owned();
 
     let Some((business_id, rest)) = business_of(&path) else {
-        return error(404, "NOT_FOUND", &format!("no such resource: {method} {path}"), None);
+        return error(
+            404,
+            "NOT_FOUND",
+            &format!("no such resource: {method} {path}"),
+            None,
+        );
     };
     let Some(operation) = route(&method, rest) else {
-        return error(404, "NOT_FOUND", &format!("no such resource: {method} {path}"), None);
+        return error(
+            404,
+            "NOT_FOUND",
+            &format!("no such resource: {method} {path}"),
+            None,
+        );
     };
-    let key = header("api-key").or_else(|| header("authorization").and_then(|v| v.strip_prefix("Bearer ")));
+    let key = header("api-key")
+        .or_else(|| header("authorization").and_then(|v| v.strip_prefix("Bearer ")));
     let config = &shared.config;
     let read_only = key.is_some() && key == config.read_only_api_key.as_deref();
     if key != Some(config.api_key.as_str()) && !read_only {
-        return error(401, "UNAUTHORIZED", "the Api-Key header is missing or invalid", None);
+        return error(
+            401,
+            "UNAUTHORIZED",
+            "the Api-Key header is missing or invalid",
+            None,
+        );
     }
     if business_id != config.business_id {
-        return error(404, "NOT_FOUND", &format!("business {business_id} not found"), None);
+        return error(
+            404,
+            "NOT_FOUND",
+            &format!("business {business_id} not found"),
+            None,
+        );
     }
 
     // Every answer from here on counts against the quota, as on the API.
@@ -51,7 +72,10 @@ pub(super) fn handle(shared: &Shared, request: &HttpMockRequest) -> HttpMockResp
     }
     if read_only && operation.is_write() {
         // The API does not document this answer's text; the sandbox's choice.
-        let message = format!("Access denied: {operation} needs the {} scope", operation.scopes());
+        let message = format!(
+            "Access denied: {operation} needs the {} scope",
+            operation.scopes()
+        );
         return error(403, "FORBIDDEN", &message, Some(rate));
     }
 
@@ -108,7 +132,8 @@ pub(super) fn business_of(path: &str) -> Option<(u64, &str)> {
 fn scripted(fault: Option<&str>, business_id: u64, rate: RateHeaders) -> Option<HttpMockResponse> {
     Some(match fault? {
         "parallel" => {
-            let message = format!("Hit rate limit of 4 parallel requests for business {business_id}");
+            let message =
+                format!("Hit rate limit of 4 parallel requests for business {business_id}");
             error(420, "LIMIT_EXCEEDED", &message, Some(rate))
         }
         quota if quota.starts_with("quota:") => {
@@ -118,7 +143,12 @@ fn scripted(fault: Option<&str>, business_id: u64, rate: RateHeaders) -> Option<
                 remaining: 0,
                 until: Utc::now() + Duration::from_millis(ms),
             };
-            error(420, "LIMIT_EXCEEDED", "Hit rate limit of requests per hour", Some(spent))
+            error(
+                420,
+                "LIMIT_EXCEEDED",
+                "Hit rate limit of requests per hour",
+                Some(spent),
+            )
         }
         "500" => error(500, "INTERNAL_ERROR", "Internal error", Some(rate)),
         "503" => {
@@ -138,7 +168,10 @@ pub(super) struct Query(Vec<(String, String)>);
 
 impl Query {
     pub(super) fn get(&self, name: &str) -> Option<&str> {
-        self.0.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.0
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 
     /// `limit`, checked against the operation's bounds; `default` when absent.
@@ -147,7 +180,9 @@ impl Query {
             None => Ok(default),
             Some(raw) => match raw.parse::<usize>() {
                 Ok(n) if (1..=max).contains(&n) => Ok(n),
-                _ => Err(format!("limit must be an integer from 1 to {max}, got {raw:?}")),
+                _ => Err(format!(
+                    "limit must be an integer from 1 to {max}, got {raw:?}"
+                )),
             },
         }
     }
@@ -159,7 +194,9 @@ impl Query {
 
     /// A required id parameter (`chatId`, `messageId`): an integer >= 1.
     pub(super) fn id(&self, name: &str) -> Result<u64, String> {
-        let raw = self.get(name).ok_or_else(|| format!("{name} is required"))?;
+        let raw = self
+            .get(name)
+            .ok_or_else(|| format!("{name} is required"))?;
         raw.parse::<u64>()
             .ok()
             .filter(|id| *id >= 1)
@@ -171,8 +208,8 @@ impl Query {
         if request.body_ref().is_empty() {
             return Ok(json!({}));
         }
-        let body: Value =
-            serde_json::from_slice(request.body_ref()).map_err(|e| format!("the body is not JSON: {e}"))?;
+        let body: Value = serde_json::from_slice(request.body_ref())
+            .map_err(|e| format!("the body is not JSON: {e}"))?;
         if body.is_object() {
             Ok(body)
         } else {
@@ -207,7 +244,11 @@ struct RateHeaders {
 
 /// Takes one request from the business's quota window for the operation;
 /// `Err` when spent.
-fn take_quota(shared: &Shared, business_id: u64, operation: Operation) -> Result<RateHeaders, RateHeaders> {
+fn take_quota(
+    shared: &Shared,
+    business_id: u64,
+    operation: Operation,
+) -> Result<RateHeaders, RateHeaders> {
     let config = &shared.config;
     let quota = config.hourly_quota.map(|get_chats| match operation {
         Operation::GetChats => get_chats,
@@ -216,14 +257,24 @@ fn take_quota(shared: &Shared, business_id: u64, operation: Operation) -> Result
     let limit = quota.unwrap_or(u32::MAX);
     let mut state = shared.state();
     let now = Instant::now();
-    let (start, used) = state.quota.entry((business_id, operation.name())).or_insert((now, 0));
+    let (start, used) = state
+        .quota
+        .entry((business_id, operation.name()))
+        .or_insert((now, 0));
     if now.duration_since(*start) >= config.quota_window {
         *start = now;
         *used = 0;
     }
-    let until = Utc::now() + config.quota_window.saturating_sub(now.duration_since(*start));
+    let until = Utc::now()
+        + config
+            .quota_window
+            .saturating_sub(now.duration_since(*start));
     if quota.is_some() && *used >= limit {
-        return Err(RateHeaders { limit, remaining: 0, until });
+        return Err(RateHeaders {
+            limit,
+            remaining: 0,
+            until,
+        });
     }
     *used += 1;
     Ok(RateHeaders {
@@ -238,8 +289,15 @@ fn error(status: u16, code: &str, message: &str, rate: Option<RateHeaders>) -> H
     respond(status, JSON, rate, body.to_string())
 }
 
-fn respond(status: u16, content_type: &str, rate: Option<RateHeaders>, body: String) -> HttpMockResponse {
-    let mut builder = HttpMockResponse::builder().status(status).header("content-type", content_type);
+fn respond(
+    status: u16,
+    content_type: &str,
+    rate: Option<RateHeaders>,
+    body: String,
+) -> HttpMockResponse {
+    let mut builder = HttpMockResponse::builder()
+        .status(status)
+        .header("content-type", content_type);
     if let Some(rate) = rate {
         // RFC 822 with `GMT`, as the API writes it.
         let until = rate.until.format("%a, %d %b %Y %H:%M:%S GMT").to_string();

@@ -5,8 +5,8 @@ use std::collections::HashMap;
 use chrono::{DateTime, Duration, FixedOffset, TimeZone};
 
 use crate::{
-    Chat, ChatContextType, ChatCustomer, ChatFullContext, ChatMessage, ChatMessageFile, ChatMessageSender, ChatStatus,
-    ChatType,
+    Chat, ChatContextType, ChatCustomer, ChatFullContext, ChatMessage, ChatMessageFile,
+    ChatMessageSender, ChatStatus, ChatType,
 };
 
 const NAMES: &[&str] = &[
@@ -108,7 +108,11 @@ pub(crate) fn seed_messages(chats: &[Chat], seed: u64) -> (HashMap<u64, Vec<Chat
                     (0, _) => ChatMessageSender::Customer,
                     _ => ChatMessageSender::Partner,
                 };
-                let lines = if sender == ChatMessageSender::Partner { PARTNER_LINES } else { CUSTOMER_LINES };
+                let lines = if sender == ChatMessageSender::Partner {
+                    PARTNER_LINES
+                } else {
+                    CUSTOMER_LINES
+                };
                 let with_file = rng.u8(0..6) == 0;
                 ChatMessage {
                     message_id: nonzero(next_id),

@@ -11,13 +11,21 @@ const DEFAULT_LIMIT: usize = 10;
 const MAX_LIMIT: usize = 20;
 
 /// One page of the chats the request's filters select.
-pub(super) fn list(shared: &Shared, request: &HttpMockRequest, query: &Query) -> Result<Value, Failure> {
+pub(super) fn list(
+    shared: &Shared,
+    request: &HttpMockRequest,
+    query: &Query,
+) -> Result<Value, Failure> {
     let limit = query.limit(DEFAULT_LIMIT, MAX_LIMIT)?;
     let body = query.json_body(request)?;
     let filter = Filter::parse(&body)?;
 
     let state = shared.state();
-    let matching: Vec<&Chat> = state.chats.iter().filter(|chat| filter.matches(chat)).collect();
+    let matching: Vec<&Chat> = state
+        .chats
+        .iter()
+        .filter(|chat| filter.matches(chat))
+        .collect();
     let offset = match query.page_token() {
         None => 0,
         Some(token) => decode_token(shared, token, matching.len())?,
@@ -152,4 +160,3 @@ where
         .collect::<Result<Vec<_>, _>>()
         .map(Some)
 }
-

@@ -8,8 +8,8 @@ use serde_json::{Value, json};
 use super::api::{Failure, Query, decode_token, encode_token};
 use super::{Shared, State, multipart};
 use crate::{
-    Chat, ChatContextType, ChatFullContext, ChatMessage, ChatMessageFile, ChatMessageSender, ChatStatus, ChatType,
-    MAX_FILE_BYTES, MAX_MESSAGE_CHARS,
+    Chat, ChatContextType, ChatFullContext, ChatMessage, ChatMessageFile, ChatMessageSender,
+    ChatStatus, ChatType, MAX_FILE_BYTES, MAX_MESSAGE_CHARS,
 };
 
 const DEFAULT_LIMIT: usize = 50;
@@ -34,7 +34,11 @@ pub(super) fn get_chat(shared: &Shared, query: &Query) -> Result<Value, Failure>
     Ok(ok(&state.chats[index]))
 }
 
-pub(super) fn history(shared: &Shared, request: &HttpMockRequest, query: &Query) -> Result<Value, Failure> {
+pub(super) fn history(
+    shared: &Shared,
+    request: &HttpMockRequest,
+    query: &Query,
+) -> Result<Value, Failure> {
     let chat_id = query.id("chatId")?;
     let limit = query.limit(DEFAULT_LIMIT, MAX_LIMIT)?;
     let body = query.json_body(request)?;
@@ -62,7 +66,9 @@ pub(super) fn history(shared: &Shared, request: &HttpMockRequest, query: &Query)
     } else {
         json!({})
     };
-    Ok(ok(json!({ "context": state.chats[index].context, "messages": page, "paging": paging })))
+    Ok(ok(
+        json!({ "context": state.chats[index].context, "messages": page, "paging": paging }),
+    ))
 }
 
 pub(super) fn get_message(shared: &Shared, query: &Query) -> Result<Value, Failure> {
@@ -73,11 +79,17 @@ pub(super) fn get_message(shared: &Shared, query: &Query) -> Result<Value, Failu
     let message = state.messages[&chat_id]
         .iter()
         .find(|m| m.message_id.get() == message_id)
-        .ok_or_else(|| Failure::NotFound(format!("message {message_id} not found in chat {chat_id}")))?;
+        .ok_or_else(|| {
+            Failure::NotFound(format!("message {message_id} not found in chat {chat_id}"))
+        })?;
     Ok(ok(message))
 }
 
-pub(super) fn send_message(shared: &Shared, request: &HttpMockRequest, query: &Query) -> Result<Value, Failure> {
+pub(super) fn send_message(
+    shared: &Shared,
+    request: &HttpMockRequest,
+    query: &Query,
+) -> Result<Value, Failure> {
     let chat_id = query.id("chatId")?;
     let body = query.json_body(request)?;
     let text = body
@@ -86,13 +98,19 @@ pub(super) fn send_message(shared: &Shared, request: &HttpMockRequest, query: &Q
         .ok_or("message is required and must be a string".to_owned())?;
     let chars = text.chars().count();
     if chars == 0 || chars > MAX_MESSAGE_CHARS {
-        return Err(format!("message must have 1 to {MAX_MESSAGE_CHARS} characters, got {chars}").into());
+        return Err(
+            format!("message must have 1 to {MAX_MESSAGE_CHARS} characters, got {chars}").into(),
+        );
     }
     post(shared, chat_id, Some(text.to_owned()), None)?;
     Ok(json!({ "status": "OK" }))
 }
 
-pub(super) fn send_file(shared: &Shared, request: &HttpMockRequest, query: &Query) -> Result<Value, Failure> {
+pub(super) fn send_file(
+    shared: &Shared,
+    request: &HttpMockRequest,
+    query: &Query,
+) -> Result<Value, Failure> {
     let chat_id = query.id("chatId")?;
     let headers = request.headers();
     let content_type = headers
@@ -106,7 +124,11 @@ pub(super) fn send_file(shared: &Shared, request: &HttpMockRequest, query: &Quer
         .find(|p| p.name == "file")
         .ok_or("the form has no `file` part".to_owned())?;
     if file.data.is_empty() || file.data.len() > MAX_FILE_BYTES {
-        return Err(format!("file must have 1 to {MAX_FILE_BYTES} bytes, got {}", file.data.len()).into());
+        return Err(format!(
+            "file must have 1 to {MAX_FILE_BYTES} bytes, got {}",
+            file.data.len()
+        )
+        .into());
     }
     let name = file.file_name.clone().unwrap_or_else(|| "file".to_owned());
     let size = i32::try_from(file.data.len()).unwrap_or(i32::MAX);
@@ -115,7 +137,12 @@ pub(super) fn send_file(shared: &Shared, request: &HttpMockRequest, query: &Quer
 }
 
 /// Appends a message from the store to a chat.
-fn post(shared: &Shared, chat_id: u64, text: Option<String>, file: Option<(String, i32)>) -> Result<(), Failure> {
+fn post(
+    shared: &Shared,
+    chat_id: u64,
+    text: Option<String>,
+    file: Option<(String, i32)>,
+) -> Result<(), Failure> {
     let mut state = shared.state();
     let index = chat_index(&state, chat_id)?;
     let message_id = state.next_message_id;
@@ -141,15 +168,30 @@ fn post(shared: &Shared, chat_id: u64, text: Option<String>, file: Option<(Strin
     Ok(())
 }
 
-pub(super) fn create_chat(shared: &Shared, request: &HttpMockRequest, query: &Query) -> Result<Value, Failure> {
+pub(super) fn create_chat(
+    shared: &Shared,
+    request: &HttpMockRequest,
+    query: &Query,
+) -> Result<Value, Failure> {
     let body = query.json_body(request)?;
-    let (kind, id) = match (body.get("context"), body.get("orderId").and_then(Value::as_u64)) {
+    let (kind, id) = match (
+        body.get("context"),
+        body.get("orderId").and_then(Value::as_u64),
+    ) {
         (Some(context), _) => {
             let kind = context.get("type").and_then(Value::as_str);
-            let id = context.get("id").and_then(Value::as_u64).filter(|id| *id >= 1);
+            let id = context
+                .get("id")
+                .and_then(Value::as_u64)
+                .filter(|id| *id >= 1);
             match (kind, id) {
                 (Some(kind @ ("ORDER" | "RETURN")), Some(id)) => (kind.to_owned(), id),
-                _ => return Err(format!("context must be {{type: ORDER|RETURN, id >= 1}}, got {context}").into()),
+                _ => {
+                    return Err(format!(
+                        "context must be {{type: ORDER|RETURN, id >= 1}}, got {context}"
+                    )
+                    .into());
+                }
             }
         }
         (None, Some(order_id)) => ("ORDER".to_owned(), order_id),
@@ -157,20 +199,36 @@ pub(super) fn create_chat(shared: &Shared, request: &HttpMockRequest, query: &Qu
     };
     let mut state = shared.state();
     let existing = state.chats.iter().find(|chat| match kind.as_str() {
-        "ORDER" => chat.context.type_ == ChatContextType::Order && chat.context.order_id.map(|o| o.get()) == Some(id),
-        _ => chat.context.type_ == ChatContextType::Return && chat.context.return_id.map(|r| r.get()) == Some(id),
+        "ORDER" => {
+            chat.context.type_ == ChatContextType::Order
+                && chat.context.order_id.map(|o| o.get()) == Some(id)
+        }
+        _ => {
+            chat.context.type_ == ChatContextType::Return
+                && chat.context.return_id.map(|r| r.get()) == Some(id)
+        }
     });
     if let Some(chat) = existing {
         return Ok(ok(json!({ "chatId": chat.chat_id })));
     }
-    let chat_id = state.chats.iter().map(|c| c.chat_id.get()).max().unwrap_or(10_000) + 1;
+    let chat_id = state
+        .chats
+        .iter()
+        .map(|c| c.chat_id.get())
+        .max()
+        .unwrap_or(10_000)
+        + 1;
     let now = now();
     let is_order = kind == "ORDER";
     state.chats.push(Chat {
         chat_id: nonzero(chat_id),
         order_id: is_order.then(|| nonzero(id)),
         context: ChatFullContext {
-            type_: if is_order { ChatContextType::Order } else { ChatContextType::Return },
+            type_: if is_order {
+                ChatContextType::Order
+            } else {
+                ChatContextType::Return
+            },
             order_id: is_order.then(|| nonzero(id)),
             return_id: (!is_order).then(|| nonzero(id)),
             campaign_id: None,

@@ -287,7 +287,12 @@ impl Sandbox {
     /// A chat's messages, oldest first (empty for an unknown chat). Messages
     /// sent through the API are appended.
     pub fn messages(&self, chat_id: u64) -> Vec<ChatMessage> {
-        self.shared.state().messages.get(&chat_id).cloned().unwrap_or_default()
+        self.shared
+            .state()
+            .messages
+            .get(&chat_id)
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// Every request received so far, in order.
