@@ -1,22 +1,30 @@
-//! `list_chats` as a process: the default run against the sandbox, `--json`,
+//! The examples as processes: default runs against the sandbox, `--json`,
 //! and clean usage errors. (cargo builds a package's examples before running
-//! its tests, so the binary is next to this test's.)
+//! its tests, so the binaries are next to this test's.)
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
 fn example() -> PathBuf {
+    example_named("list_chats")
+}
+
+fn example_named(name: &str) -> PathBuf {
     let mut path = std::env::current_exe().expect("the test binary has a path");
     path.pop(); // deps/
     path.pop(); // debug/ (or the profile's folder)
     path.push("examples");
-    path.push(format!("list_chats{}", std::env::consts::EXE_SUFFIX));
+    path.push(format!("{name}{}", std::env::consts::EXE_SUFFIX));
     assert!(path.exists(), "{} is not built", path.display());
     path
 }
 
 fn run(args: &[&str]) -> Output {
-    Command::new(example())
+    run_named("list_chats", args)
+}
+
+fn run_named(name: &str, args: &[&str]) -> Output {
+    Command::new(example_named(name))
         .args(args)
         .env_remove("YANDEX_MARKET_API_KEY")
         .env_remove("YANDEX_MARKET_BUSINESS_ID")
@@ -144,4 +152,48 @@ fn a_real_run_error_exits_1_without_the_key() {
     assert!(stderr.starts_with("error: "), "{stderr}");
     assert!(!stderr.contains("very-secret-key-42"));
     assert!(!stderr.contains("panicked"));
+}
+
+#[test]
+fn chat_history_prints_a_sandbox_chat_and_json_lines() {
+    let output = run_named("chat_history", &[]);
+    let (stdout, stderr) = (text(&output.stdout), text(&output.stderr));
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.contains("sandbox"), "{stderr}");
+    assert!(!stdout.is_empty());
+    let output = run_named("chat_history", &["--json", "--page-size", "1"]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    for line in text(&output.stdout).lines() {
+        let message: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert!(message["messageId"].as_u64().is_some(), "{message}");
+        assert!(message["sender"].as_str().is_some(), "{message}");
+    }
+    let output = run_named("chat_history", &["--page-size", "101"]);
+    assert_eq!(output.status.code(), Some(2), "{}", text(&output.stderr));
+}
+
+#[test]
+fn reply_sends_to_a_sandbox_chat_and_refuses_bad_input() {
+    let output = run_named("reply", &["--text", "Hello from the test"]);
+    let (stdout, stderr) = (text(&output.stdout), text(&output.stderr));
+    assert!(output.status.success(), "{stderr}");
+    assert!(stdout.contains("Hello from the test"), "{stdout}");
+    assert!(stdout.contains("PARTNER"), "{stdout}");
+
+    let too_long = "x".repeat(4097);
+    for args in [
+        &["--text", ""][..],
+        &["--text", too_long.as_str()][..],
+        &[][..],
+        &["--text", "a", "--file", "b"][..],
+    ] {
+        let output = run_named("reply", args);
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{:?}: {}",
+            args.len(),
+            text(&output.stderr)
+        );
+    }
 }
