@@ -4,8 +4,10 @@
 //! over several rounds: (1) a hand-written reqwest + serde_json baseline,
 //! (2) the generated client in a loop, (3) the wrapper's `.stream()` with its
 //! default configuration. Prints median times, pages per second, the ratios
-//! and the time to the first chat; then the allocation high-water mark while
-//! streaming a small and a large listing through `.stream()`.
+//! and the time to the first chat; the same for a chat's history (the
+//! generated client against `.history().stream()`); then the allocation
+//! high-water mark while streaming a small and a large listing through
+//! `.stream()`.
 //!
 //! `--quick` runs a small version in seconds (CI keeps the benchmark working
 //! with it; it asserts nothing about time).
@@ -29,6 +31,7 @@ const TARGET_MEMORY_GROWTH: usize = 2 * 1024 * 1024;
 
 struct Plan {
     chats: usize,
+    messages: usize,
     rounds: usize,
     memory_small: usize,
     memory_large: usize,
@@ -46,6 +49,7 @@ async fn main() {
     let plan = if quick {
         Plan {
             chats: 400,
+            messages: 500,
             rounds: 1,
             memory_small: 100,
             memory_large: 1_000,
@@ -53,6 +57,7 @@ async fn main() {
     } else {
         Plan {
             chats: 10_000,
+            messages: 20_000,
             rounds: 9,
             memory_small: 1_000,
             memory_large: 100_000,
@@ -72,7 +77,7 @@ async fn main() {
         },
     );
 
-    let base = server::start(plan.chats).await;
+    let base = server::start(plan.chats, plan.messages).await;
     // Each method keeps one client for all rounds, built outside the timing,
     // and runs once to warm up, so that connection set-up is not measured.
     // (The wrapper's default hourly quota, 5,000 requests, covers all rounds.)
@@ -123,6 +128,8 @@ async fn main() {
         verdict(ratio(w, b) <= TARGET_RATIO)
     );
     println!("ratio (3)/(2) wrapper / generated:  {:.3}", ratio(w, g));
+
+    history(&generated, &wrapper, &plan).await;
 
     println!();
     let small = memory(plan.memory_small).await;
@@ -280,7 +287,7 @@ async fn run_wrapper(client: &Client, chats: usize) -> Run {
 /// Bytes allocated on top of what was live before, at the worst moment,
 /// while `.stream()` lists `chats` chats. The server's pages are built first.
 async fn memory(chats: usize) -> usize {
-    let base = server::start(chats).await;
+    let base = server::start(chats, 0).await;
     let client = wrapper_client(&base);
     // Warm the connection pool, so both sizes start from the same state
     // (another business: the measured listing may use the whole hourly quota).
@@ -295,4 +302,110 @@ async fn memory(chats: usize) -> usize {
     check(count, chats, "the wrapper");
     drop(stream);
     alloc::peak().saturating_sub(before)
+}
+
+/// The history stream: the generated client in a loop against the wrapper's
+/// `.history().stream()`, pages of 100 messages.
+async fn history(generated: &api::Client, wrapper: &Client, plan: &Plan) {
+    let pages = plan.messages.div_ceil(server::HISTORY_PAGE);
+    let mut runs: [Vec<Run>; 2] = Default::default();
+    for round in 0..=plan.rounds {
+        for k in 0..2 {
+            let which = (round + k) % 2;
+            let run = if which == 0 {
+                history_generated(generated, plan.messages).await
+            } else {
+                history_wrapper(wrapper, plan.messages).await
+            };
+            // Round 0 warms up.
+            if round > 0 {
+                runs[which].push(run);
+            }
+        }
+    }
+    let [g, w] = runs.map(|r| median(&r));
+    println!();
+    println!(
+        "history: {} messages = {pages} pages of {}",
+        plan.messages,
+        server::HISTORY_PAGE
+    );
+    for (name, run) in [
+        ("(2) generated client, in a loop", g),
+        ("(3) wrapper .history().stream()", w),
+    ] {
+        println!(
+            "{name:<34} {:>9.1} ms {:>12.0} {:>13.2} ms",
+            ms(run.total),
+            pages as f64 / run.total.as_secs_f64(),
+            ms(run.first)
+        );
+    }
+    println!(
+        "ratio (3)/(2) wrapper / generated:  {:.3}",
+        w.total.as_secs_f64() / g.total.as_secs_f64()
+    );
+}
+
+async fn history_generated(client: &api::Client, messages: usize) -> Run {
+    let started = Instant::now();
+    let mut first = None;
+    let mut token: Option<String> = None;
+    let mut count = 0;
+    loop {
+        let mut call = client
+            .get_chat_history()
+            .business_id(1u64)
+            .chat_id(1u64)
+            .limit(100u32)
+            .body(api::types::GetChatHistoryRequest::default());
+        if let Some(token) = token.take() {
+            call = call.page_token(token);
+        }
+        let result = call
+            .send()
+            .await
+            .expect("a page")
+            .into_inner()
+            .result
+            .expect("a result");
+        for message in &result.messages {
+            std::hint::black_box(message.message_id);
+            first.get_or_insert_with(|| started.elapsed());
+        }
+        count += result.messages.len();
+        token = result
+            .paging
+            .and_then(|p| p.next_page_token)
+            .filter(|t| !t.is_empty());
+        if token.is_none() {
+            break;
+        }
+    }
+    check(count, messages, "the generated client");
+    Run {
+        total: started.elapsed(),
+        first: first.unwrap_or_default(),
+    }
+}
+
+async fn history_wrapper(client: &Client, messages: usize) -> Run {
+    let started = Instant::now();
+    let mut first = None;
+    let mut stream = client
+        .chat(1, 1)
+        .history()
+        .page_size(yandex_market_chats::HistoryPageSize::MAX)
+        .stream();
+    let mut count = 0;
+    while let Some(message) = stream.try_next().await.expect("a message") {
+        std::hint::black_box(message.message_id);
+        first.get_or_insert_with(|| started.elapsed());
+        count += 1;
+    }
+    check(count, messages, "the wrapper");
+    Run {
+        total: started.elapsed(),
+        first: first.unwrap_or_default(),
+    }
 }
