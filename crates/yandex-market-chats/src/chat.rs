@@ -9,7 +9,6 @@
 //! repeating it.
 
 use std::num::NonZeroU64;
-use std::sync::Arc;
 
 use yandex_market_chats_api::types::{
     CreateChatRequest, GetChatHistoryRequest, SendMessageToChatRequest,
@@ -18,9 +17,7 @@ use yandex_market_chats_api::types::{
 use crate::calls::{
     CreateChat, GetChat, GetChatHistory, GetChatMessage, HistoryRequest, SendFile, SendMessage,
 };
-use crate::paging::{
-    Fetch, Items, MessagePage, MessagePageStream, MessageStream, PageFuture, Pages,
-};
+use crate::paging::{Items, MessagePage, MessagePageStream, MessageStream, Pages, fetcher};
 use crate::transport::missing_result;
 use crate::{Chat, ChatContext, ChatMessage, Client, Error, HistoryPageSize};
 
@@ -280,14 +277,16 @@ impl HistoryQuery {
 
     /// Every page, lazily. Each page carries the token to resume from.
     pub fn pages(self) -> MessagePageStream {
-        let client = self.chat.client.clone();
-        let fetch = self.prepare().map(|request| {
-            let request = Arc::new(request);
-            Box::new(move |token: Option<String>| -> PageFuture<MessagePage> {
-                let (client, request) = (client.clone(), Arc::clone(&request));
-                Box::pin(async move { client.get_history_page(&request, token).await })
-            }) as Fetch<MessagePage>
-        });
+        let fetch =
+            self.prepare().map(|request| {
+                fetcher(
+                    &self.chat.client,
+                    request,
+                    |client, request, token| async move {
+                        client.get_history_page(&request, token).await
+                    },
+                )
+            });
         Pages::new(fetch, self.resume_from, self.max_pages)
     }
 

@@ -10,11 +10,12 @@
 use std::collections::HashSet;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use futures_core::Stream;
 
-use crate::{Chat, ChatFullContext, ChatMessage, Error, RateLimit};
+use crate::{Chat, ChatFullContext, ChatMessage, Client, Error, RateLimit};
 
 /// One page of chats.
 #[derive(Clone, Debug, PartialEq)]
@@ -86,6 +87,19 @@ impl Paged for MessagePage {
 pub(crate) type PageFuture<P> = Pin<Box<dyn Future<Output = Result<P, Error>> + Send>>;
 /// Fetches the page a token names (`None`: the first page).
 pub(crate) type Fetch<P> = Box<dyn Fn(Option<String>) -> PageFuture<P> + Send>;
+
+/// A [`Fetch`] that calls `fetch(client, request, token)` for each page,
+/// sharing one checked request between pages.
+pub(crate) fn fetcher<R, P, F, Fut>(client: &Client, request: R, fetch: F) -> Fetch<P>
+where
+    R: Send + Sync + 'static,
+    P: Paged,
+    F: Fn(Client, Arc<R>, Option<String>) -> Fut + Send + 'static,
+    Fut: Future<Output = Result<P, Error>> + Send + 'static,
+{
+    let (client, request) = (client.clone(), Arc::new(request));
+    Box::new(move |token| Box::pin(fetch(client.clone(), Arc::clone(&request), token)))
+}
 
 enum State<P> {
     /// The next poll sends a request with `next_token`.

@@ -2,12 +2,11 @@
 
 use std::collections::HashSet;
 use std::num::NonZeroU64;
-use std::sync::Arc;
 
 use yandex_market_chats_api::types::GetChatsRequest;
 
 use crate::calls::{ChatsRequest, GetChats};
-use crate::paging::{ChatStream, Fetch, Items, Page, PageFuture, PageStream, Pages};
+use crate::paging::{ChatStream, Items, Page, PageStream, Pages, fetcher};
 use crate::transport::missing_result;
 
 use crate::{ChatContext, ChatContextType, ChatStatus, ChatType, Client, Error, PageSize};
@@ -130,13 +129,10 @@ impl ChatsQuery {
 
     /// Every page, lazily. Each page carries the token to resume from.
     pub fn pages(self) -> PageStream {
-        let client = self.client.clone();
         let fetch = self.prepare().map(|request| {
-            let request = Arc::new(request);
-            Box::new(move |token: Option<String>| -> PageFuture<Page> {
-                let (client, request) = (client.clone(), Arc::clone(&request));
-                Box::pin(async move { client.get_chats_page(&request, token).await })
-            }) as Fetch<Page>
+            fetcher(&self.client, request, |client, request, token| async move {
+                client.get_chats_page(&request, token).await
+            })
         });
         Pages::new(fetch, self.resume_from, self.max_pages)
     }
