@@ -41,17 +41,38 @@ pub(crate) fn module() -> TokenStream {
             #[derive(Clone, Debug, Default)]
             pub struct RequestContext {
                 headers: ::std::sync::Arc<::reqwest::header::HeaderMap>,
+                origin: ::std::option::Option<::std::sync::Arc<::reqwest::Url>>,
                 response: ::std::sync::OnceLock<(
                     ::reqwest::StatusCode,
                     ::std::option::Option<::reqwest::header::HeaderMap>,
                 )>,
+                foreign_origin: ::std::sync::OnceLock<::std::string::String>,
             }
 
             impl RequestContext {
                 /// A context that adds `headers` to the request. The map is shared,
                 /// so one map can serve every request of a client.
                 pub fn new(headers: ::std::sync::Arc<::reqwest::header::HeaderMap>) -> Self {
-                    Self { headers, response: ::std::sync::OnceLock::new() }
+                    Self {
+                        headers,
+                        origin: ::std::option::Option::None,
+                        response: ::std::sync::OnceLock::new(),
+                        foreign_origin: ::std::sync::OnceLock::new(),
+                    }
+                }
+
+                /// Records it when a response comes from another origin (scheme,
+                /// host, port) than `base`: the HTTP client followed a redirect,
+                /// and the headers went with it.
+                pub fn with_origin(mut self, base: ::std::sync::Arc<::reqwest::Url>) -> Self {
+                    self.origin = ::std::option::Option::Some(base);
+                    self
+                }
+
+                /// The origin a response came from, when it is not the expected
+                /// one (see [`RequestContext::with_origin`]).
+                pub fn foreign_origin(&self) -> ::std::option::Option<&str> {
+                    self.foreign_origin.get().map(::std::string::String::as_str)
                 }
 
                 /// The status of the response, once one arrived.
@@ -81,6 +102,16 @@ pub(crate) fn module() -> TokenStream {
                         let status = response.status();
                         let headers = (!status.is_success()).then(|| response.headers().clone());
                         let _ = self.response.set((status, headers));
+                        if let ::std::option::Option::Some(base) = &self.origin {
+                            let url = response.url();
+                            if url.scheme() != base.scheme()
+                                || url.host_str() != base.host_str()
+                                || url.port_or_known_default() != base.port_or_known_default()
+                            {
+                                let origin = url.origin().ascii_serialization();
+                                let _ = self.foreign_origin.set(origin);
+                            }
+                        }
                     }
                 }
             }

@@ -4,8 +4,8 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::config::Config;
-use crate::limits::Limits;
-use crate::{ChatsQuery, ClientBuilder, Error};
+use crate::limits::QuotaState;
+use crate::{ChatsQuery, ClientBuilder, Error, Operation};
 
 /// A Yandex.Market chats client. Cheap to clone: clones share the connection
 /// pool, the in-flight limit and the hourly quota.
@@ -26,7 +26,6 @@ pub struct Client {
 
 pub(crate) struct Inner {
     pub config: Config,
-    pub limits: Limits,
 }
 
 impl fmt::Debug for Client {
@@ -61,9 +60,8 @@ impl Client {
     }
 
     pub(crate) fn from_config(config: Config) -> Self {
-        let limits = Limits::new(config.max_in_flight, config.quotas);
         Self {
-            inner: Arc::new(Inner { config, limits }),
+            inner: Arc::new(Inner { config }),
         }
     }
 
@@ -74,6 +72,20 @@ impl Client {
     /// anything is sent.
     pub fn chats(&self, business_id: u64) -> ChatsQuery {
         ChatsQuery::new(self.clone(), business_id)
+    }
+
+    /// How much of `operation`'s hourly quota is left for a business, as the
+    /// client's limiter sees it (following the server's headers); `None` when
+    /// that quota is switched off. For a caller that paces itself.
+    ///
+    /// # Errors
+    /// What the limiter reports (the default one never fails).
+    pub async fn quota(
+        &self,
+        business_id: u64,
+        operation: Operation,
+    ) -> Result<Option<QuotaState>, Error> {
+        self.inner.config.limiter.quota(business_id, operation).await
     }
 
     /// The base URL requests go to.

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, USER_AGENT};
 
-use crate::limits::Quotas;
+use crate::limits::{DynLimiter, InProcessLimiter, Limiter, LimiterSettings, Quotas};
 use crate::{Client, Error, Operation, RetryPolicy};
 
 /// The production API.
@@ -27,6 +27,10 @@ pub const DEFAULT_HOURLY_QUOTA: u32 = Operation::GetChats.default_hourly_quota()
 
 /// The API's limit on parallel requests per business.
 pub const DEFAULT_MAX_IN_FLIGHT: usize = 4;
+
+/// How many businesses the default limiter keeps state for (plus those with
+/// a request in flight); see [`ClientBuilder::max_tracked_businesses`].
+pub const DEFAULT_MAX_TRACKED_BUSINESSES: usize = 10_000;
 
 /// A credential. Its `Debug` never shows the value.
 #[derive(Clone)]
@@ -70,6 +74,8 @@ pub struct ClientBuilder {
     retry: RetryPolicy,
     quotas: Quotas,
     max_in_flight: usize,
+    max_tracked_businesses: usize,
+    limiter: Option<Arc<dyn DynLimiter>>,
 }
 
 impl fmt::Debug for ClientBuilder {
@@ -85,6 +91,8 @@ impl fmt::Debug for ClientBuilder {
             .field("retry", &self.retry)
             .field("quotas", &self.quotas)
             .field("max_in_flight", &self.max_in_flight)
+            .field("max_tracked_businesses", &self.max_tracked_businesses)
+            .field("custom_limiter", &self.limiter.is_some())
             .finish()
     }
 }
@@ -103,6 +111,8 @@ impl Default for ClientBuilder {
             retry: RetryPolicy::default(),
             quotas: Operation::ALL.map(|op| Some(op.default_hourly_quota())),
             max_in_flight: DEFAULT_MAX_IN_FLIGHT,
+            max_tracked_businesses: DEFAULT_MAX_TRACKED_BUSINESSES,
+            limiter: None,
         }
     }
 }
@@ -129,6 +139,13 @@ impl ClientBuilder {
 
     /// Use this `reqwest::Client` (proxies, root certificates, ...). The
     /// connect timeout then is the one it was built with.
+    ///
+    /// Build it with `redirect(reqwest::redirect::Policy::none())`: the API
+    /// documents no redirects, and reqwest's default policy would send the
+    /// `Api-Key` header to whatever host a redirect names. A response that
+    /// comes from another origin than the base URL (a redirect was followed)
+    /// fails with [`Error::Redirect`]; the client built by default follows
+    /// none.
     pub fn http_client(mut self, client: reqwest::Client) -> Self {
         self.http_client = Some(client);
         self
@@ -179,6 +196,24 @@ impl ClientBuilder {
         self
     }
 
+    /// How many businesses the default limiter keeps state for; default
+    /// [`DEFAULT_MAX_TRACKED_BUSINESSES`]. Past it, idle businesses used
+    /// longest ago are forgotten (their quota windows start afresh and the
+    /// server's headers correct them); businesses with a request in flight
+    /// or waiting are always kept.
+    pub fn max_tracked_businesses(mut self, n: usize) -> Self {
+        self.max_tracked_businesses = n;
+        self
+    }
+
+    /// Use this [`Limiter`] for the client-side limits instead of a new
+    /// [`InProcessLimiter`]. `build()` hands it the limit settings of this
+    /// builder ([`Limiter::configure`]).
+    pub fn limiter(mut self, limiter: impl Limiter) -> Self {
+        self.limiter = Some(Arc::new(limiter));
+        self
+    }
+
     /// Checks everything and builds the client.
     ///
     /// # Errors
@@ -187,13 +222,12 @@ impl ClientBuilder {
     /// malformed or plain `http://` to a non-loopback host, a timeout is zero,
     /// or a limit is zero.
     pub fn build(self) -> Result<Client, Error> {
-        let auth = match (&self.api_key, &self.oauth_token) {
-            (Some(key), None) => header("api-key", "API key", key.expose())?,
-            (None, Some(token)) => header(
-                "authorization",
-                "OAuth token",
-                &format!("Bearer {}", token.expose()),
-            )?,
+        let (auth, credential) = match (&self.api_key, &self.oauth_token) {
+            (Some(key), None) => (header("api-key", "API key", "", key)?, Credential::ApiKey),
+            (None, Some(token)) => (
+                header("authorization", "OAuth token", "Bearer ", token)?,
+                Credential::OAuthToken,
+            ),
             (None, None) => {
                 return Err(Error::invalid_input(
                     "no credentials: set an API key (`api_key`) or an OAuth token (`oauth_token`)",
@@ -217,11 +251,6 @@ impl ClientBuilder {
                 )));
             }
         }
-        if self.max_in_flight == 0 {
-            return Err(Error::invalid_input(
-                "max_in_flight_per_business must be at least 1",
-            ));
-        }
         if let Some(op) = Operation::ALL
             .into_iter()
             .find(|op| self.quotas[op.index()] == Some(0))
@@ -232,10 +261,26 @@ impl ClientBuilder {
         }
         self.retry.check()?;
 
+        let settings = LimiterSettings::new(
+            self.max_in_flight,
+            self.attempt_timeout,
+            self.retry.quota_reset_margin_value(),
+            self.max_tracked_businesses,
+            self.quotas,
+        );
+        let limiter = self
+            .limiter
+            .unwrap_or_else(|| Arc::new(InProcessLimiter::new()));
+        limiter.configure(&settings)?;
+
         let http = match self.http_client {
             Some(client) => client,
             None => reqwest::Client::builder()
                 .connect_timeout(self.connect_timeout)
+                // The API documents no redirects; following one would send the
+                // key to whatever host it names (reqwest strips only
+                // `Authorization` and cookies).
+                .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .map_err(|e| Error::Transport {
                     message: format!("cannot build the HTTP client: {e}"),
@@ -248,17 +293,40 @@ impl ClientBuilder {
         headers.insert(USER_AGENT, HeaderValue::from_static(USER_AGENT_VALUE));
 
         let secret = self.api_key.or(self.oauth_token).expect("checked above");
+        let origin = Arc::new(reqwest::Url::parse(&base_url).map_err(|e| {
+            Error::invalid_input(format!("base URL {base_url:?} is malformed: {e}"))
+        })?);
         Ok(Client::from_config(Config {
             http,
             base_url,
+            origin,
             headers: Arc::new(headers),
             secret,
+            credential,
             attempt_timeout: self.attempt_timeout,
             total_timeout: self.total_timeout,
             retry: self.retry,
-            quotas: self.quotas,
-            max_in_flight: self.max_in_flight,
+            limiter,
         }))
+    }
+}
+
+/// Which kind of credential a client sends.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Credential {
+    /// An API key (`Api-Key` header).
+    ApiKey,
+    /// An OAuth token (`Authorization: Bearer`).
+    OAuthToken,
+}
+
+impl fmt::Display for Credential {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::ApiKey => "API key",
+            Self::OAuthToken => "OAuth token",
+        })
     }
 }
 
@@ -266,15 +334,17 @@ impl ClientBuilder {
 pub(crate) struct Config {
     pub http: reqwest::Client,
     pub base_url: String,
+    /// The base URL parsed: a response from another origin is refused.
+    pub origin: Arc<reqwest::Url>,
     /// Auth and `User-Agent`; the auth value is marked sensitive.
     pub headers: Arc<HeaderMap>,
-    /// Kept only to scrub it from response excerpts.
+    /// Kept only to scrub it from server-derived text.
     pub secret: Secret,
+    pub credential: Credential,
     pub attempt_timeout: Duration,
     pub total_timeout: Duration,
     pub retry: RetryPolicy,
-    pub quotas: Quotas,
-    pub max_in_flight: usize,
+    pub limiter: Arc<dyn DynLimiter>,
 }
 
 impl fmt::Debug for Config {
@@ -282,59 +352,91 @@ impl fmt::Debug for Config {
         f.debug_struct("Config")
             .field("base_url", &self.base_url)
             .field("auth", &self.secret)
+            .field("credential", &self.credential)
             .field("attempt_timeout", &self.attempt_timeout)
             .field("total_timeout", &self.total_timeout)
             .field("retry", &self.retry)
-            .field("quotas", &self.quotas)
-            .field("max_in_flight", &self.max_in_flight)
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
-fn header(name: &'static str, what: &str, value: &str) -> Result<(HeaderName, HeaderValue), Error> {
-    if value.trim().is_empty() || value.ends_with("Bearer ") {
-        return Err(Error::invalid_input(format!("the {what} is empty")));
+/// The auth header; `prefix` goes before the secret (`Bearer `).
+fn header(
+    name: &'static str,
+    what: &str,
+    prefix: &str,
+    secret: &Secret,
+) -> Result<(HeaderName, HeaderValue), Error> {
+    let value = secret.expose();
+    if value.trim().is_empty() {
+        return Err(Error::invalid_input(format!(
+            "the {what} is empty or only whitespace"
+        )));
     }
     // HTTP allows a tab inside a header value; no credential holds one, so
     // every control character is refused, not only those HTTP forbids.
     let control = value.chars().any(char::is_control);
-    let mut value = HeaderValue::from_str(value).ok().filter(|_| !control).ok_or_else(|| {
-        Error::invalid_input(format!(
-            "the {what} contains characters an HTTP header cannot carry (newline or other control characters)"
-        ))
-    })?;
+    let mut value = HeaderValue::from_str(&format!("{prefix}{value}"))
+        .ok()
+        .filter(|_| !control)
+        .ok_or_else(|| {
+            Error::invalid_input(format!(
+                "the {what} contains characters an HTTP header cannot carry (newline or other control characters)"
+            ))
+        })?;
     // Keeps the value out of reqwest's and hyper's Debug output and logs.
     value.set_sensitive(true);
     Ok((HeaderName::from_static(name), value))
 }
 
 /// Parses and checks a base URL; returns it without a trailing slash.
+/// Messages quote the URL only once it is known to carry no credentials.
 fn check_base_url(raw: &str) -> Result<String, Error> {
+    let shown = redact_userinfo(raw);
     let url = reqwest::Url::parse(raw)
-        .map_err(|e| Error::invalid_input(format!("base URL {raw:?} is malformed: {e}")))?;
+        .map_err(|e| Error::invalid_input(format!("base URL {shown:?} is malformed: {e}")))?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(Error::invalid_input(
+            "the base URL must not carry credentials (user name or password); set the key with `api_key`",
+        ));
+    }
     let host = url
         .host_str()
-        .ok_or_else(|| Error::invalid_input(format!("base URL {raw:?} has no host")))?;
+        .ok_or_else(|| Error::invalid_input(format!("base URL {shown:?} has no host")))?;
     match url.scheme() {
         "https" => {}
         "http" if is_loopback(host) => {}
         "http" => {
             return Err(Error::invalid_input(format!(
-                "base URL {raw:?} uses plain http to a remote host; use https (http is only allowed for localhost, 127.0.0.0/8 and ::1)"
+                "base URL {shown:?} uses plain http to a remote host; use https (http is only allowed for localhost, 127.0.0.0/8 and ::1)"
             )));
         }
         other => {
             return Err(Error::invalid_input(format!(
-                "base URL {raw:?} has scheme {other:?}; use https"
+                "base URL {shown:?} has scheme {other:?}; use https"
             )));
         }
     }
-    if url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() {
+    if url.query().is_some() || url.fragment().is_some() {
         return Err(Error::invalid_input(format!(
-            "base URL {raw:?} must not carry a query, a fragment or credentials"
+            "base URL {shown:?} must not carry a query or a fragment"
         )));
     }
     Ok(url.as_str().trim_end_matches('/').to_owned())
+}
+
+/// `raw` with anything that may be userinfo (before an `@` in the
+/// authority) replaced, for messages about a URL that did not parse.
+fn redact_userinfo(raw: &str) -> String {
+    let (scheme, rest) = raw.split_once("://").unwrap_or(("", raw));
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => {
+            let sep = if scheme.is_empty() && !raw.contains("://") { "" } else { "://" };
+            format!("{scheme}{sep}<redacted>@{}", &rest[at + 1..])
+        }
+        None => raw.to_owned(),
+    }
 }
 
 fn is_loopback(host: &str) -> bool {
@@ -348,6 +450,21 @@ fn is_loopback(host: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn credentials_in_the_url_are_refused_without_repeating_them() {
+        for raw in [
+            "https://:hunter2@api.example",
+            "https://user:hunter2@api.example",
+            "https://user@api.example",
+            "http://:hunter2@127.0.0.1:1",
+            "https://:hunter2@bad host",
+        ] {
+            let error = check_base_url(raw).unwrap_err().to_string();
+            assert!(!error.contains("hunter2"), "{error}");
+            assert!(!error.contains("user@") && !error.contains("user:"), "{error}");
+        }
+    }
 
     #[test]
     fn loopback_hosts() {

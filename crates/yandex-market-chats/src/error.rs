@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::{Operation, RateLimit};
+use crate::{Credential, Operation, RateLimit};
 
 type Source = Box<dyn std::error::Error + Send + Sync + 'static>;
 
@@ -27,7 +27,7 @@ pub enum Error {
     },
 
     /// The API answered with an error status (400, 401, 403, 404, 420 from the
-    /// parallel limit, 5xx, ...).
+    /// parallel limit, 429 from a gateway, 5xx, ...).
     #[error("{}", api_line(*status, code.as_deref(), message.as_deref()))]
     Api {
         /// The HTTP status.
@@ -101,25 +101,47 @@ pub enum Error {
     OutcomeUnknown {
         /// The write.
         operation: Operation,
-        /// What happened.
+        /// What happened; also the error's `source()`.
+        #[source]
         cause: Box<Error>,
     },
 
-    /// The API key lacks the scope the operation needs (HTTP 403), e.g. a
-    /// read-only key (`all-methods:read-only`) trying to send a message.
+    /// The credential lacks the scope the operation needs (HTTP 403 about the
+    /// scope), e.g. a read-only key (`all-methods:read-only`) trying to send
+    /// a message. Any other 403 is [`Error::Api`].
     #[error(
-        "{operation} needs an API key with the {} scope; this key lacks it (HTTP 403{}{})",
+        "{operation} needs {} with the {} scope; this {} lacks it (HTTP 403{}{})",
+        if *credential == Credential::OAuthToken { "an OAuth token" } else { "an API key" },
         operation.scopes(),
+        if *credential == Credential::OAuthToken { "token" } else { "key" },
         code.as_deref().map(|c| format!(": {c}")).unwrap_or_default(),
         message.as_deref().map(|m| format!(": {m}")).unwrap_or_default()
     )]
     MissingScope {
         /// The operation refused.
         operation: Operation,
+        /// The kind of credential the client sent.
+        credential: Credential,
         /// The Yandex error code, if any.
         code: Option<String>,
         /// The Yandex error message, if any.
         message: Option<String>,
+    },
+
+    /// The server answered with a redirect (3xx). The API documents none,
+    /// and following one could send the credential to another host, so the
+    /// client never follows it. Also reported when a custom `http_client`
+    /// followed one to another origin.
+    #[error(
+        "the server answered HTTP {status} redirecting to {}; redirects are not followed (the API documents none)",
+        target.as_deref().unwrap_or("an unreadable location")
+    )]
+    Redirect {
+        /// The HTTP status.
+        status: u16,
+        /// Where it pointed: scheme, host and port only (never a path or a
+        /// query, which may carry data).
+        target: Option<String>,
     },
 
     /// The server sent back a page token this stream had already sent: paging
@@ -191,7 +213,9 @@ impl Error {
     /// The HTTP status of the response this error came from, if there was one.
     pub fn status(&self) -> Option<u16> {
         match self {
-            Self::Api { status, .. } | Self::Decode { status, .. } => Some(*status),
+            Self::Api { status, .. } | Self::Decode { status, .. } | Self::Redirect { status, .. } => {
+                Some(*status)
+            }
             Self::RateLimited { local: false, .. } => Some(420),
             Self::MissingScope { .. } => Some(403),
             Self::OutcomeUnknown { cause, .. } => cause.status(),
@@ -199,14 +223,13 @@ impl Error {
         }
     }
 
-    /// Whether trying the same request again may succeed: 420 from the
-    /// parallel limit, 500, 502, 503, 504, transport failures and per-attempt
-    /// timeouts. The client already retries these within its `RetryPolicy`;
+    /// Whether trying the same request again may succeed: 420, 429, 500,
+    /// 502, 503, 504, transport failures and per-attempt timeouts. The client already retries these within its `RetryPolicy`;
     /// an error you see has used up that budget. Never true for
     /// [`Error::OutcomeUnknown`]: repeating a write may do it twice.
     pub fn is_retryable(&self) -> bool {
         match self {
-            Self::Api { status, .. } => matches!(status, 420 | 500 | 502 | 503 | 504),
+            Self::Api { status, .. } => matches!(status, 420 | 429 | 500 | 502 | 503 | 504),
             Self::Decode { status, .. } => matches!(status, 500 | 502 | 503 | 504),
             Self::Transport { .. } => true,
             Self::Timeout { kind, .. } => *kind == TimeoutKind::Attempt,
@@ -214,11 +237,12 @@ impl Error {
         }
     }
 
-    /// Whether a limit was hit: a 420 of either kind, or the client's own quota.
+    /// Whether a limit was hit: a 420 of either kind, a gateway's 429, or the
+    /// client's own quota.
     pub fn is_rate_limited(&self) -> bool {
         matches!(
             self,
-            Self::RateLimited { .. } | Self::Api { status: 420, .. }
+            Self::RateLimited { .. } | Self::Api { status: 420 | 429, .. }
         )
     }
 

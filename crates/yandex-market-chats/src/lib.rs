@@ -41,7 +41,8 @@ mod chat;
 mod client;
 mod config;
 mod error;
-mod limits;
+mod http_date;
+pub mod limits;
 pub mod notifications;
 mod operation;
 mod page_size;
@@ -53,7 +54,11 @@ mod transport;
 
 pub use chat::{ChatHandle, HistoryQuery, MAX_FILE_BYTES, MAX_MESSAGE_CHARS};
 pub use client::Client;
-pub use config::{ClientBuilder, DEFAULT_BASE_URL, DEFAULT_HOURLY_QUOTA, DEFAULT_MAX_IN_FLIGHT};
+pub use config::{
+    ClientBuilder, Credential, DEFAULT_BASE_URL, DEFAULT_HOURLY_QUOTA, DEFAULT_MAX_IN_FLIGHT,
+    DEFAULT_MAX_TRACKED_BUSINESSES,
+};
+pub use limits::{InProcessLimiter, Limiter};
 pub use error::{Error, TimeoutKind};
 pub use operation::Operation;
 pub use page_size::{HistoryPageSize, PageSize};

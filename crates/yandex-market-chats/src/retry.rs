@@ -8,9 +8,7 @@
 
 use std::time::Duration;
 
-use chrono::Utc;
-
-use crate::{Error, Operation};
+use crate::{Error, Operation, RateLimit};
 
 /// How failed requests are retried. Start from `RetryPolicy::default()` or
 /// [`RetryPolicy::disabled`] and adjust.
@@ -108,6 +106,10 @@ impl RetryPolicy {
         self.max_quota_wait
     }
 
+    pub(crate) fn quota_reset_margin_value(&self) -> Duration {
+        self.quota_reset_margin
+    }
+
     pub(crate) fn check(&self) -> Result<(), Error> {
         if self.max_attempts == 0 {
             return Err(Error::invalid_input(
@@ -122,83 +124,161 @@ impl RetryPolicy {
         Ok(())
     }
 
-    /// What to do after attempt number `attempt` (1-based) of `operation`
-    /// failed with `error`.
-    pub(crate) fn decide(&self, operation: Operation, attempt: u32, error: Error) -> Decision {
-        if operation.is_write() {
+    /// What to do after an attempt of `operation` that reached the network
+    /// failed with `error`, with `time_left` before the request's deadline.
+    /// (Errors found before anything was sent never come here: they are
+    /// final, and never [`Error::OutcomeUnknown`].)
+    pub(crate) fn decide(
+        &self,
+        operation: Operation,
+        budget: &mut Budget,
+        error: Error,
+        time_left: Duration,
+    ) -> Decision {
+        let error = if operation.is_write() {
             match write_rule(operation, error) {
-                Ok(error) => self.decide_read(attempt, error),
-                Err(error) => Decision::Fail(error),
+                Ok(error) => error,
+                Err(error) => return Decision::Fail(error),
             }
         } else {
-            self.decide_read(attempt, error)
+            error
+        };
+        // A parallel-limit 420 says "others hold the slots right now": safe
+        // to retry until the deadline, outside the attempt budget.
+        if is_parallel_limit(&error) {
+            if self.max_attempts <= 1 {
+                return Decision::Fail(error);
+            }
+            budget.parallel_streak = budget.parallel_streak.saturating_add(1);
+            let cap = exponential(self.parallel_limit_backoff, budget.parallel_streak)
+                .min(self.max_backoff.max(self.parallel_limit_backoff));
+            return within(full_jitter(cap), time_left, error);
         }
-    }
+        budget.parallel_streak = 0;
+        budget.counted = budget.counted.saturating_add(1);
+        let budget_left = budget.counted < self.max_attempts;
 
-    fn decide_read(&self, attempt: u32, error: Error) -> Decision {
-        // A spent hourly quota: wait for the reset if it is close, else fail
-        // now with the reset time.
         if let Error::Api {
             status: 420,
             rate_limit: Some(rate_limit),
-            message,
             ..
         } = &error
             && rate_limit.is_exhausted()
         {
-            let wait = rate_limit
-                .until
-                .map(|until| (until - Utc::now()).to_std().unwrap_or(Duration::ZERO));
-            return match wait {
-                Some(wait) if wait <= self.max_quota_wait && attempt < self.max_attempts => {
-                    Decision::Retry(wait + self.quota_reset_margin, error)
-                }
-                _ => Decision::Fail(Error::RateLimited {
-                    reset_at: rate_limit.until,
-                    local: false,
-                    message: message.clone(),
-                    rate_limit: Some(rate_limit.clone()),
-                }),
+            return match self.quota_wait(budget, rate_limit.resets_in, time_left) {
+                Some(wait) => Decision::Retry(wait, error),
+                None => Decision::Fail(rate_limited(error)),
             };
         }
-        if !error.is_retryable() || attempt >= self.max_attempts {
+        if let Error::Api { status: 429, rate_limit, .. } = &error
+            && let Some(wait) = rate_limit.as_ref().and_then(|r| r.retry_after)
+        {
+            return if budget_left && wait <= self.max_quota_wait {
+                within(wait, time_left, error)
+            } else {
+                Decision::Fail(error)
+            };
+        }
+        if !error.is_retryable() || !budget_left {
             return Decision::Fail(error);
         }
-        let cap = if matches!(error, Error::Api { status: 420, .. }) {
-            self.parallel_limit_backoff
-        } else {
-            let doublings = attempt.saturating_sub(1).min(20);
-            self.initial_backoff
-                .saturating_mul(1 << doublings)
-                .min(self.max_backoff)
+        within(self.backoff(budget.counted), time_left, error)
+    }
+
+    /// How long to wait after a 420 with `Remaining: 0`: until a stated
+    /// reset when it is close enough, a backoff when the reset is unknown
+    /// (no wait is made up from nothing); `None` to give up.
+    fn quota_wait(
+        &self,
+        budget: &Budget,
+        resets_in: Option<Duration>,
+        time_left: Duration,
+    ) -> Option<Duration> {
+        if budget.counted >= self.max_attempts {
+            return None;
+        }
+        let wait = match resets_in {
+            Some(resets_in) => {
+                let wait = resets_in.saturating_add(self.quota_reset_margin);
+                (wait <= self.max_quota_wait).then_some(wait)?
+            }
+            None => self.backoff(budget.counted),
         };
-        Decision::Retry(full_jitter(cap), error)
+        (wait < time_left).then_some(wait)
+    }
+
+    /// The full-jitter backoff after the `counted`-th attempt.
+    fn backoff(&self, counted: u32) -> Duration {
+        full_jitter(exponential(self.initial_backoff, counted).min(self.max_backoff))
     }
 }
 
+/// `base * 2^(n-1)`, saturating.
+fn exponential(base: Duration, n: u32) -> Duration {
+    let doublings = n.saturating_sub(1).min(30);
+    base.saturating_mul(1 << doublings)
+}
+
+/// Retry after `wait` if that leaves time to try, else fail with `error`:
+/// the last error says more than a timeout would.
+fn within(wait: Duration, time_left: Duration, error: Error) -> Decision {
+    if wait < time_left {
+        Decision::Retry(wait, error)
+    } else {
+        Decision::Fail(error)
+    }
+}
+
+/// A 420 for a spent quota, as the final error: [`Error::RateLimited`] with
+/// the reset time on this host's clock.
+fn rate_limited(error: Error) -> Error {
+    match error {
+        Error::Api {
+            message,
+            rate_limit,
+            ..
+        } => Error::RateLimited {
+            reset_at: rate_limit
+                .as_ref()
+                .and_then(|r| r.resets_in)
+                .and_then(|wait| chrono::TimeDelta::from_std(wait).ok())
+                .and_then(|wait| chrono::Utc::now().checked_add_signed(wait)),
+            local: false,
+            message,
+            rate_limit,
+        },
+        other => other,
+    }
+}
+
+fn is_parallel_limit(error: &Error) -> bool {
+    matches!(error, Error::Api { status: 420, rate_limit, .. }
+        if !rate_limit.as_ref().is_some_and(RateLimit::is_exhausted))
+}
+
+/// How many attempts a request has used.
+#[derive(Debug, Default)]
+pub(crate) struct Budget {
+    /// Attempts that count against `max_attempts` (all but parallel-limit 420s).
+    counted: u32,
+    /// Parallel-limit 420s in a row, for their backoff.
+    parallel_streak: u32,
+}
+
 /// Writes are not idempotent: one is retried only when it surely did not
-/// take effect (no connection could be made, or a 420 refused it). `Ok`
-/// passes such an error on to the read rules; `Err` is final: a 403 becomes
-/// [`Error::MissingScope`], and a failure after the request may have been
-/// processed (timeout, dropped connection, 5xx, an undecodable answer)
-/// becomes [`Error::OutcomeUnknown`].
+/// take effect (no connection could be made, or a 420 or 429 refused it).
+/// `Ok` passes such an error on to the read rules; `Err` is final: a failure
+/// after the request may have been processed (timeout, dropped connection,
+/// 5xx, an undecodable answer) becomes [`Error::OutcomeUnknown`].
 fn write_rule(operation: Operation, error: Error) -> Result<Error, Error> {
     match error {
         Error::Transport {
             before_sending: true,
             ..
         }
-        | Error::Api { status: 420, .. } => Ok(error),
-        Error::Api {
-            status: 403,
-            code,
-            message,
-            ..
-        } => Err(Error::MissingScope {
-            operation,
-            code,
-            message,
-        }),
+        | Error::Api {
+            status: 420 | 429, ..
+        } => Ok(error),
         Error::Timeout { .. } | Error::Transport { .. } | Error::Decode { .. } => {
             Err(unknown(operation, error))
         }
@@ -217,8 +297,7 @@ fn unknown(operation: Operation, cause: Error) -> Error {
 /// The outcome of [`RetryPolicy::decide`].
 #[derive(Debug)]
 pub(crate) enum Decision {
-    /// Sleep this long, then try again. The error is what to report if the
-    /// wait would pass the total timeout.
+    /// Sleep this long, then try again. The error is the one that caused it.
     Retry(Duration, Error),
     /// Give up with this error.
     Fail(Error),
@@ -232,7 +311,8 @@ fn full_jitter(cap: Duration) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::RateLimit;
+
+    const LOTS: Duration = Duration::from_secs(1000);
 
     fn api(status: u16, rate_limit: Option<RateLimit>) -> Error {
         Error::Api {
@@ -244,48 +324,152 @@ mod tests {
         }
     }
 
+    fn spent(resets_in: Option<Duration>) -> RateLimit {
+        RateLimit {
+            limit: Some(5000),
+            remaining: Some(0),
+            until: None,
+            resets_in,
+            retry_after: None,
+        }
+    }
+
+    fn decide(policy: &RetryPolicy, op: Operation, error: Error) -> Decision {
+        policy.decide(op, &mut Budget::default(), error, LOTS)
+    }
+
     #[test]
     fn final_statuses_are_not_retried() {
-        for status in [400, 401, 403, 404] {
+        for status in [400, 401, 403, 404, 302] {
             assert!(matches!(
-                RetryPolicy::default().decide(Operation::GetChats, 1, api(status, None)),
+                decide(&RetryPolicy::default(), Operation::GetChats, api(status, None)),
                 Decision::Fail(_)
             ));
         }
     }
 
     #[test]
-    fn backoff_stays_under_its_cap() {
+    fn backoff_stays_under_its_cap_and_the_budget_ends_it() {
         let policy = RetryPolicy::default().max_attempts(10);
-        for attempt in 1..9 {
-            match policy.decide(Operation::GetChats, attempt, api(503, None)) {
+        let mut budget = Budget::default();
+        for _ in 1..10 {
+            match policy.decide(Operation::GetChats, &mut budget, api(503, None), LOTS) {
                 Decision::Retry(wait, _) => assert!(wait <= Duration::from_secs(5)),
                 Decision::Fail(e) => panic!("{e}"),
             }
         }
         assert!(matches!(
-            policy.decide(Operation::GetChats, 10, api(503, None)),
+            policy.decide(Operation::GetChats, &mut budget, api(503, None), LOTS),
             Decision::Fail(_)
         ));
     }
 
     #[test]
-    fn spent_quota_far_away_fails_at_once_with_reset_time() {
-        let until = Utc::now() + chrono::Duration::hours(1);
-        let rate_limit = RateLimit {
-            limit: Some(5000),
-            remaining: Some(0),
-            until: Some(until),
-        };
-        match RetryPolicy::default().decide(Operation::GetChats, 1, api(420, Some(rate_limit))) {
+    fn a_spent_quota_far_away_fails_at_once_with_its_reset_time() {
+        let before = chrono::Utc::now();
+        match decide(
+            &RetryPolicy::default(),
+            Operation::GetChats,
+            api(420, Some(spent(Some(Duration::from_secs(3600))))),
+        ) {
             Decision::Fail(Error::RateLimited {
-                reset_at,
+                reset_at: Some(reset_at),
                 local: false,
                 ..
             }) => {
-                assert_eq!(reset_at, Some(until));
+                let seconds = (reset_at - before).num_seconds();
+                assert!((3599..=3601).contains(&seconds), "{seconds}");
             }
             other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_reset_past_the_deadline_is_rate_limited_not_a_plain_420() {
+        let policy = RetryPolicy::default();
+        let error = api(420, Some(spent(Some(Duration::from_secs(30)))));
+        match policy.decide(Operation::GetChats, &mut Budget::default(), error, Duration::from_secs(10)) {
+            Decision::Fail(Error::RateLimited { local: false, .. }) => {}
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_unknown_reset_backs_off_within_the_budget_then_is_rate_limited() {
+        let policy = RetryPolicy::default().max_attempts(3);
+        let mut budget = Budget::default();
+        for _ in 0..2 {
+            match policy.decide(Operation::GetChats, &mut budget, api(420, Some(spent(None))), LOTS) {
+                Decision::Retry(wait, _) => assert!(wait <= Duration::from_secs(5)),
+                other => panic!("{other:?}"),
+            }
+        }
+        assert!(matches!(
+            policy.decide(Operation::GetChats, &mut budget, api(420, Some(spent(None))), LOTS),
+            Decision::Fail(Error::RateLimited { reset_at: None, local: false, .. })
+        ));
+    }
+
+    #[test]
+    fn the_parallel_limit_is_retried_until_the_deadline_outside_the_budget() {
+        let policy = RetryPolicy::default().max_attempts(2);
+        let mut budget = Budget::default();
+        for _ in 0..100 {
+            match policy.decide(Operation::GetChats, &mut budget, api(420, None), LOTS) {
+                Decision::Retry(wait, _) => assert!(wait <= Duration::from_secs(5)),
+                other => panic!("{other:?}"),
+            }
+        }
+        // Near the deadline it gives up with the 420 itself.
+        assert!(matches!(
+            policy.decide(Operation::GetChats, &mut budget, api(420, None), Duration::ZERO),
+            Decision::Fail(Error::Api { status: 420, .. })
+        ));
+        assert!(matches!(
+            decide(&RetryPolicy::disabled(), Operation::GetChats, api(420, None)),
+            Decision::Fail(_)
+        ));
+    }
+
+    #[test]
+    fn a_429_honours_retry_after_within_max_quota_wait() {
+        let with = |seconds| {
+            let mut rate = spent(None);
+            rate.remaining = None;
+            rate.retry_after = Some(Duration::from_secs(seconds));
+            api(429, Some(rate))
+        };
+        match decide(&RetryPolicy::default(), Operation::GetChats, with(7)) {
+            Decision::Retry(wait, _) => assert_eq!(wait, Duration::from_secs(7)),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            decide(&RetryPolicy::default(), Operation::GetChats, with(600)),
+            Decision::Fail(Error::Api { status: 429, .. })
+        ));
+        assert!(matches!(
+            decide(&RetryPolicy::default(), Operation::GetChats, api(429, None)),
+            Decision::Retry(..)
+        ));
+    }
+
+    #[test]
+    fn huge_settings_never_overflow() {
+        let policy = RetryPolicy::default()
+            .max_attempts(u32::MAX)
+            .initial_backoff(Duration::MAX)
+            .max_backoff(Duration::MAX)
+            .parallel_limit_backoff(Duration::MAX)
+            .max_quota_wait(Duration::MAX)
+            .quota_reset_margin(Duration::MAX);
+        let mut budget = Budget::default();
+        for error in [
+            api(503, None),
+            api(420, None),
+            api(420, Some(spent(Some(Duration::MAX)))),
+            api(420, Some(spent(None))),
+        ] {
+            let _ = policy.decide(Operation::GetChats, &mut budget, error, Duration::MAX);
         }
     }
 }
@@ -312,44 +496,31 @@ mod write_tests {
         }
     }
 
+    fn decide(op: Operation, error: Error) -> Decision {
+        RetryPolicy::default().decide(op, &mut Budget::default(), error, Duration::from_secs(100))
+    }
+
     #[test]
     fn writes_retry_only_what_surely_did_not_take_effect() {
-        let policy = RetryPolicy::default();
         let op = Operation::SendMessageToChat;
-        assert!(matches!(
-            policy.decide(op, 1, transport(true)),
-            Decision::Retry(..)
-        ));
-        assert!(matches!(
-            policy.decide(op, 1, api(420)),
-            Decision::Retry(..)
-        ));
-        for error in [transport(false), api(500), api(503)] {
-            assert!(matches!(
-                policy.decide(op, 1, error),
-                Decision::Fail(Error::OutcomeUnknown { .. })
-            ));
+        for error in [transport(true), api(420), api(429)] {
+            assert!(matches!(decide(op, error), Decision::Retry(..)));
         }
         let timeout = Error::Timeout {
             kind: crate::TimeoutKind::Attempt,
             after: Duration::from_secs(1),
         };
+        for error in [transport(false), api(500), api(503), timeout] {
+            assert!(matches!(
+                decide(op, error),
+                Decision::Fail(Error::OutcomeUnknown { .. })
+            ));
+        }
         assert!(matches!(
-            policy.decide(op, 1, timeout),
-            Decision::Fail(Error::OutcomeUnknown { .. })
-        ));
-        assert!(matches!(
-            policy.decide(op, 1, api(403)),
-            Decision::Fail(Error::MissingScope { .. })
-        ));
-        assert!(matches!(
-            policy.decide(op, 1, api(400)),
+            decide(op, api(400)),
             Decision::Fail(Error::Api { status: 400, .. })
         ));
         // Reads retry the same failures.
-        assert!(matches!(
-            policy.decide(Operation::GetChat, 1, api(500)),
-            Decision::Retry(..)
-        ));
+        assert!(matches!(decide(Operation::GetChat, api(500)), Decision::Retry(..)));
     }
 }

@@ -15,7 +15,8 @@ use yandex_market_chats_api::types::ApiErrorResponse;
 use yandex_market_chats_api::{ClientInfo, ResponseValue};
 
 use crate::error::TimeoutKind;
-use crate::retry::Decision;
+use crate::limits::{Acquire, Held, Release, later};
+use crate::retry::{Budget, Decision};
 use crate::{Client, Error, Operation, RateLimit};
 
 /// At most this many characters of a body go into an error.
@@ -46,6 +47,14 @@ pub(crate) struct Answer<T> {
     pub rate_limit: Option<RateLimit>,
 }
 
+/// Why an attempt failed: before anything was sent (the limiter refused or
+/// the deadline passed while waiting: final, and never "outcome unknown"),
+/// or on the way to or from the server.
+enum Failure {
+    Local(Error),
+    Remote(Error),
+}
+
 impl Client {
     /// Runs `call`, retrying within the policy and the total timeout.
     ///
@@ -58,26 +67,29 @@ impl Client {
         call: &C,
     ) -> Result<Answer<C::Output>, Error> {
         let config = &self.inner.config;
-        let deadline = Instant::now() + config.total_timeout;
-        let mut attempt = 0;
+        let deadline = later(Instant::now(), config.total_timeout);
+        let mut budget = Budget::default();
+        let mut attempt = 0u32;
         loop {
-            attempt += 1;
+            attempt = attempt.saturating_add(1);
             let error = match self.attempt(business_id, call, attempt, deadline).await {
                 Ok(answer) => return Ok(answer),
-                Err(error) => error,
+                Err(Failure::Local(error)) => return Err(error),
+                Err(Failure::Remote(error)) => error,
             };
-            match config.retry.decide(C::OPERATION, attempt, error) {
-                Decision::Retry(wait, _) if Instant::now() + wait < deadline => {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match config.retry.decide(C::OPERATION, &mut budget, error, left) {
+                Decision::Retry(wait, error) => {
                     tracing::debug!(
                         operation = C::OPERATION.name(),
                         attempt,
-                        wait_ms = wait.as_millis() as u64,
+                        wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+                        %error,
                         "retrying"
                     );
                     tokio::time::sleep(wait).await;
                 }
-                // A wait past the deadline: the last error says more than a timeout.
-                Decision::Retry(_, error) | Decision::Fail(error) => return Err(error),
+                Decision::Fail(error) => return Err(error),
             }
         }
     }
@@ -88,20 +100,31 @@ impl Client {
         call: &C,
         attempt: u32,
         deadline: Instant,
-    ) -> Result<Answer<C::Output>, Error> {
+    ) -> Result<Answer<C::Output>, Failure> {
         let config = &self.inner.config;
         let operation = C::OPERATION;
-        let _permit = self
-            .inner
-            .limits
-            .acquire(
-                business_id.get(),
-                operation,
-                config.retry.max_quota_wait_value(),
-                deadline,
-            )
-            .await?;
+        let total_timeout = Error::Timeout {
+            kind: TimeoutKind::Total,
+            after: config.total_timeout,
+        };
+        // Waits for a slot or the quota end at the deadline; the limiter
+        // fails at once when the quota resets later than that.
+        let request = Acquire::new(
+            business_id.get(),
+            operation,
+            deadline.saturating_duration_since(Instant::now()),
+            config.retry.max_quota_wait_value(),
+        );
+        let permit = match tokio::time::timeout_at(deadline, Held::acquire(&config.limiter, request)).await {
+            Ok(Ok(permit)) => permit,
+            Ok(Err(error)) => return Err(Failure::Local(error)),
+            Err(_) => return Err(Failure::Local(total_timeout)),
+        };
         let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            permit.release(Release::not_sent());
+            return Err(Failure::Local(total_timeout));
+        }
         let (budget, kind, after) = if left < config.attempt_timeout {
             (left, TimeoutKind::Total, config.total_timeout)
         } else {
@@ -128,17 +151,19 @@ impl Client {
             let api = api::Client::new_with_client(
                 &config.base_url,
                 config.http.clone(),
-                RequestContext::new(Arc::clone(&config.headers)),
+                RequestContext::new(Arc::clone(&config.headers))
+                    .with_origin(Arc::clone(&config.origin)),
             );
             let sent = tokio::time::timeout(budget, async {
                 match call.send(&api, business_id).await {
                     Ok(response) => Ok(response),
                     // The body of an undocumented status is read here, inside the timeout.
-                    Err(error) => Err(self.classify(error, api.inner()).await),
+                    Err(error) => Err(self.classify(operation, error, api.inner()).await),
                 }
             })
             .await;
-            if let Some(status) = api.inner().status() {
+            let status = api.inner().status();
+            if let Some(status) = status {
                 span.record("status", status.as_u16());
             }
             let result = match sent {
@@ -149,47 +174,63 @@ impl Client {
                     body: response.into_inner(),
                 }),
             };
-            let rate_limit = match &result {
-                Ok(answer) => answer.rate_limit.as_ref(),
-                Err(error) => error.rate_limit(),
+            // A custom HTTP client followed a redirect: whatever came back is
+            // not the API's answer, and the credential went elsewhere.
+            let result = match api.inner().foreign_origin() {
+                Some(origin) => Err(Error::Redirect {
+                    status: status.map_or(0, |s| s.as_u16()),
+                    target: Some(scrub(origin.to_owned(), config.secret.expose())),
+                }),
+                None => result,
             };
-            if let Some(rate_limit) = rate_limit {
-                self.inner
-                    .limits
-                    .observe(business_id.get(), operation, rate_limit);
-            }
+            let rate_limit = match &result {
+                Ok(answer) => answer.rate_limit.clone(),
+                Err(error) => error.rate_limit().cloned(),
+            };
+            permit.release(Release::sent(rate_limit));
             result
         }
         .instrument(span.clone())
         .await;
-        span.record("duration_ms", started.elapsed().as_millis() as u64);
+        span.record(
+            "duration_ms",
+            u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        );
         if let Err(error) = &result {
             tracing::debug!(parent: &span, %error, "attempt failed");
         }
-        result
+        result.map_err(Failure::Remote)
     }
 
     /// Turns progenitor's error into ours. `context` is what the post hook saw.
     async fn classify(
         &self,
+        operation: Operation,
         error: api::Error<ApiErrorResponse>,
         context: &RequestContext,
     ) -> Error {
+        let secret = self.inner.config.secret.expose();
         match error {
             api::Error::ErrorResponse(response) => {
                 let status = response.status().as_u16();
                 let rate_limit = RateLimit::from_headers(response.headers());
-                self.api_error(status, Some(response.into_inner()), rate_limit)
+                self.api_error(operation, status, Some(response.into_inner()), rate_limit)
             }
             api::Error::InvalidResponsePayload(bytes, reason) => {
                 let status = context.status().map_or(0, |s| s.as_u16());
                 self.undecodable(status, context.error_headers(), &bytes, &reason.to_string())
             }
+            api::Error::UnexpectedResponse(response) if response.status().is_redirection() => {
+                Error::Redirect {
+                    status: response.status().as_u16(),
+                    target: redirect_target(response.headers(), secret),
+                }
+            }
             api::Error::UnexpectedResponse(response) => {
                 let status = response.status().as_u16();
                 let headers = response.headers().clone();
                 match response.bytes().await {
-                    Err(e) => transport("reading the response body failed", e),
+                    Err(e) => transport("reading the response body failed", e, secret),
                     Ok(bytes) if (200..300).contains(&status) => self.undecodable(
                         status,
                         Some(&headers),
@@ -197,9 +238,12 @@ impl Client {
                         "unexpected success status",
                     ),
                     Ok(bytes) => match serde_json::from_slice::<ApiErrorResponse>(&bytes) {
-                        Ok(body) => {
-                            self.api_error(status, Some(body), RateLimit::from_headers(&headers))
-                        }
+                        Ok(body) => self.api_error(
+                            operation,
+                            status,
+                            Some(body),
+                            RateLimit::from_headers(&headers),
+                        ),
                         Err(reason) => {
                             self.undecodable(status, Some(&headers), &bytes, &reason.to_string())
                         }
@@ -207,12 +251,12 @@ impl Client {
                 }
             }
             api::Error::CommunicationError(e) | api::Error::ResponseBodyError(e) => {
-                transport("the request failed", e)
+                transport("the request failed", e, secret)
             }
-            api::Error::InvalidUpgrade(e) => transport("unexpected protocol upgrade", e),
-            api::Error::InvalidRequest(message) => Error::invalid_input(message),
+            api::Error::InvalidUpgrade(e) => transport("unexpected protocol upgrade", e, secret),
+            api::Error::InvalidRequest(message) => Error::invalid_input(scrub(message, secret)),
             api::Error::Custom(message) => Error::Transport {
-                message,
+                message: scrub(message, secret),
                 before_sending: false,
                 source: None,
             },
@@ -223,6 +267,7 @@ impl Client {
     /// the server's text in case it echoes it.
     fn api_error(
         &self,
+        operation: Operation,
         status: u16,
         body: Option<ApiErrorResponse>,
         rate_limit: Option<RateLimit>,
@@ -249,6 +294,14 @@ impl Client {
         let (code, message) = details
             .first()
             .map_or((None, None), |(c, m)| (Some(c.clone()), m.clone()));
+        if status == 403 && is_about_scope(code.as_deref(), message.as_deref()) {
+            return Error::MissingScope {
+                operation,
+                credential: self.inner.config.credential,
+                code,
+                message,
+            };
+        }
         Error::Api {
             status,
             code,
@@ -267,9 +320,19 @@ impl Client {
         body: &[u8],
         reason: &str,
     ) -> Error {
-        let excerpt = excerpt(body, self.inner.config.secret.expose());
+        let secret = self.inner.config.secret.expose();
+        let excerpt = excerpt(body, secret);
+        // serde's reasons quote the offending value: it may be the secret.
+        let reason = scrub(reason.to_owned(), secret);
         if status >= 400 {
-            let mut error = self.api_error(status, None, headers.and_then(RateLimit::from_headers));
+            let rate_limit = headers.and_then(RateLimit::from_headers);
+            let mut error = Error::Api {
+                status,
+                code: None,
+                message: None,
+                details: Vec::new(),
+                rate_limit,
+            };
             if let Error::Api { message, .. } = &mut error {
                 *message = Some(format!("undecodable error body ({reason}): {excerpt:?}"));
             }
@@ -277,7 +340,7 @@ impl Client {
         }
         Error::Decode {
             status,
-            reason: reason.to_owned(),
+            reason,
             excerpt,
         }
     }
@@ -292,7 +355,7 @@ pub(crate) fn missing_result(status: impl std::fmt::Display) -> Error {
     }
 }
 
-fn transport(what: &str, error: reqwest::Error) -> Error {
+fn transport(what: &str, error: reqwest::Error, secret: &str) -> Error {
     // reqwest's Display is terse ("error sending request"); the causes say
     // what happened ("connection closed before message completed").
     let mut message = format!("{what}: {error}");
@@ -302,10 +365,16 @@ fn transport(what: &str, error: reqwest::Error) -> Error {
         message.push_str(&inner.to_string());
         cause = inner.source();
     }
+    let scrubbed = scrub(message.clone(), secret);
+    // A decode error quotes what the server sent; any text that held the
+    // secret must not survive as a source either.
+    let before_sending = error.is_connect();
+    let source: Option<Box<dyn std::error::Error + Send + Sync>> =
+        (!error.is_decode() && scrubbed == message).then(|| Box::new(error) as _);
     Error::Transport {
-        message,
-        before_sending: error.is_connect(),
-        source: Some(Box::new(error)),
+        message: scrubbed,
+        before_sending,
+        source,
     }
 }
 
@@ -321,8 +390,37 @@ pub(crate) fn excerpt(body: &[u8], secret: &str) -> String {
     excerpt
 }
 
+/// Where a redirect pointed: scheme, host and port of its `Location`, never
+/// its path or query.
+fn redirect_target(headers: &reqwest::header::HeaderMap, secret: &str) -> Option<String> {
+    let location = headers.get(reqwest::header::LOCATION)?.to_str().ok()?;
+    let url = reqwest::Url::parse(location).ok()?;
+    url.host_str()?;
+    Some(scrub(url.origin().ascii_serialization(), secret))
+}
+
+/// Whether a 403 is about the credential's scope, so it becomes
+/// [`Error::MissingScope`]; any other 403 stays [`Error::Api`].
+///
+/// What is matched, and where it comes from:
+/// - a code naming the scope (`INSUFFICIENT_SCOPE`, `SCOPE_...`): the API
+///   documents scopes per method (`x-auth-scopes` in the official spec) but
+///   not the code of the 403 for a missing one (see `api-facts.md`);
+/// - a message mentioning the scope (`... needs the communication scope`,
+///   "scope" in any case): what the sandbox sends, and the wording the
+///   API's access-error texts use ("scope", "access to the method").
+///
+/// When unsure the error stays `Api`, with all its details.
+fn is_about_scope(code: Option<&str>, message: Option<&str>) -> bool {
+    let mentions = |text: &str| {
+        let lower = text.to_ascii_lowercase();
+        lower.contains("scope")
+    };
+    code.is_some_and(mentions) || message.is_some_and(mentions)
+}
+
 /// Replaces the secret in text a server sent, should it echo it.
-fn scrub(text: String, secret: &str) -> String {
+pub(crate) fn scrub(text: String, secret: &str) -> String {
     if !secret.is_empty() && text.contains(secret) {
         text.replace(secret, "<redacted>")
     } else {

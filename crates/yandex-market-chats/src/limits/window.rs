@@ -1,0 +1,184 @@
+//! One business's quota window for one operation: a fixed window like the
+//! server's, whose count and end follow the server's headers.
+//!
+//! The rules (each one a defect once):
+//! - The end always follows the server's `Until` (measured against its
+//!   `Date`, plus the margin for the header's one-second resolution).
+//! - The server's raw `Until` values are compared with each other, never
+//!   with this host's clock: one later than the last seen by more than a
+//!   second means the server started a new window, so its `Remaining` is
+//!   adopted; otherwise the smaller count wins. An older one (an answer that
+//!   arrives late) changes nothing.
+//! - Requests still in flight may not be counted in the server's
+//!   `Remaining` yet, so they are taken off it: the client is never laxer
+//!   than the server, and stricter by at most the requests in flight.
+//! - Without a usable `Until` nothing changes: the client never makes up a
+//!   reset time the server did not state.
+
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use tokio::time::Instant;
+
+use crate::RateLimit;
+use crate::rate_limit::WINDOW;
+
+/// A far-off instant for sums that would overflow (`Instant + Duration::MAX`).
+pub(crate) fn later(now: Instant, by: Duration) -> Instant {
+    now.checked_add(by)
+        .or_else(|| now.checked_add(Duration::from_secs(100 * 365 * 86_400)))
+        .unwrap_or(now)
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Window {
+    /// When the local window ends.
+    end: Instant,
+    remaining: u64,
+    /// The latest `Until` the server stated, by its own clock.
+    server_until: Option<DateTime<Utc>>,
+    /// The server's `Limit`, when it stated one (it may be below ours).
+    server_limit: Option<u64>,
+    /// Changes with every new window, so a refund never lands in the wrong one.
+    generation: u64,
+}
+
+impl Window {
+    pub(crate) fn new(now: Instant, quota: u32) -> Self {
+        Self {
+            end: later(now, WINDOW),
+            remaining: u64::from(quota),
+            server_until: None,
+            server_limit: None,
+            generation: 0,
+        }
+    }
+
+    fn roll_over_if_ended(&mut self, now: Instant, quota: u32) {
+        if now >= self.end {
+            self.end = later(now, WINDOW);
+            self.remaining = self
+                .server_limit
+                .map_or(u64::from(quota), |limit| limit.min(u64::from(quota)));
+            self.generation = self.generation.wrapping_add(1);
+        }
+    }
+
+    /// Takes one unit; `Err(wait)` when the window is spent.
+    pub(crate) fn take(&mut self, now: Instant, quota: u32) -> Result<u64, Duration> {
+        self.roll_over_if_ended(now, quota);
+        if self.remaining == 0 {
+            return Err(self.end.saturating_duration_since(now));
+        }
+        self.remaining -= 1;
+        Ok(self.generation)
+    }
+
+    /// Gives back a unit taken for a request that was never sent.
+    pub(crate) fn refund(&mut self, generation: u64, quota: u32) {
+        if generation == self.generation {
+            self.remaining = self.remaining.saturating_add(1).min(u64::from(quota));
+        }
+    }
+
+    /// What is left now, and when the window ends.
+    pub(crate) fn peek(&mut self, now: Instant, quota: u32) -> (u64, Duration) {
+        self.roll_over_if_ended(now, quota);
+        (self.remaining, self.end.saturating_duration_since(now))
+    }
+
+    /// Adopts what the server said on an answer; `others_in_flight` are this
+    /// operation's requests still waiting for theirs.
+    pub(crate) fn observe(
+        &mut self,
+        now: Instant,
+        quota: u32,
+        rate_limit: &RateLimit,
+        others_in_flight: u64,
+        margin: Duration,
+    ) {
+        let (Some(remaining), Some(until), Some(resets_in)) =
+            (rate_limit.remaining, rate_limit.until, rate_limit.resets_in)
+        else {
+            return;
+        };
+        self.roll_over_if_ended(now, quota);
+        let second = TimeDelta::seconds(1);
+        let server = remaining.saturating_sub(others_in_flight);
+        match self.server_until {
+            Some(last) if until.signed_duration_since(last) < -second => return,
+            Some(last) if until.signed_duration_since(last) > second => {
+                self.remaining = server;
+                self.generation = self.generation.wrapping_add(1);
+            }
+            _ => self.remaining = self.remaining.min(server),
+        }
+        self.server_until = Some(self.server_until.map_or(until, |last| last.max(until)));
+        if let Some(limit) = rate_limit.limit {
+            self.server_limit = Some(limit);
+        }
+        self.end = later(now, resets_in.saturating_add(margin));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MARGIN: Duration = Duration::from_secs(1);
+
+    fn said(remaining: u64, until_secs: i64, resets_in: u64) -> RateLimit {
+        RateLimit {
+            limit: Some(100),
+            remaining: Some(remaining),
+            until: DateTime::from_timestamp(until_secs, 0),
+            resets_in: Some(Duration::from_secs(resets_in)),
+            retry_after: None,
+        }
+    }
+
+    #[test]
+    fn a_new_server_window_is_adopted_not_carried_over() {
+        let now = Instant::now();
+        let mut window = Window::new(now, 100);
+        window.observe(now, 100, &said(3, 3600, 10), 0, MARGIN);
+        assert_eq!(window.peek(now, 100).0, 3);
+        // Within the margin: the server already reset.
+        let now = now + Duration::from_secs(10);
+        window.observe(now, 100, &said(99, 7200, 3600), 0, MARGIN);
+        assert_eq!(window.peek(now, 100), (99, Duration::from_secs(3601)));
+    }
+
+    #[test]
+    fn the_same_window_keeps_the_smaller_count_and_late_answers_change_nothing() {
+        let now = Instant::now();
+        let mut window = Window::new(now, 100);
+        window.observe(now, 100, &said(50, 3600, 100), 0, MARGIN);
+        window.observe(now, 100, &said(60, 3601, 100), 0, MARGIN);
+        assert_eq!(window.peek(now, 100).0, 50);
+        window.observe(now, 100, &said(40, 3600, 100), 2, MARGIN);
+        assert_eq!(window.peek(now, 100).0, 38);
+        // From the window before: ignored.
+        window.observe(now, 100, &said(0, 0, 0), 0, MARGIN);
+        assert_eq!(window.peek(now, 100).0, 38);
+    }
+
+    #[test]
+    fn no_until_no_change() {
+        let now = Instant::now();
+        let mut window = Window::new(now, 100);
+        let mut rate = said(0, 3600, 100);
+        rate.until = None;
+        rate.resets_in = None;
+        window.observe(now, 100, &rate, 0, MARGIN);
+        assert_eq!(window.peek(now, 100).0, 100);
+    }
+
+    #[test]
+    fn huge_values_never_panic() {
+        let now = Instant::now();
+        let mut window = Window::new(now, u32::MAX);
+        window.observe(now, u32::MAX, &said(u64::MAX, i64::from(i32::MAX), u64::MAX), 0, Duration::MAX);
+        assert!(window.take(now, u32::MAX).is_ok());
+    }
+}
