@@ -113,7 +113,9 @@ fn one(open: &OpenEnum) -> Result<TokenStream, String> {
         ///
         /// Open: a value this client does not know parses as `Unknown` with its
         /// text, and `Display` and serialization give the wire value back.
-        #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        /// Values compare, hash and order by their wire form, so
+        /// `Unknown("NEW")` and the known variant for `NEW` are the same value.
+        #[derive(Clone, Debug)]
         #[non_exhaustive]
         pub enum #name {
             #(
@@ -146,6 +148,32 @@ fn one(open: &OpenEnum) -> Result<TokenStream, String> {
                     #(#values => ::std::option::Option::Some(Self::#variants),)*
                     _ => ::std::option::Option::None,
                 }
+            }
+        }
+
+        impl ::std::cmp::PartialEq for #name {
+            fn eq(&self, other: &Self) -> bool {
+                self.as_str() == other.as_str()
+            }
+        }
+
+        impl ::std::cmp::Eq for #name {}
+
+        impl ::std::hash::Hash for #name {
+            fn hash<H: ::std::hash::Hasher>(&self, state: &mut H) {
+                self.as_str().hash(state);
+            }
+        }
+
+        impl ::std::cmp::PartialOrd for #name {
+            fn partial_cmp(&self, other: &Self) -> ::std::option::Option<::std::cmp::Ordering> {
+                ::std::option::Option::Some(self.cmp(other))
+            }
+        }
+
+        impl ::std::cmp::Ord for #name {
+            fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+                self.as_str().cmp(other.as_str())
             }
         }
 

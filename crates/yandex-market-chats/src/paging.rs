@@ -159,8 +159,9 @@ impl<P: Paged> Pages<P> {
 
     /// The token the next request will send: after an error, or after
     /// stopping early, pass it to `resume_from` to continue exactly where
-    /// this stream stopped. `None` before the first page and once the last
-    /// page was seen.
+    /// this stream stopped (never re-fetching a page it yielded; after
+    /// [`Error::PaginationLoop`] it is the repeated token the server named
+    /// next). `None` before the first page and once the last page was seen.
     pub fn next_page_token(&self) -> Option<&str> {
         self.next_token.as_deref()
     }
@@ -187,9 +188,14 @@ impl<P: Paged> Pages<P> {
                 self.next_token = None;
                 State::Done
             }
-            Some(token) if self.sent.contains(token) => State::Failing(Error::PaginationLoop {
-                token: token.to_owned(),
-            }),
+            // The page just yielded is done: what the server named next is
+            // where a resumed stream goes on, never the page before it.
+            Some(token) if self.sent.contains(token) => {
+                self.next_token = Some(token.to_owned());
+                State::Failing(Error::PaginationLoop {
+                    token: token.to_owned(),
+                })
+            }
             Some(token) => {
                 self.sent.insert(token.to_owned());
                 self.next_token = Some(token.to_owned());

@@ -39,8 +39,9 @@ pub struct RateLimit {
 }
 
 impl RateLimit {
-    /// Reads the headers; `None` when none of them is present.
-    pub(crate) fn from_headers(headers: &HeaderMap) -> Option<Self> {
+    /// Reads the headers of a response; `None` when none of the rate-limit
+    /// headers is present (`Date` alone does not count).
+    pub fn from_headers(headers: &HeaderMap) -> Option<Self> {
         let text = |name: &str| {
             headers
                 .get(name)

@@ -12,7 +12,7 @@ use chrono::Utc;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-use super::window::{Window, later};
+use super::window::{Ticket, Window, later};
 use super::{Acquire, Limiter, LimiterSettings, QuotaState, Release};
 use crate::{Error, Operation};
 
@@ -50,8 +50,8 @@ pub struct InProcessLimiter {
 pub struct InProcessPermit {
     business_id: u64,
     operation: Operation,
-    /// The quota window's generation, when a unit was taken.
-    generation: Option<u64>,
+    /// The quota window's ticket, when a unit was taken.
+    ticket: Option<Ticket>,
 }
 
 #[derive(Debug, Default)]
@@ -123,12 +123,12 @@ impl InProcessLimiter {
         if business.in_flight >= max_in_flight {
             return Verdict::WaitForSlot(Arc::clone(&business.slot_freed));
         }
-        let generation = match quota {
+        let ticket = match quota {
             None => None,
             Some(quota) => {
                 let window = business.windows[index].get_or_insert_with(|| Window::new(now, quota));
-                match window.take(now, quota) {
-                    Ok(generation) => Some(generation),
+                match window.take(now, quota, business.in_flight_by_operation[index]) {
+                    Ok(ticket) => Some(ticket),
                     Err(wait) => {
                         return Verdict::WaitForQuota(wait, Arc::clone(&business.slot_freed));
                     }
@@ -140,7 +140,7 @@ impl InProcessLimiter {
         Verdict::Go(InProcessPermit {
             business_id: request.business_id,
             operation: request.operation,
-            generation,
+            ticket,
         })
     }
 }
@@ -254,9 +254,9 @@ impl Limiter for InProcessLimiter {
         let others = *in_flight;
         if let Some(quota) = quota {
             let window = business.windows[index].get_or_insert_with(|| Window::new(now, quota));
-            match (&release.rate_limit, permit.generation) {
+            match (&release.rate_limit, permit.ticket) {
                 (Some(rate_limit), _) => window.observe(now, quota, rate_limit, others, margin),
-                (None, Some(generation)) if !release.sent => window.refund(generation, quota),
+                (None, Some(ticket)) if !release.sent => window.refund(ticket, quota),
                 _ => {}
             }
         }
@@ -272,9 +272,10 @@ impl Limiter for InProcessLimiter {
         let Some(business) = state.businesses.get_mut(&business_id) else {
             return Ok(Some(QuotaState::new(quota, u64::from(quota), None)));
         };
+        let in_flight = business.in_flight_by_operation[operation.index()];
         Ok(Some(match &mut business.windows[operation.index()] {
             Some(window) => {
-                let (remaining, resets_in) = window.peek(now, quota);
+                let (remaining, resets_in) = window.peek(now, quota, in_flight);
                 QuotaState::new(quota, remaining, Some(resets_in))
             }
             None => QuotaState::new(quota, u64::from(quota), None),

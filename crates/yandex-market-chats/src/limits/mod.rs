@@ -77,6 +77,14 @@ impl LimiterSettings {
     pub fn quota(&self, operation: Operation) -> Option<u32> {
         self.quotas[operation.index()]
     }
+
+    /// The same settings with another quota for `operation` (for testing a
+    /// [`Limiter`]; a client takes its quotas from its builder).
+    #[must_use]
+    pub fn with_quota(mut self, operation: Operation, quota: Option<u32>) -> Self {
+        self.quotas[operation.index()] = quota;
+        self
+    }
 }
 
 impl Default for LimiterSettings {

@@ -7,11 +7,15 @@
 //! - The server's raw `Until` values are compared with each other, never
 //!   with this host's clock: one later than the last seen by more than a
 //!   second means the server started a new window, so its `Remaining` is
-//!   adopted; otherwise the smaller count wins. An older one (an answer that
-//!   arrives late) changes nothing.
+//!   adopted. An older one (an answer that arrives late) changes nothing.
+//! - Within one window the smaller of the server's counts wins (answers may
+//!   arrive out of order; the count only falls).
 //! - Requests still in flight may not be counted in the server's
-//!   `Remaining` yet, so they are taken off it: the client is never laxer
-//!   than the server, and stricter by at most the requests in flight.
+//!   `Remaining` yet, so after every answer the local count is the server's
+//!   smallest count minus the requests still in flight: never laxer than the
+//!   server, stricter by at most the requests in flight, and exact once none
+//!   is. (The smaller of the local count and that would keep a request that
+//!   was counted twice counted twice for the rest of the window.)
 //! - Without a usable `Until` nothing changes: the client never makes up a
 //!   reset time the server did not state.
 
@@ -41,6 +45,14 @@ pub(crate) struct Window {
     server_limit: Option<u64>,
     /// Changes with every new window, so a refund never lands in the wrong one.
     generation: u64,
+    /// The smallest `Remaining` the server stated in its current window.
+    server_lowest: Option<u64>,
+}
+
+/// What [`Window::take`] hands out: the window's generation.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Ticket {
+    generation: u64,
 }
 
 impl Window {
@@ -51,44 +63,51 @@ impl Window {
             server_until: None,
             server_limit: None,
             generation: 0,
+            server_lowest: None,
         }
     }
 
-    fn roll_over_if_ended(&mut self, now: Instant, quota: u32) {
+    /// A new local window once the old one ended. Requests still in flight
+    /// may count in the server's new window, so they are taken off it.
+    fn roll_over_if_ended(&mut self, now: Instant, quota: u32, in_flight: u64) {
         if now >= self.end {
             self.end = later(now, WINDOW);
             self.remaining = self
                 .server_limit
-                .map_or(u64::from(quota), |limit| limit.min(u64::from(quota)));
+                .map_or(u64::from(quota), |limit| limit.min(u64::from(quota)))
+                .saturating_sub(in_flight);
             self.generation = self.generation.wrapping_add(1);
+            self.server_lowest = None;
         }
     }
 
     /// Takes one unit; `Err(wait)` when the window is spent.
-    pub(crate) fn take(&mut self, now: Instant, quota: u32) -> Result<u64, Duration> {
-        self.roll_over_if_ended(now, quota);
+    pub(crate) fn take(&mut self, now: Instant, quota: u32, in_flight: u64) -> Result<Ticket, Duration> {
+        self.roll_over_if_ended(now, quota, in_flight);
         if self.remaining == 0 {
             return Err(self.end.saturating_duration_since(now));
         }
         self.remaining -= 1;
-        Ok(self.generation)
+        Ok(Ticket {
+            generation: self.generation,
+        })
     }
 
     /// Gives back a unit taken for a request that was never sent.
-    pub(crate) fn refund(&mut self, generation: u64, quota: u32) {
-        if generation == self.generation {
+    pub(crate) fn refund(&mut self, ticket: Ticket, quota: u32) {
+        if ticket.generation == self.generation {
             self.remaining = self.remaining.saturating_add(1).min(u64::from(quota));
         }
     }
 
     /// What is left now, and when the window ends.
-    pub(crate) fn peek(&mut self, now: Instant, quota: u32) -> (u64, Duration) {
-        self.roll_over_if_ended(now, quota);
+    pub(crate) fn peek(&mut self, now: Instant, quota: u32, in_flight: u64) -> (u64, Duration) {
+        self.roll_over_if_ended(now, quota, in_flight);
         (self.remaining, self.end.saturating_duration_since(now))
     }
 
-    /// Adopts what the server said on an answer; `others_in_flight` are this
-    /// operation's requests still waiting for theirs.
+    /// Adopts what the server said on an answer; `others_in_flight` are
+    /// this operation's requests still waiting for theirs.
     pub(crate) fn observe(
         &mut self,
         now: Instant,
@@ -102,17 +121,18 @@ impl Window {
         else {
             return;
         };
-        self.roll_over_if_ended(now, quota);
+        self.roll_over_if_ended(now, quota, others_in_flight);
         let second = TimeDelta::seconds(1);
-        let server = remaining.saturating_sub(others_in_flight);
-        match self.server_until {
+        let lowest = match self.server_until {
             Some(last) if until.signed_duration_since(last) < -second => return,
             Some(last) if until.signed_duration_since(last) > second => {
-                self.remaining = server;
                 self.generation = self.generation.wrapping_add(1);
+                remaining
             }
-            _ => self.remaining = self.remaining.min(server),
-        }
+            _ => self.server_lowest.map_or(remaining, |lowest| lowest.min(remaining)),
+        };
+        self.server_lowest = Some(lowest);
+        self.remaining = lowest.saturating_sub(others_in_flight);
         self.server_until = Some(self.server_until.map_or(until, |last| last.max(until)));
         if let Some(limit) = rate_limit.limit {
             self.server_limit = Some(limit);
@@ -142,25 +162,31 @@ mod tests {
         let now = Instant::now();
         let mut window = Window::new(now, 100);
         window.observe(now, 100, &said(3, 3600, 10), 0, MARGIN);
-        assert_eq!(window.peek(now, 100).0, 3);
+        assert_eq!(window.peek(now, 100, 0).0, 3);
         // Within the margin: the server already reset.
         let now = now + Duration::from_secs(10);
         window.observe(now, 100, &said(99, 7200, 3600), 0, MARGIN);
-        assert_eq!(window.peek(now, 100), (99, Duration::from_secs(3601)));
+        assert_eq!(window.peek(now, 100, 0), (99, Duration::from_secs(3601)));
     }
 
     #[test]
-    fn the_same_window_keeps_the_smaller_count_and_late_answers_change_nothing() {
+    fn the_same_window_keeps_the_smallest_count_minus_what_is_in_flight() {
         let now = Instant::now();
         let mut window = Window::new(now, 100);
-        window.observe(now, 100, &said(50, 3600, 100), 0, MARGIN);
+        window.take(now, 100, 0).unwrap();
+        window.take(now, 100, 1).unwrap();
+        // One answer, one request still in flight.
+        window.observe(now, 100, &said(50, 3600, 100), 1, MARGIN);
+        assert_eq!(window.peek(now, 100, 1).0, 49);
+        // An older answer with a larger count: the smaller one stands, and
+        // with nothing in flight the count is exact.
         window.observe(now, 100, &said(60, 3601, 100), 0, MARGIN);
-        assert_eq!(window.peek(now, 100).0, 50);
+        assert_eq!(window.peek(now, 100, 0).0, 50);
         window.observe(now, 100, &said(40, 3600, 100), 2, MARGIN);
-        assert_eq!(window.peek(now, 100).0, 38);
+        assert_eq!(window.peek(now, 100, 2).0, 38);
         // From the window before: ignored.
         window.observe(now, 100, &said(0, 0, 0), 0, MARGIN);
-        assert_eq!(window.peek(now, 100).0, 38);
+        assert_eq!(window.peek(now, 100, 0).0, 38);
     }
 
     #[test]
@@ -171,7 +197,7 @@ mod tests {
         rate.until = None;
         rate.resets_in = None;
         window.observe(now, 100, &rate, 0, MARGIN);
-        assert_eq!(window.peek(now, 100).0, 100);
+        assert_eq!(window.peek(now, 100, 0).0, 100);
     }
 
     #[test]
@@ -179,6 +205,6 @@ mod tests {
         let now = Instant::now();
         let mut window = Window::new(now, u32::MAX);
         window.observe(now, u32::MAX, &said(u64::MAX, i64::from(i32::MAX), u64::MAX), 0, Duration::MAX);
-        assert!(window.take(now, u32::MAX).is_ok());
+        assert!(window.take(now, u32::MAX, 0).is_ok());
     }
 }
