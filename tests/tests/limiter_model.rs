@@ -54,6 +54,10 @@ struct Model {
     parallel: usize,
     used: HashMap<i64, u64>,
     in_flight: usize,
+    /// Sent by the client, not yet arrived.
+    on_the_way: u64,
+    /// Sent by the client, not yet answered.
+    client_in_flight: u64,
     form: Form,
     refused_for_quota: usize,
     refused_for_parallel: usize,
@@ -71,6 +75,8 @@ impl Model {
             parallel,
             used: HashMap::new(),
             in_flight: 0,
+            on_the_way: 0,
+            client_in_flight: 0,
             form,
             refused_for_quota: 0,
             refused_for_parallel: 0,
@@ -181,9 +187,23 @@ async fn simulate(run: Run) -> Outcome {
                 let Ok(permit) = limiter.acquire(request).await else {
                     continue;
                 };
-                let accepted = model.lock().unwrap().arrive();
+                // On the way there, processed (counted on arrival, the
+                // headers as of the end of processing), on the way back.
+                let mut delay = || Duration::from_millis(rng.u64(0..=latency_ms));
+                let (up, processing, down) = (delay(), delay(), delay());
+                {
+                    let mut model = model.lock().unwrap();
+                    model.on_the_way += 1;
+                    model.client_in_flight += 1;
+                }
+                tokio::time::sleep(up).await;
+                let accepted = {
+                    let mut model = model.lock().unwrap();
+                    model.on_the_way -= 1;
+                    model.arrive()
+                };
                 if accepted {
-                    tokio::time::sleep(Duration::from_millis(rng.u64(0..=latency_ms))).await;
+                    tokio::time::sleep(processing).await;
                 }
                 let headers = {
                     let mut model = model.lock().unwrap();
@@ -192,6 +212,8 @@ async fn simulate(run: Run) -> Outcome {
                     }
                     model.headers()
                 };
+                tokio::time::sleep(down).await;
+                model.lock().unwrap().client_in_flight -= 1;
                 limiter.release(permit, Release::sent(RateLimit::from_headers(&headers)));
                 check(&model, &limiter, &violations).await;
                 tokio::time::sleep(Duration::from_millis(rng.u64(0..=think_ms))).await;
@@ -219,8 +241,9 @@ async fn check(model: &Mutex<Model>, limiter: &InProcessLimiter, violations: &Mu
         .unwrap()
         .remaining;
     let model = model.lock().unwrap();
-    let server = model.remaining();
-    let in_flight = model.in_flight as u64;
+    // What the server will have left once everything sent has arrived.
+    let server = model.remaining().saturating_sub(model.on_the_way);
+    let in_flight = model.client_in_flight;
     // The reset may be seen up to one second late (the headers' resolution)
     // plus the margin.
     let just_reset = model.into_window() < (MARGIN + Duration::from_secs(1)).as_secs_f64();
@@ -289,7 +312,7 @@ proptest! {
         quota in 1u32..120,
         workers in 1usize..8,
         max_in_flight in 1usize..=4,
-        latency_ms in 0u64..4_000,
+        latency_ms in 0u64..2_000,
         think_ms in 0u64..90_000,
         form in forms(),
         seed in any::<u64>(),
