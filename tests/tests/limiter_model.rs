@@ -67,7 +67,8 @@ struct Model {
 impl Model {
     fn new(skew_seconds: i64, quota: u64, parallel: usize, form: Form) -> Self {
         // A whole second, so that the model's windows start on whole seconds.
-        let clock_at_start = DateTime::from_timestamp(1_750_000_000 + 1234 + skew_seconds, 0).unwrap();
+        let clock_at_start =
+            DateTime::from_timestamp(1_750_000_000 + 1234 + skew_seconds, 0).unwrap();
         Self {
             clock_at_start,
             started: Instant::now(),
@@ -97,7 +98,7 @@ impl Model {
     }
 
     /// Seconds since the current window started.
-    fn into_window(&self) -> f64 {
+    fn seconds_into_window(&self) -> f64 {
         let now = self.now();
         (now.timestamp() - self.window() * HOUR) as f64
             + f64::from(now.timestamp_subsec_nanos()) / 1e9
@@ -130,7 +131,10 @@ impl Model {
             headers.insert(name, HeaderValue::from_str(&value).unwrap());
         };
         put("x-ratelimit-resource-limit", self.quota.to_string());
-        put("x-ratelimit-resource-remaining", self.remaining().to_string());
+        put(
+            "x-ratelimit-resource-remaining",
+            self.remaining().to_string(),
+        );
         put("x-ratelimit-resource-until", http_date(until, self.form));
         put("date", http_date(date, Form::Rfc1123));
         headers
@@ -168,20 +172,33 @@ struct Outcome {
 /// answer that the limiter is never laxer than the server and stricter by
 /// at most the requests in flight, except within the margin after a reset.
 async fn simulate(run: Run) -> Outcome {
-    let model = Arc::new(Mutex::new(Model::new(run.skew, u64::from(run.quota), 4, run.form)));
+    let model = Arc::new(Mutex::new(Model::new(
+        run.skew,
+        u64::from(run.quota),
+        4,
+        run.form,
+    )));
     let limiter = InProcessLimiter::new();
-    limiter.configure(&settings(run.quota, run.max_in_flight)).unwrap();
+    limiter
+        .configure(&settings(run.quota, run.max_in_flight))
+        .unwrap();
     let violations = Arc::new(Mutex::new(Vec::new()));
     let end = Instant::now() + Duration::from_secs(3 * 3600 + 600);
     let first_window = model.lock().unwrap().window();
     let mut tasks = Vec::new();
     for worker in 0..run.workers {
-        let (model, limiter, violations) = (Arc::clone(&model), limiter.clone(), Arc::clone(&violations));
+        let (model, limiter, violations) =
+            (Arc::clone(&model), limiter.clone(), Arc::clone(&violations));
         let mut rng = fastrand::Rng::with_seed(run.seed.wrapping_add(worker as u64));
         let (latency_ms, think_ms) = (run.latency_ms, run.think_ms);
         tasks.push(tokio::spawn(async move {
             while Instant::now() < end {
-                let request = Acquire::new(BUSINESS, Operation::GetChats, Duration::from_secs(7200), Duration::from_secs(7200));
+                let request = Acquire::new(
+                    BUSINESS,
+                    Operation::GetChats,
+                    Duration::from_secs(7200),
+                    Duration::from_secs(7200),
+                );
                 // Refused locally (the reset is past this request's time):
                 // another worker took the new window first; try again.
                 let Ok(permit) = limiter.acquire(request).await else {
@@ -246,7 +263,7 @@ async fn check(model: &Mutex<Model>, limiter: &InProcessLimiter, violations: &Mu
     let in_flight = model.client_in_flight;
     // The reset may be seen up to one second late (the headers' resolution)
     // plus the margin.
-    let just_reset = model.into_window() < (MARGIN + Duration::from_secs(1)).as_secs_f64();
+    let just_reset = model.seconds_into_window() < (MARGIN + Duration::from_secs(1)).as_secs_f64();
     if local > server {
         violations.lock().unwrap().push(format!(
             "laxer than the server: local {local}, server {server} at {}",
@@ -265,7 +282,13 @@ async fn check(model: &Mutex<Model>, limiter: &InProcessLimiter, violations: &Mu
 async fn a_busy_client_across_three_server_hours_uses_each_hour_and_is_never_refused() {
     // Defect 1: the window rolls over and the client notices. Before, a low
     // count carried into the new hour and the client refused itself.
-    for form in [Form::Rfc1123, Form::Rfc850, Form::Asctime, Form::NoWeekday, Form::WrongWeekday] {
+    for form in [
+        Form::Rfc1123,
+        Form::Rfc850,
+        Form::Asctime,
+        Form::NoWeekday,
+        Form::WrongWeekday,
+    ] {
         let outcome = simulate(Run {
             skew: -86_400 + 37,
             quota: 50,
@@ -279,10 +302,18 @@ async fn a_busy_client_across_three_server_hours_uses_each_hour_and_is_never_ref
         .await;
         assert_eq!(outcome.refused_for_quota, 0, "{form:?}");
         assert_eq!(outcome.refused_for_parallel, 0, "{form:?}");
-        assert!(outcome.violations.is_empty(), "{form:?}: {:?}", &outcome.violations[..outcome.violations.len().min(5)]);
+        assert!(
+            outcome.violations.is_empty(),
+            "{form:?}: {:?}",
+            &outcome.violations[..outcome.violations.len().min(5)]
+        );
         // Every full server hour was used to the last request.
         for window in outcome.first_window + 1..=outcome.first_window + 3 {
-            assert_eq!(outcome.accepted_per_window.get(&window), Some(&50), "{form:?} window {window}");
+            assert_eq!(
+                outcome.accepted_per_window.get(&window),
+                Some(&50),
+                "{form:?} window {window}"
+            );
         }
     }
 }
@@ -335,8 +366,14 @@ async fn limiter_told(remaining: u64, until: &str, date: &str) -> InProcessLimit
     let limiter = InProcessLimiter::new();
     limiter.configure(&settings(5000, 4)).unwrap();
     let mut headers = HeaderMap::new();
-    headers.insert("x-ratelimit-resource-remaining", HeaderValue::from_str(&remaining.to_string()).unwrap());
-    headers.insert("x-ratelimit-resource-until", HeaderValue::from_str(until).unwrap());
+    headers.insert(
+        "x-ratelimit-resource-remaining",
+        HeaderValue::from_str(&remaining.to_string()).unwrap(),
+    );
+    headers.insert(
+        "x-ratelimit-resource-until",
+        HeaderValue::from_str(until).unwrap(),
+    );
     headers.insert("date", HeaderValue::from_str(date).unwrap());
     let rate_limit = RateLimit::from_headers(&headers);
     // Hand the observation in through an attempt, as the client does.
@@ -346,7 +383,12 @@ async fn limiter_told(remaining: u64, until: &str, date: &str) -> InProcessLimit
 }
 
 fn long(operation: Operation) -> Acquire {
-    Acquire::new(BUSINESS, operation, Duration::from_secs(7200), Duration::from_secs(7200))
+    Acquire::new(
+        BUSINESS,
+        operation,
+        Duration::from_secs(7200),
+        Duration::from_secs(7200),
+    )
 }
 
 /// How long an acquire waits on the paused clock.
@@ -377,17 +419,53 @@ async fn until_in_every_form_is_measured_against_date_with_skew() {
 #[tokio::test(start_paused = true)]
 async fn past_and_absurd_resets_never_panic_or_block_longer_than_a_window() {
     // Past: the reset is due, only the margin is left.
-    let limiter = limiter_told(0, "Tue, 10 Jul 2018 00:30:00 GMT", "Tue, 10 Jul 2018 00:40:00 GMT").await;
-    assert_eq!(waited(&limiter, long(Operation::GetChats)).await.unwrap().as_secs(), 1);
+    let limiter = limiter_told(
+        0,
+        "Tue, 10 Jul 2018 00:30:00 GMT",
+        "Tue, 10 Jul 2018 00:40:00 GMT",
+    )
+    .await;
+    assert_eq!(
+        waited(&limiter, long(Operation::GetChats))
+            .await
+            .unwrap()
+            .as_secs(),
+        1
+    );
     // Absurdly far: at most one window plus the margin (it used to panic).
-    let limiter = limiter_told(0, "Fri, 31 Dec 9999 23:59:59 GMT", "Tue, 10 Jul 2018 00:40:00 GMT").await;
-    assert_eq!(waited(&limiter, long(Operation::GetChats)).await.unwrap().as_secs(), 3601);
+    let limiter = limiter_told(
+        0,
+        "Fri, 31 Dec 9999 23:59:59 GMT",
+        "Tue, 10 Jul 2018 00:40:00 GMT",
+    )
+    .await;
+    assert_eq!(
+        waited(&limiter, long(Operation::GetChats))
+            .await
+            .unwrap()
+            .as_secs(),
+        3601
+    );
     // Too far for this request: refused at once, locally, with the reset.
-    let limiter = limiter_told(0, "Tue, 10 Jul 2018 01:00:00 GMT", "Tue, 10 Jul 2018 00:40:00 GMT").await;
-    let short = Acquire::new(BUSINESS, Operation::GetChats, Duration::from_secs(120), Duration::from_secs(60));
+    let limiter = limiter_told(
+        0,
+        "Tue, 10 Jul 2018 01:00:00 GMT",
+        "Tue, 10 Jul 2018 00:40:00 GMT",
+    )
+    .await;
+    let short = Acquire::new(
+        BUSINESS,
+        Operation::GetChats,
+        Duration::from_secs(120),
+        Duration::from_secs(60),
+    );
     let started = Instant::now();
     match limiter.acquire(short).await {
-        Err(Error::RateLimited { local: true, reset_at: Some(_), .. }) => {}
+        Err(Error::RateLimited {
+            local: true,
+            reset_at: Some(_),
+            ..
+        }) => {}
         other => panic!("{other:?}"),
     }
     assert_eq!(started.elapsed(), Duration::ZERO);
@@ -397,22 +475,37 @@ async fn past_and_absurd_resets_never_panic_or_block_longer_than_a_window() {
 async fn an_unknown_reset_is_never_made_up() {
     // Defect 5: Remaining 0 without a usable Until changes nothing locally.
     let limiter = limiter_told(0, "not a date", "Tue, 10 Jul 2018 00:40:00 GMT").await;
-    assert_eq!(waited(&limiter, long(Operation::GetChats)).await.unwrap(), Duration::ZERO);
+    assert_eq!(
+        waited(&limiter, long(Operation::GetChats)).await.unwrap(),
+        Duration::ZERO
+    );
 }
 
 #[tokio::test(start_paused = true)]
 async fn requests_waiting_for_their_quota_leave_the_slots_to_other_operations() {
     // Defect 2: four getChats wait for the reset; getChat still goes at once.
-    let limiter = limiter_told(0, "Tue, 10 Jul 2018 00:41:00 GMT", "Tue, 10 Jul 2018 00:40:00 GMT").await;
+    let limiter = limiter_told(
+        0,
+        "Tue, 10 Jul 2018 00:41:00 GMT",
+        "Tue, 10 Jul 2018 00:40:00 GMT",
+    )
+    .await;
     let mut waiting = Vec::new();
     for _ in 0..4 {
         let limiter = limiter.clone();
-        waiting.push(tokio::spawn(async move { waited(&limiter, long(Operation::GetChats)).await }));
+        waiting.push(tokio::spawn(async move {
+            waited(&limiter, long(Operation::GetChats)).await
+        }));
     }
     tokio::task::yield_now().await;
     let started = Instant::now();
     let mut held = Vec::new();
-    for operation in [Operation::GetChat, Operation::SendMessageToChat, Operation::GetChatHistory, Operation::GetChatMessage] {
+    for operation in [
+        Operation::GetChat,
+        Operation::SendMessageToChat,
+        Operation::GetChatHistory,
+        Operation::GetChatMessage,
+    ] {
         held.push(limiter.acquire(long(operation)).await.unwrap());
     }
     assert_eq!(started.elapsed(), Duration::ZERO);
@@ -430,7 +523,11 @@ async fn a_slot_freed_wakes_a_waiter_and_dropping_a_waiter_loses_nothing() {
     limiter.configure(&settings(5000, 1)).unwrap();
     let held = limiter.acquire(long(Operation::GetChats)).await.unwrap();
     // A waiter given up on (the client drops it at the deadline) holds nothing.
-    let given_up = tokio::time::timeout(Duration::from_secs(5), limiter.acquire(long(Operation::GetChats))).await;
+    let given_up = tokio::time::timeout(
+        Duration::from_secs(5),
+        limiter.acquire(long(Operation::GetChats)),
+    )
+    .await;
     assert!(given_up.is_err());
     let waiter = {
         let limiter = limiter.clone();
@@ -440,24 +537,60 @@ async fn a_slot_freed_wakes_a_waiter_and_dropping_a_waiter_loses_nothing() {
     limiter.release(held, Release::sent(None));
     // Woken by the release, not later.
     assert_eq!(waiter.await.unwrap().unwrap(), Duration::from_secs(10));
-    assert_eq!(waited(&limiter, long(Operation::GetChats)).await.unwrap(), Duration::ZERO);
+    assert_eq!(
+        waited(&limiter, long(Operation::GetChats)).await.unwrap(),
+        Duration::ZERO
+    );
 }
 
 #[tokio::test(start_paused = true)]
 async fn limits_are_per_business() {
     let limiter = InProcessLimiter::new();
     limiter.configure(&settings(1, 1)).unwrap();
-    let a = limiter.acquire(Acquire::new(1, Operation::GetChats, Duration::from_secs(10), Duration::ZERO)).await.unwrap();
+    let a = limiter
+        .acquire(Acquire::new(
+            1,
+            Operation::GetChats,
+            Duration::from_secs(10),
+            Duration::ZERO,
+        ))
+        .await
+        .unwrap();
     // Business 2 has its own slot and quota.
-    let b = limiter.acquire(Acquire::new(2, Operation::GetChats, Duration::from_secs(10), Duration::ZERO)).await.unwrap();
+    let b = limiter
+        .acquire(Acquire::new(
+            2,
+            Operation::GetChats,
+            Duration::from_secs(10),
+            Duration::ZERO,
+        ))
+        .await
+        .unwrap();
     limiter.release(a, Release::sent(None));
     limiter.release(b, Release::sent(None));
     // Business 1's quota of 1 is spent; business 2's too; business 3's is not.
     assert!(matches!(
-        limiter.acquire(Acquire::new(1, Operation::GetChats, Duration::from_secs(10), Duration::ZERO)).await,
+        limiter
+            .acquire(Acquire::new(
+                1,
+                Operation::GetChats,
+                Duration::from_secs(10),
+                Duration::ZERO
+            ))
+            .await,
         Err(Error::RateLimited { local: true, .. })
     ));
-    assert!(limiter.acquire(Acquire::new(3, Operation::GetChats, Duration::from_secs(10), Duration::ZERO)).await.is_ok());
+    assert!(
+        limiter
+            .acquire(Acquire::new(
+                3,
+                Operation::GetChats,
+                Duration::from_secs(10),
+                Duration::ZERO
+            ))
+            .await
+            .is_ok()
+    );
 }
 
 #[tokio::test(start_paused = true)]
@@ -466,24 +599,42 @@ async fn a_request_never_sent_gives_its_quota_unit_back() {
     limiter.configure(&settings(1, 4)).unwrap();
     let permit = limiter.acquire(long(Operation::GetChats)).await.unwrap();
     limiter.release(permit, Release::not_sent());
-    let state = limiter.quota(BUSINESS, Operation::GetChats).await.unwrap().unwrap();
+    let state = limiter
+        .quota(BUSINESS, Operation::GetChats)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(state.remaining, 1);
 }
 
 #[test]
 fn state_stays_bounded_for_100_000_businesses() {
     // Defect 11: ids from notification bodies must not grow memory forever.
-    assert!(Client::builder().api_key("k").max_tracked_businesses(1000).build().is_ok());
+    assert!(
+        Client::builder()
+            .api_key("k")
+            .max_tracked_businesses(1000)
+            .build()
+            .is_ok()
+    );
     let limiter = InProcessLimiter::new();
     let mut settings = settings(5000, 4);
     settings.max_tracked_businesses = 1000;
     limiter.configure(&settings).unwrap();
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap();
     runtime.block_on(async {
         let mut peak = 0;
         for business in 1..=100_000u64 {
             let permit = limiter
-                .acquire(Acquire::new(business, Operation::GetChat, Duration::from_secs(10), Duration::ZERO))
+                .acquire(Acquire::new(
+                    business,
+                    Operation::GetChat,
+                    Duration::from_secs(10),
+                    Duration::ZERO,
+                ))
                 .await
                 .unwrap();
             limiter.release(permit, Release::sent(None));
@@ -491,12 +642,32 @@ fn state_stays_bounded_for_100_000_businesses() {
         }
         assert!(peak <= 1000, "{peak}");
         // Businesses with a request in flight are never evicted.
-        let held = limiter.acquire(Acquire::new(7, Operation::GetChats, Duration::from_secs(10), Duration::ZERO)).await.unwrap();
+        let held = limiter
+            .acquire(Acquire::new(
+                7,
+                Operation::GetChats,
+                Duration::from_secs(10),
+                Duration::ZERO,
+            ))
+            .await
+            .unwrap();
         for business in 200_000..202_000u64 {
-            let permit = limiter.acquire(Acquire::new(business, Operation::GetChat, Duration::from_secs(10), Duration::ZERO)).await.unwrap();
+            let permit = limiter
+                .acquire(Acquire::new(
+                    business,
+                    Operation::GetChat,
+                    Duration::from_secs(10),
+                    Duration::ZERO,
+                ))
+                .await
+                .unwrap();
             limiter.release(permit, Release::sent(None));
         }
-        let state = limiter.quota(7, Operation::GetChats).await.unwrap().unwrap();
+        let state = limiter
+            .quota(7, Operation::GetChats)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(state.remaining, 4999);
         limiter.release(held, Release::sent(None));
     });

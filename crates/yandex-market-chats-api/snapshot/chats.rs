@@ -3718,7 +3718,9 @@ pub mod open_enums {
     ///
     /// Open: a value this client does not know parses as `Unknown` with its
     /// text, and `Display` and serialization give the wire value back.
-    #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+    /// Values compare, hash and order by their wire form, so
+    /// `Unknown("NEW")` and the known variant for `NEW` are the same value.
+    #[derive(Clone, Debug)]
     #[non_exhaustive]
     pub enum ApiResponseStatusType {
         ///`OK`
@@ -3749,6 +3751,30 @@ pub mod open_enums {
                 "ERROR" => ::std::option::Option::Some(Self::Error),
                 _ => ::std::option::Option::None,
             }
+        }
+    }
+    impl ::std::cmp::PartialEq for ApiResponseStatusType {
+        fn eq(&self, other: &Self) -> bool {
+            self.as_str() == other.as_str()
+        }
+    }
+    impl ::std::cmp::Eq for ApiResponseStatusType {}
+    impl ::std::hash::Hash for ApiResponseStatusType {
+        fn hash<H: ::std::hash::Hasher>(&self, state: &mut H) {
+            self.as_str().hash(state);
+        }
+    }
+    impl ::std::cmp::PartialOrd for ApiResponseStatusType {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            ::std::option::Option::Some(self.cmp(other))
+        }
+    }
+    impl ::std::cmp::Ord for ApiResponseStatusType {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
         }
     }
     impl ::std::fmt::Display for ApiResponseStatusType {
@@ -3828,7 +3854,9 @@ pub mod open_enums {
     ///
     /// Open: a value this client does not know parses as `Unknown` with its
     /// text, and `Display` and serialization give the wire value back.
-    #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+    /// Values compare, hash and order by their wire form, so
+    /// `Unknown("NEW")` and the known variant for `NEW` are the same value.
+    #[derive(Clone, Debug)]
     #[non_exhaustive]
     pub enum ChatContextIdentifiableType {
         ///`ORDER`
@@ -3859,6 +3887,30 @@ pub mod open_enums {
                 "RETURN" => ::std::option::Option::Some(Self::Return),
                 _ => ::std::option::Option::None,
             }
+        }
+    }
+    impl ::std::cmp::PartialEq for ChatContextIdentifiableType {
+        fn eq(&self, other: &Self) -> bool {
+            self.as_str() == other.as_str()
+        }
+    }
+    impl ::std::cmp::Eq for ChatContextIdentifiableType {}
+    impl ::std::hash::Hash for ChatContextIdentifiableType {
+        fn hash<H: ::std::hash::Hasher>(&self, state: &mut H) {
+            self.as_str().hash(state);
+        }
+    }
+    impl ::std::cmp::PartialOrd for ChatContextIdentifiableType {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            ::std::option::Option::Some(self.cmp(other))
+        }
+    }
+    impl ::std::cmp::Ord for ChatContextIdentifiableType {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
         }
     }
     impl ::std::fmt::Display for ChatContextIdentifiableType {
@@ -3941,7 +3993,9 @@ pub mod open_enums {
     ///
     /// Open: a value this client does not know parses as `Unknown` with its
     /// text, and `Display` and serialization give the wire value back.
-    #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+    /// Values compare, hash and order by their wire form, so
+    /// `Unknown("NEW")` and the known variant for `NEW` are the same value.
+    #[derive(Clone, Debug)]
     #[non_exhaustive]
     pub enum ChatContextType {
         ///`ORDER`
@@ -3976,6 +4030,30 @@ pub mod open_enums {
                 "DIRECT" => ::std::option::Option::Some(Self::Direct),
                 _ => ::std::option::Option::None,
             }
+        }
+    }
+    impl ::std::cmp::PartialEq for ChatContextType {
+        fn eq(&self, other: &Self) -> bool {
+            self.as_str() == other.as_str()
+        }
+    }
+    impl ::std::cmp::Eq for ChatContextType {}
+    impl ::std::hash::Hash for ChatContextType {
+        fn hash<H: ::std::hash::Hasher>(&self, state: &mut H) {
+            self.as_str().hash(state);
+        }
+    }
+    impl ::std::cmp::PartialOrd for ChatContextType {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            ::std::option::Option::Some(self.cmp(other))
+        }
+    }
+    impl ::std::cmp::Ord for ChatContextType {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
         }
     }
     impl ::std::fmt::Display for ChatContextType {
@@ -4057,7 +4135,9 @@ pub mod open_enums {
     ///
     /// Open: a value this client does not know parses as `Unknown` with its
     /// text, and `Display` and serialization give the wire value back.
-    #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+    /// Values compare, hash and order by their wire form, so
+    /// `Unknown("NEW")` and the known variant for `NEW` are the same value.
+    #[derive(Clone, Debug)]
     #[non_exhaustive]
     pub enum ChatMessageSenderType {
         ///`PARTNER`
@@ -4101,6 +4181,30 @@ pub mod open_enums {
                 "SUPPORT" => ::std::option::Option::Some(Self::Support),
                 _ => ::std::option::Option::None,
             }
+        }
+    }
+    impl ::std::cmp::PartialEq for ChatMessageSenderType {
+        fn eq(&self, other: &Self) -> bool {
+            self.as_str() == other.as_str()
+        }
+    }
+    impl ::std::cmp::Eq for ChatMessageSenderType {}
+    impl ::std::hash::Hash for ChatMessageSenderType {
+        fn hash<H: ::std::hash::Hasher>(&self, state: &mut H) {
+            self.as_str().hash(state);
+        }
+    }
+    impl ::std::cmp::PartialOrd for ChatMessageSenderType {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            ::std::option::Option::Some(self.cmp(other))
+        }
+    }
+    impl ::std::cmp::Ord for ChatMessageSenderType {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
         }
     }
     impl ::std::fmt::Display for ChatMessageSenderType {
@@ -4184,7 +4288,9 @@ pub mod open_enums {
     ///
     /// Open: a value this client does not know parses as `Unknown` with its
     /// text, and `Display` and serialization give the wire value back.
-    #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+    /// Values compare, hash and order by their wire form, so
+    /// `Unknown("NEW")` and the known variant for `NEW` are the same value.
+    #[derive(Clone, Debug)]
     #[non_exhaustive]
     pub enum ChatStatusType {
         ///`NEW`
@@ -4246,6 +4352,30 @@ pub mod open_enums {
                 "FINISHED" => ::std::option::Option::Some(Self::Finished),
                 _ => ::std::option::Option::None,
             }
+        }
+    }
+    impl ::std::cmp::PartialEq for ChatStatusType {
+        fn eq(&self, other: &Self) -> bool {
+            self.as_str() == other.as_str()
+        }
+    }
+    impl ::std::cmp::Eq for ChatStatusType {}
+    impl ::std::hash::Hash for ChatStatusType {
+        fn hash<H: ::std::hash::Hasher>(&self, state: &mut H) {
+            self.as_str().hash(state);
+        }
+    }
+    impl ::std::cmp::PartialOrd for ChatStatusType {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            ::std::option::Option::Some(self.cmp(other))
+        }
+    }
+    impl ::std::cmp::Ord for ChatStatusType {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
         }
     }
     impl ::std::fmt::Display for ChatStatusType {
@@ -4326,7 +4456,9 @@ pub mod open_enums {
     ///
     /// Open: a value this client does not know parses as `Unknown` with its
     /// text, and `Display` and serialization give the wire value back.
-    #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+    /// Values compare, hash and order by their wire form, so
+    /// `Unknown("NEW")` and the known variant for `NEW` are the same value.
+    #[derive(Clone, Debug)]
     #[non_exhaustive]
     pub enum ChatType {
         ///`CHAT`
@@ -4357,6 +4489,30 @@ pub mod open_enums {
                 "ARBITRAGE" => ::std::option::Option::Some(Self::Arbitrage),
                 _ => ::std::option::Option::None,
             }
+        }
+    }
+    impl ::std::cmp::PartialEq for ChatType {
+        fn eq(&self, other: &Self) -> bool {
+            self.as_str() == other.as_str()
+        }
+    }
+    impl ::std::cmp::Eq for ChatType {}
+    impl ::std::hash::Hash for ChatType {
+        fn hash<H: ::std::hash::Hasher>(&self, state: &mut H) {
+            self.as_str().hash(state);
+        }
+    }
+    impl ::std::cmp::PartialOrd for ChatType {
+        fn partial_cmp(
+            &self,
+            other: &Self,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            ::std::option::Option::Some(self.cmp(other))
+        }
+    }
+    impl ::std::cmp::Ord for ChatType {
+        fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
+            self.as_str().cmp(other.as_str())
         }
     }
     impl ::std::fmt::Display for ChatType {

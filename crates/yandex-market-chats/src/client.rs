@@ -85,7 +85,11 @@ impl Client {
         business_id: u64,
         operation: Operation,
     ) -> Result<Option<QuotaState>, Error> {
-        self.inner.config.limiter.quota(business_id, operation).await
+        self.inner
+            .config
+            .limiter
+            .quota(business_id, operation)
+            .await
     }
 
     /// The base URL requests go to.

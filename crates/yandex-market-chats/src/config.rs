@@ -432,7 +432,11 @@ fn redact_userinfo(raw: &str) -> String {
     let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
     match rest[..authority_end].rfind('@') {
         Some(at) => {
-            let sep = if scheme.is_empty() && !raw.contains("://") { "" } else { "://" };
+            let sep = if scheme.is_empty() && !raw.contains("://") {
+                ""
+            } else {
+                "://"
+            };
             format!("{scheme}{sep}<redacted>@{}", &rest[at + 1..])
         }
         None => raw.to_owned(),
@@ -462,7 +466,10 @@ mod tests {
         ] {
             let error = check_base_url(raw).unwrap_err().to_string();
             assert!(!error.contains("hunter2"), "{error}");
-            assert!(!error.contains("user@") && !error.contains("user:"), "{error}");
+            assert!(
+                !error.contains("user@") && !error.contains("user:"),
+                "{error}"
+            );
         }
     }
 

@@ -16,11 +16,10 @@ type Source = Box<dyn std::error::Error + Send + Sync + 'static>;
 /// Everything that can go wrong, from a bad argument to a dropped connection.
 ///
 /// Secrets never appear in it: not in `Display`, not in `Debug`.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug)]
 #[non_exhaustive]
 pub enum Error {
     /// An argument or setting is invalid. Found before any request is sent.
-    #[error("invalid input: {message}")]
     InvalidInput {
         /// What is wrong and what is allowed.
         message: String,
@@ -28,7 +27,6 @@ pub enum Error {
 
     /// The API answered with an error status (400, 401, 403, 404, 420 from the
     /// parallel limit, 429 from a gateway, 5xx, ...).
-    #[error("{}", api_line(*status, code.as_deref(), message.as_deref()))]
     Api {
         /// The HTTP status.
         status: u16,
@@ -44,7 +42,6 @@ pub enum Error {
 
     /// The hourly quota is spent and resets later than the client is allowed
     /// to wait (see `RetryPolicy::max_quota_wait`).
-    #[error("{}", rate_limited_line(*reset_at, *local, message.as_deref()))]
     RateLimited {
         /// When the quota resets, if known.
         reset_at: Option<DateTime<Utc>>,
@@ -59,7 +56,6 @@ pub enum Error {
 
     /// The request could not be sent or its response could not be read
     /// (refused or dropped connection, TLS, ...).
-    #[error("transport error: {message}")]
     Transport {
         /// What failed.
         message: String,
@@ -67,12 +63,10 @@ pub enum Error {
         /// never reached the server.
         before_sending: bool,
         /// The underlying error.
-        #[source]
         source: Option<Source>,
     },
 
     /// No answer in time.
-    #[error("timed out after {after:?} ({kind})")]
     Timeout {
         /// Which limit was reached.
         kind: TimeoutKind,
@@ -81,7 +75,6 @@ pub enum Error {
     },
 
     /// The response body is not what the API documents.
-    #[error("undecodable response body (status {status}): {reason}; body starts with {excerpt:?}")]
     Decode {
         /// The HTTP status of the response.
         status: u16,
@@ -95,28 +88,16 @@ pub enum Error {
     /// that leaves its outcome unknown: a timeout, a dropped connection or a
     /// 5xx after the request was sent. It may have taken effect; check (for
     /// example in the chat's history) before repeating it.
-    #[error(
-        "{operation}: outcome unknown, it may have taken effect (check before repeating it): {cause}"
-    )]
     OutcomeUnknown {
         /// The write.
         operation: Operation,
         /// What happened; also the error's `source()`.
-        #[source]
         cause: Box<Error>,
     },
 
     /// The credential lacks the scope the operation needs (HTTP 403 about the
     /// scope), e.g. a read-only key (`all-methods:read-only`) trying to send
     /// a message. Any other 403 is [`Error::Api`].
-    #[error(
-        "{operation} needs {} with the {} scope; this {} lacks it (HTTP 403{}{})",
-        if *credential == Credential::OAuthToken { "an OAuth token" } else { "an API key" },
-        operation.scopes(),
-        if *credential == Credential::OAuthToken { "token" } else { "key" },
-        code.as_deref().map(|c| format!(": {c}")).unwrap_or_default(),
-        message.as_deref().map(|m| format!(": {m}")).unwrap_or_default()
-    )]
     MissingScope {
         /// The operation refused.
         operation: Operation,
@@ -132,10 +113,6 @@ pub enum Error {
     /// and following one could send the credential to another host, so the
     /// client never follows it. Also reported when a custom `http_client`
     /// followed one to another origin.
-    #[error(
-        "the server answered HTTP {status} redirecting to {}; redirects are not followed (the API documents none)",
-        target.as_deref().unwrap_or("an unreadable location")
-    )]
     Redirect {
         /// The HTTP status.
         status: u16,
@@ -146,11 +123,87 @@ pub enum Error {
 
     /// The server sent back a page token this stream had already sent: paging
     /// would never end.
-    #[error("pagination loop: the server returned page token {token:?} again")]
     PaginationLoop {
         /// The repeated token.
         token: String,
     },
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::InvalidInput { message } => write!(f, "invalid input: {message}"),
+            Self::Api {
+                status,
+                code,
+                message,
+                ..
+            } => f.write_str(&api_line(*status, code.as_deref(), message.as_deref())),
+            Self::RateLimited {
+                reset_at,
+                local,
+                message,
+                ..
+            } => f.write_str(&rate_limited_line(*reset_at, *local, message.as_deref())),
+            Self::Transport { message, .. } => write!(f, "transport error: {message}"),
+            Self::Timeout { kind, after } => write!(f, "timed out after {after:?} ({kind})"),
+            Self::Decode {
+                status,
+                reason,
+                excerpt,
+            } => write!(
+                f,
+                "undecodable response body (status {status}): {reason}; body starts with {excerpt:?}"
+            ),
+            Self::OutcomeUnknown { operation, cause } => write!(
+                f,
+                "{operation}: outcome unknown, it may have taken effect (check before repeating it): {cause}"
+            ),
+            Self::MissingScope {
+                operation,
+                credential,
+                code,
+                message,
+            } => {
+                let (needs, this) = match credential {
+                    Credential::OAuthToken => ("an OAuth token", "token"),
+                    _ => ("an API key", "key"),
+                };
+                write!(
+                    f,
+                    "{operation} needs {needs} with the {} scope; this {this} lacks it (HTTP 403",
+                    operation.scopes()
+                )?;
+                for part in [code, message].into_iter().flatten() {
+                    write!(f, ": {part}")?;
+                }
+                f.write_str(")")
+            }
+            Self::Redirect { status, target } => write!(
+                f,
+                "the server answered HTTP {status} redirecting to {}; redirects are not followed (the API documents none)",
+                target.as_deref().unwrap_or("an unreadable location")
+            ),
+            Self::PaginationLoop { token } => write!(
+                f,
+                "pagination loop: the server returned page token {token:?} again"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Transport {
+                source: Some(source),
+                ..
+            } => Some(source.as_ref()),
+            // The cause itself, not its box, so it downcasts to `Error`.
+            Self::OutcomeUnknown { cause, .. } => Some(cause.as_ref()),
+            _ => None,
+        }
+    }
 }
 
 /// Which timeout an [`Error::Timeout`] hit.
@@ -213,9 +266,9 @@ impl Error {
     /// The HTTP status of the response this error came from, if there was one.
     pub fn status(&self) -> Option<u16> {
         match self {
-            Self::Api { status, .. } | Self::Decode { status, .. } | Self::Redirect { status, .. } => {
-                Some(*status)
-            }
+            Self::Api { status, .. }
+            | Self::Decode { status, .. }
+            | Self::Redirect { status, .. } => Some(*status),
             Self::RateLimited { local: false, .. } => Some(420),
             Self::MissingScope { .. } => Some(403),
             Self::OutcomeUnknown { cause, .. } => cause.status(),
@@ -242,7 +295,11 @@ impl Error {
     pub fn is_rate_limited(&self) -> bool {
         matches!(
             self,
-            Self::RateLimited { .. } | Self::Api { status: 420 | 429, .. }
+            Self::RateLimited { .. }
+                | Self::Api {
+                    status: 420 | 429,
+                    ..
+                }
         )
     }
 

@@ -23,10 +23,9 @@ pub(crate) fn parse(text: &str) -> Option<DateTime<Utc>> {
         .filter(|t| !t.is_empty())
         .collect();
     // Any weekday, right or wrong, is ignored.
-    if tokens
-        .first()
-        .is_some_and(|t| t.len() >= 3 && t.chars().all(|c| c.is_ascii_alphabetic()) && month(t).is_none())
-    {
+    if tokens.first().is_some_and(|t| {
+        t.len() >= 3 && t.chars().all(|c| c.is_ascii_alphabetic()) && month(t).is_none()
+    }) {
         tokens.remove(0);
     }
     match tokens.as_slice() {
@@ -89,7 +88,11 @@ fn offset(zone: Option<&str>) -> Option<i32> {
             let hours: i32 = numeric[1..3].parse().ok()?;
             let minutes: i32 = numeric[3..5].parse().ok()?;
             let seconds = hours * 3600 + minutes * 60;
-            Some(if numeric.starts_with('-') { -seconds } else { seconds })
+            Some(if numeric.starts_with('-') {
+                -seconds
+            } else {
+                seconds
+            })
         }
         _ => None,
     }

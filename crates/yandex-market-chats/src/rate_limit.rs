@@ -53,8 +53,7 @@ impl RateLimit {
         let remaining = number("x-ratelimit-resource-remaining");
         let until = text("x-ratelimit-resource-until").and_then(http_date::parse);
         let retry_after_text = text("retry-after");
-        if limit.is_none() && remaining.is_none() && until.is_none() && retry_after_text.is_none()
-        {
+        if limit.is_none() && remaining.is_none() && until.is_none() && retry_after_text.is_none() {
             return None;
         }
         // The server's own clock, so that waits do not depend on ours.
@@ -106,7 +105,10 @@ mod tests {
         // The server's clock is a day behind ours: what matters is Until - Date.
         let rate = RateLimit::from_headers(&headers(&[
             ("x-ratelimit-resource-remaining", "0"),
-            ("x-ratelimit-resource-until", "Thu, 10 Jul 2018 00:42:42 GMT"),
+            (
+                "x-ratelimit-resource-until",
+                "Thu, 10 Jul 2018 00:42:42 GMT",
+            ),
             ("date", "Tue, 10 Jul 2018 00:40:00 GMT"),
         ]))
         .unwrap();
@@ -117,13 +119,19 @@ mod tests {
     #[test]
     fn past_and_absurd_resets_are_clamped() {
         let past = RateLimit::from_headers(&headers(&[
-            ("x-ratelimit-resource-until", "Tue, 10 Jul 2018 00:40:00 GMT"),
+            (
+                "x-ratelimit-resource-until",
+                "Tue, 10 Jul 2018 00:40:00 GMT",
+            ),
             ("date", "Tue, 10 Jul 2018 00:42:42 GMT"),
         ]))
         .unwrap();
         assert_eq!(past.resets_in, Some(Duration::ZERO));
         let far = RateLimit::from_headers(&headers(&[
-            ("x-ratelimit-resource-until", "Fri, 31 Dec 9999 23:59:59 GMT"),
+            (
+                "x-ratelimit-resource-until",
+                "Fri, 31 Dec 9999 23:59:59 GMT",
+            ),
             ("date", "Mon, 01 Jan 0001 00:00:00 GMT"),
         ]))
         .unwrap();

@@ -170,7 +170,11 @@ impl RetryPolicy {
                 None => Decision::Fail(rate_limited(error)),
             };
         }
-        if let Error::Api { status: 429, rate_limit, .. } = &error
+        if let Error::Api {
+            status: 429,
+            rate_limit,
+            ..
+        } = &error
             && let Some(wait) = rate_limit.as_ref().and_then(|r| r.retry_after)
         {
             return if budget_left && wait <= self.max_quota_wait {
@@ -342,7 +346,11 @@ mod tests {
     fn final_statuses_are_not_retried() {
         for status in [400, 401, 403, 404, 302] {
             assert!(matches!(
-                decide(&RetryPolicy::default(), Operation::GetChats, api(status, None)),
+                decide(
+                    &RetryPolicy::default(),
+                    Operation::GetChats,
+                    api(status, None)
+                ),
                 Decision::Fail(_)
             ));
         }
@@ -388,7 +396,12 @@ mod tests {
     fn a_reset_past_the_deadline_is_rate_limited_not_a_plain_420() {
         let policy = RetryPolicy::default();
         let error = api(420, Some(spent(Some(Duration::from_secs(30)))));
-        match policy.decide(Operation::GetChats, &mut Budget::default(), error, Duration::from_secs(10)) {
+        match policy.decide(
+            Operation::GetChats,
+            &mut Budget::default(),
+            error,
+            Duration::from_secs(10),
+        ) {
             Decision::Fail(Error::RateLimited { local: false, .. }) => {}
             other => panic!("{other:?}"),
         }
@@ -399,14 +412,28 @@ mod tests {
         let policy = RetryPolicy::default().max_attempts(3);
         let mut budget = Budget::default();
         for _ in 0..2 {
-            match policy.decide(Operation::GetChats, &mut budget, api(420, Some(spent(None))), LOTS) {
+            match policy.decide(
+                Operation::GetChats,
+                &mut budget,
+                api(420, Some(spent(None))),
+                LOTS,
+            ) {
                 Decision::Retry(wait, _) => assert!(wait <= Duration::from_secs(5)),
                 other => panic!("{other:?}"),
             }
         }
         assert!(matches!(
-            policy.decide(Operation::GetChats, &mut budget, api(420, Some(spent(None))), LOTS),
-            Decision::Fail(Error::RateLimited { reset_at: None, local: false, .. })
+            policy.decide(
+                Operation::GetChats,
+                &mut budget,
+                api(420, Some(spent(None))),
+                LOTS
+            ),
+            Decision::Fail(Error::RateLimited {
+                reset_at: None,
+                local: false,
+                ..
+            })
         ));
     }
 
@@ -422,11 +449,20 @@ mod tests {
         }
         // Near the deadline it gives up with the 420 itself.
         assert!(matches!(
-            policy.decide(Operation::GetChats, &mut budget, api(420, None), Duration::ZERO),
+            policy.decide(
+                Operation::GetChats,
+                &mut budget,
+                api(420, None),
+                Duration::ZERO
+            ),
             Decision::Fail(Error::Api { status: 420, .. })
         ));
         assert!(matches!(
-            decide(&RetryPolicy::disabled(), Operation::GetChats, api(420, None)),
+            decide(
+                &RetryPolicy::disabled(),
+                Operation::GetChats,
+                api(420, None)
+            ),
             Decision::Fail(_)
         ));
     }
@@ -521,6 +557,9 @@ mod write_tests {
             Decision::Fail(Error::Api { status: 400, .. })
         ));
         // Reads retry the same failures.
-        assert!(matches!(decide(Operation::GetChat, api(500)), Decision::Retry(..)));
+        assert!(matches!(
+            decide(Operation::GetChat, api(500)),
+            Decision::Retry(..)
+        ));
     }
 }

@@ -115,7 +115,12 @@ impl Client {
             deadline.saturating_duration_since(Instant::now()),
             config.retry.max_quota_wait_value(),
         );
-        let permit = match tokio::time::timeout_at(deadline, Held::acquire(&config.limiter, request)).await {
+        let permit = match tokio::time::timeout_at(
+            deadline,
+            Held::acquire(&config.limiter, request),
+        )
+        .await
+        {
             Ok(Ok(permit)) => permit,
             Ok(Err(error)) => return Err(Failure::Local(error)),
             Err(_) => return Err(Failure::Local(total_timeout)),

@@ -155,7 +155,10 @@ impl State {
         {
             self.evict();
         }
-        let business = self.businesses.entry(business_id).or_insert_with(Business::new);
+        let business = self
+            .businesses
+            .entry(business_id)
+            .or_insert_with(Business::new);
         business.last_used = tick;
         business
     }
@@ -220,8 +223,8 @@ impl Limiter for InProcessLimiter {
                     }
                 }
                 Verdict::WaitForQuota(wait, notify) => {
-                    let fits = wait <= request.max_quota_wait
-                        && later(Instant::now(), wait) < deadline;
+                    let fits =
+                        wait <= request.max_quota_wait && later(Instant::now(), wait) < deadline;
                     if !fits {
                         return Err(Error::RateLimited {
                             reset_at: chrono::TimeDelta::from_std(wait)
@@ -263,7 +266,11 @@ impl Limiter for InProcessLimiter {
         business.slot_freed.notify_waiters();
     }
 
-    async fn quota(&self, business_id: u64, operation: Operation) -> Result<Option<QuotaState>, Error> {
+    async fn quota(
+        &self,
+        business_id: u64,
+        operation: Operation,
+    ) -> Result<Option<QuotaState>, Error> {
         let mut state = self.lock();
         let Some(quota) = state.settings.quota(operation) else {
             return Ok(None);

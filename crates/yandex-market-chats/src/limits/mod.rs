@@ -240,7 +240,8 @@ pub trait Limiter: Send + Sync + 'static {
     /// # Errors
     /// [`Error::RateLimited`] (with `local: true`) when the quota resets
     /// later than `max_quota_wait` or `time_left`; any error of the store.
-    fn acquire(&self, request: Acquire) -> impl Future<Output = Result<Self::Permit, Error>> + Send;
+    fn acquire(&self, request: Acquire)
+    -> impl Future<Output = Result<Self::Permit, Error>> + Send;
 
     /// Gives back a permit and reports what the server said. Called exactly
     /// once per permit, also when the request was dropped (then with
@@ -267,7 +268,11 @@ pub(crate) trait DynLimiter: Send + Sync {
     fn configure(&self, settings: &LimiterSettings) -> Result<(), Error>;
     fn acquire(&self, request: Acquire) -> BoxFuture<'_, Result<AnyPermit, Error>>;
     fn release(&self, permit: AnyPermit, release: Release);
-    fn quota(&self, business_id: u64, operation: Operation) -> BoxFuture<'_, Result<Option<QuotaState>, Error>>;
+    fn quota(
+        &self,
+        business_id: u64,
+        operation: Operation,
+    ) -> BoxFuture<'_, Result<Option<QuotaState>, Error>>;
 }
 
 impl<L: Limiter> DynLimiter for L {
@@ -289,7 +294,11 @@ impl<L: Limiter> DynLimiter for L {
         }
     }
 
-    fn quota(&self, business_id: u64, operation: Operation) -> BoxFuture<'_, Result<Option<QuotaState>, Error>> {
+    fn quota(
+        &self,
+        business_id: u64,
+        operation: Operation,
+    ) -> BoxFuture<'_, Result<Option<QuotaState>, Error>> {
         Box::pin(Limiter::quota(self, business_id, operation))
     }
 }
@@ -302,7 +311,10 @@ pub(crate) struct Held {
 }
 
 impl Held {
-    pub(crate) async fn acquire(limiter: &Arc<dyn DynLimiter>, request: Acquire) -> Result<Self, Error> {
+    pub(crate) async fn acquire(
+        limiter: &Arc<dyn DynLimiter>,
+        request: Acquire,
+    ) -> Result<Self, Error> {
         let permit = limiter.acquire(request).await?;
         Ok(Self {
             limiter: Arc::clone(limiter),

@@ -38,15 +38,21 @@ pub(crate) fn later(now: Instant, by: Duration) -> Instant {
 pub(crate) struct Window {
     /// When the local window ends.
     end: Instant,
-    remaining: u64,
+    /// What this client's own quota leaves: the configured quota minus what
+    /// it sent in this window. A quota set below the server's stays a cap.
+    own: u64,
+    /// What the server's answers leave: its smallest `Remaining` in its
+    /// current window minus the requests sent since that are still in
+    /// flight; `None` until the server said something in this window.
+    server: Option<u64>,
+    /// The smallest `Remaining` the server stated in its current window.
+    server_lowest: Option<u64>,
     /// The latest `Until` the server stated, by its own clock.
     server_until: Option<DateTime<Utc>>,
     /// The server's `Limit`, when it stated one (it may be below ours).
     server_limit: Option<u64>,
     /// Changes with every new window, so a refund never lands in the wrong one.
     generation: u64,
-    /// The smallest `Remaining` the server stated in its current window.
-    server_lowest: Option<u64>,
 }
 
 /// What [`Window::take`] hands out: the window's generation.
@@ -59,35 +65,52 @@ impl Window {
     pub(crate) fn new(now: Instant, quota: u32) -> Self {
         Self {
             end: later(now, WINDOW),
-            remaining: u64::from(quota),
+            own: u64::from(quota),
+            server: None,
+            server_lowest: None,
             server_until: None,
             server_limit: None,
             generation: 0,
-            server_lowest: None,
         }
     }
 
-    /// A new local window once the old one ended. Requests still in flight
-    /// may count in the server's new window, so they are taken off it.
+    /// What may still be sent in this window.
+    fn remaining(&self) -> u64 {
+        self.server.map_or(self.own, |server| server.min(self.own))
+    }
+
+    /// Starts a new window: the own count restarts from the quota, less the
+    /// requests still in flight (they may count in the server's new window).
+    fn start_window(&mut self, quota: u32, in_flight: u64) {
+        let full = self
+            .server_limit
+            .map_or(u64::from(quota), |limit| limit.min(u64::from(quota)));
+        self.own = full.saturating_sub(in_flight);
+        self.server = None;
+        self.server_lowest = None;
+        self.generation = self.generation.wrapping_add(1);
+    }
+
     fn roll_over_if_ended(&mut self, now: Instant, quota: u32, in_flight: u64) {
         if now >= self.end {
             self.end = later(now, WINDOW);
-            self.remaining = self
-                .server_limit
-                .map_or(u64::from(quota), |limit| limit.min(u64::from(quota)))
-                .saturating_sub(in_flight);
-            self.generation = self.generation.wrapping_add(1);
-            self.server_lowest = None;
+            self.start_window(quota, in_flight);
         }
     }
 
     /// Takes one unit; `Err(wait)` when the window is spent.
-    pub(crate) fn take(&mut self, now: Instant, quota: u32, in_flight: u64) -> Result<Ticket, Duration> {
+    pub(crate) fn take(
+        &mut self,
+        now: Instant,
+        quota: u32,
+        in_flight: u64,
+    ) -> Result<Ticket, Duration> {
         self.roll_over_if_ended(now, quota, in_flight);
-        if self.remaining == 0 {
+        if self.remaining() == 0 {
             return Err(self.end.saturating_duration_since(now));
         }
-        self.remaining -= 1;
+        self.own = self.own.saturating_sub(1);
+        self.server = self.server.map(|server| server.saturating_sub(1));
         Ok(Ticket {
             generation: self.generation,
         })
@@ -96,14 +119,15 @@ impl Window {
     /// Gives back a unit taken for a request that was never sent.
     pub(crate) fn refund(&mut self, ticket: Ticket, quota: u32) {
         if ticket.generation == self.generation {
-            self.remaining = self.remaining.saturating_add(1).min(u64::from(quota));
+            self.own = self.own.saturating_add(1).min(u64::from(quota));
+            self.server = self.server.map(|server| server.saturating_add(1));
         }
     }
 
     /// What is left now, and when the window ends.
     pub(crate) fn peek(&mut self, now: Instant, quota: u32, in_flight: u64) -> (u64, Duration) {
         self.roll_over_if_ended(now, quota, in_flight);
-        (self.remaining, self.end.saturating_duration_since(now))
+        (self.remaining(), self.end.saturating_duration_since(now))
     }
 
     /// Adopts what the server said on an answer; `others_in_flight` are
@@ -122,21 +146,23 @@ impl Window {
             return;
         };
         self.roll_over_if_ended(now, quota, others_in_flight);
-        let second = TimeDelta::seconds(1);
-        let lowest = match self.server_until {
-            Some(last) if until.signed_duration_since(last) < -second => return,
-            Some(last) if until.signed_duration_since(last) > second => {
-                self.generation = self.generation.wrapping_add(1);
-                remaining
-            }
-            _ => self.server_lowest.map_or(remaining, |lowest| lowest.min(remaining)),
-        };
-        self.server_lowest = Some(lowest);
-        self.remaining = lowest.saturating_sub(others_in_flight);
-        self.server_until = Some(self.server_until.map_or(until, |last| last.max(until)));
         if let Some(limit) = rate_limit.limit {
             self.server_limit = Some(limit);
         }
+        let second = TimeDelta::seconds(1);
+        match self.server_until {
+            Some(last) if until.signed_duration_since(last) < -second => return,
+            Some(last) if until.signed_duration_since(last) > second => {
+                self.start_window(quota, others_in_flight);
+            }
+            _ => {}
+        }
+        let lowest = self
+            .server_lowest
+            .map_or(remaining, |lowest| lowest.min(remaining));
+        self.server_lowest = Some(lowest);
+        self.server = Some(lowest.saturating_sub(others_in_flight));
+        self.server_until = Some(self.server_until.map_or(until, |last| last.max(until)));
         self.end = later(now, resets_in.saturating_add(margin));
     }
 }
@@ -204,7 +230,13 @@ mod tests {
     fn huge_values_never_panic() {
         let now = Instant::now();
         let mut window = Window::new(now, u32::MAX);
-        window.observe(now, u32::MAX, &said(u64::MAX, i64::from(i32::MAX), u64::MAX), 0, Duration::MAX);
+        window.observe(
+            now,
+            u32::MAX,
+            &said(u64::MAX, i64::from(i32::MAX), u64::MAX),
+            0,
+            Duration::MAX,
+        );
         assert!(window.take(now, u32::MAX, 0).is_ok());
     }
 }
