@@ -672,3 +672,74 @@ fn state_stays_bounded_for_100_000_businesses() {
         limiter.release(held, Release::sent(None));
     });
 }
+
+fn answer(remaining: u64, until: &str, date: &str) -> Option<RateLimit> {
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        "x-ratelimit-resource-limit",
+        HeaderValue::from_static("100"),
+    );
+    headers.insert(
+        "x-ratelimit-resource-remaining",
+        HeaderValue::from_str(&remaining.to_string()).unwrap(),
+    );
+    headers.insert(
+        "x-ratelimit-resource-until",
+        HeaderValue::from_str(until).unwrap(),
+    );
+    headers.insert("date", HeaderValue::from_str(date).unwrap());
+    RateLimit::from_headers(&headers)
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_answer_from_the_servers_new_window_restarts_the_count_inside_the_margin() {
+    // Defect 1 as it happened: 97 of 100 used, the server resets at 01:00:00,
+    // and an answer from its new window arrives before the local window ends
+    // (its end is the old Until plus the margin). The old low count must not
+    // be carried into the new hour.
+    let limiter = InProcessLimiter::new();
+    limiter.configure(&settings(100, 4)).unwrap();
+    for used in 1..=97u64 {
+        let permit = limiter.acquire(long(Operation::GetChats)).await.unwrap();
+        let said = answer(
+            100 - used,
+            "Tue, 10 Jul 2018 01:00:00 GMT",
+            "Tue, 10 Jul 2018 00:59:59 GMT",
+        );
+        limiter.release(permit, Release::sent(said));
+    }
+    let state = limiter
+        .quota(BUSINESS, Operation::GetChats)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(state.remaining, 3);
+    let permit = limiter.acquire(long(Operation::GetChats)).await.unwrap();
+    let said = answer(
+        99,
+        "Tue, 10 Jul 2018 02:00:00 GMT",
+        "Tue, 10 Jul 2018 01:00:00 GMT",
+    );
+    limiter.release(permit, Release::sent(said));
+    let state = limiter
+        .quota(BUSINESS, Operation::GetChats)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(state.remaining, 99);
+    assert_eq!(state.resets_in, Some(Duration::from_secs(3601)));
+    // A late answer from the old window changes nothing.
+    let permit = limiter.acquire(long(Operation::GetChats)).await.unwrap();
+    let late = answer(
+        0,
+        "Tue, 10 Jul 2018 01:00:00 GMT",
+        "Tue, 10 Jul 2018 00:59:59 GMT",
+    );
+    limiter.release(permit, Release::sent(late));
+    let state = limiter
+        .quota(BUSINESS, Operation::GetChats)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(state.remaining, 98);
+}
