@@ -11,6 +11,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+mod common;
+
 use chrono::{DateTime, TimeDelta, Utc};
 use proptest::prelude::*;
 use tokio::time::Instant;
@@ -329,10 +331,7 @@ fn forms() -> impl Strategy<Value = Form> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig {
-        cases: std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(16),
-        ..ProptestConfig::default()
-    })]
+    #![proptest_config(common::proptest_config(256))]
 
     /// The model of the server's windows and parallel limit against the
     /// limiter over random schedules: never laxer than the server, stricter

@@ -20,51 +20,6 @@ use yandex_market_chats::{
     ChatStatus, Client, Credential, Error, InProcessLimiter, Operation, RetryPolicy, TimeoutKind,
 };
 
-fn ok_page() -> Reply {
-    json_reply(200, &page_json([1, 2, 3], None), &[])
-}
-
-fn json_reply(status: u16, body: &serde_json::Value, headers: &[(&str, String)]) -> Reply {
-    let mut all = vec![("content-type".to_owned(), "application/json".to_owned())];
-    all.extend(headers.iter().map(|(k, v)| ((*k).to_owned(), v.clone())));
-    Reply::Respond(status, all, serde_json::to_vec(body).unwrap())
-}
-
-fn error_body(code: &str, message: &str) -> serde_json::Value {
-    json!({"status": "ERROR", "errors": [{"code": code, "message": message}]})
-}
-
-fn http_date(at: chrono::DateTime<Utc>) -> String {
-    at.format("%a, %d %b %Y %H:%M:%S GMT").to_string()
-}
-
-/// A raw server that answers request `i` with `reply(i, head)` and counts them.
-async fn scripted(
-    reply: impl Fn(usize, &str) -> Reply + Send + Sync + 'static,
-) -> (String, Arc<AtomicUsize>) {
-    scripted_slow(|_| Duration::ZERO, reply).await
-}
-
-/// Like [`scripted`], answering request `i` after `delay(i)`.
-async fn scripted_slow(
-    delay: impl Fn(usize) -> Duration + Send + Sync + 'static,
-    reply: impl Fn(usize, &str) -> Reply + Send + Sync + 'static,
-) -> (String, Arc<AtomicUsize>) {
-    let hits = Arc::new(AtomicUsize::new(0));
-    let counter = Arc::clone(&hits);
-    let (delay, reply) = (Arc::new(delay), Arc::new(reply));
-    let url = raw_server(move |index, head| {
-        counter.fetch_add(1, Ordering::SeqCst);
-        let (delay, reply) = (Arc::clone(&delay), Arc::clone(&reply));
-        async move {
-            tokio::time::sleep(delay(index)).await;
-            reply(index, &head)
-        }
-    })
-    .await;
-    (url, hits)
-}
-
 // ---- A custom Limiter sees every acquire and every release ----
 
 #[derive(Default)]

@@ -53,12 +53,44 @@ async fn every_page_size_lists_every_chat_in_order_with_opaque_tokens() {
             .unwrap();
         assert_eq!(chats, sandbox.chats(), "page size {size}");
     }
-    let token = sandbox
-        .requests()
-        .iter()
-        .find_map(|r| r.query_param("pageToken").map(str::to_owned))
+    // Page size 1 asks for offsets 1, 2, ...: no token says its offset, in
+    // any base, and another sandbox names the same offsets differently.
+    let tokens = |sandbox: &Sandbox| -> Vec<String> {
+        sandbox
+            .requests()
+            .iter()
+            .filter(|r| r.query_param("limit") == Some("1"))
+            .filter_map(|r| r.query_param("pageToken").map(str::to_owned))
+            .collect()
+    };
+    let ours = tokens(&sandbox);
+    assert_eq!(ours.len(), 46);
+    for (index, token) in ours.iter().enumerate() {
+        let offset = index as u64 + 1;
+        let digits: String = token.chars().filter(char::is_ascii_hexdigit).collect();
+        assert_ne!(
+            u64::from_str_radix(&digits, 16).ok(),
+            Some(offset),
+            "{token}"
+        );
+        assert_ne!(digits.parse::<u64>().ok(), Some(offset), "{token}");
+        assert!(
+            !token.ends_with(&offset.to_string()) || offset < 10,
+            "{token}"
+        );
+    }
+    let other = Sandbox::start(SandboxConfig::default().chats(47).seed(99)).unwrap();
+    let other_client = other.client().unwrap();
+    let _: Vec<_> = other_client
+        .chats(other.business_id())
+        .page_size(PageSize::new(1).unwrap())
+        .stream()
+        .try_collect()
+        .await
         .unwrap();
-    assert!(token.parse::<u64>().is_err(), "tokens are opaque: {token}");
+    let theirs = tokens(&other);
+    assert_eq!(theirs.len(), 46);
+    assert!(ours.iter().zip(&theirs).all(|(a, b)| a != b));
 }
 
 #[tokio::test]
@@ -450,13 +482,18 @@ async fn a_garbage_body_is_reported_and_dropped_connections_beyond_the_budget_sa
 
 #[tokio::test]
 async fn dropping_the_sandbox_stops_the_server() {
-    let sandbox = Sandbox::start(SandboxConfig::default().chats(3)).unwrap();
-    let base = sandbox.base_url().to_owned();
-    let address = base.trim_start_matches("http://").to_owned();
-    assert!(tokio::net::TcpStream::connect(&address).await.is_ok());
+    // A key no other test's sandbox knows: if another test rebinds the port,
+    // its server refuses this key, so only this sandbox could answer 200.
+    let sandbox =
+        Sandbox::start(SandboxConfig::default().chats(3).api_key("drop-test-key")).unwrap();
+    let client = sandbox
+        .client_builder()
+        .retry(RetryPolicy::disabled())
+        .build()
+        .unwrap();
+    let business = sandbox.business_id();
+    client.chats(business).page(None).await.unwrap();
     drop(sandbox);
-    assert!(
-        tokio::net::TcpStream::connect(&address).await.is_err(),
-        "still listening after drop"
-    );
+    let after = client.chats(business).page(None).await;
+    assert!(after.is_err(), "still answering after drop");
 }

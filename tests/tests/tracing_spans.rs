@@ -3,55 +3,11 @@
 
 mod common;
 
-use std::fmt::Write as _;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
+use common::capture::Capture;
 use common::{KEY, client, json_response, page_json};
 use httpmock::prelude::*;
-use tracing::field::{Field, Visit};
-use tracing::span::{Attributes, Id, Record};
-use tracing::{Event, Metadata, Subscriber};
-
-/// Records every span's name and fields, and every event, as text.
-#[derive(Clone, Default)]
-struct Capture {
-    spans: Arc<Mutex<Vec<(String, String)>>>,
-    events: Arc<Mutex<Vec<String>>>,
-}
-
-struct Text<'a>(&'a mut String);
-
-impl Visit for Text<'_> {
-    fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        let _ = write!(self.0, "{}={:?} ", field.name(), value);
-    }
-}
-
-impl Subscriber for Capture {
-    fn enabled(&self, _: &Metadata<'_>) -> bool {
-        true
-    }
-    fn new_span(&self, span: &Attributes<'_>) -> Id {
-        let mut fields = String::new();
-        span.record(&mut Text(&mut fields));
-        let mut spans = self.spans.lock().unwrap();
-        spans.push((span.metadata().name().to_owned(), fields));
-        Id::from_u64(spans.len() as u64)
-    }
-    fn record(&self, id: &Id, values: &Record<'_>) {
-        let mut spans = self.spans.lock().unwrap();
-        let entry = &mut spans[id.into_u64() as usize - 1];
-        values.record(&mut Text(&mut entry.1));
-    }
-    fn record_follows_from(&self, _: &Id, _: &Id) {}
-    fn event(&self, event: &Event<'_>) {
-        let mut text = String::new();
-        event.record(&mut Text(&mut text));
-        self.events.lock().unwrap().push(text);
-    }
-    fn enter(&self, _: &Id) {}
-    fn exit(&self, _: &Id) {}
-}
 
 #[tokio::test]
 async fn each_attempt_has_one_span_with_its_fields_and_no_secret() {

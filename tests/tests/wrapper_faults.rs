@@ -57,6 +57,7 @@ async fn a_spent_hourly_quota_waits_until_the_reset_then_succeeds() {
     // `Until` has one-second resolution: a reset one second ahead.
     let until = (Utc::now() + chrono::Duration::seconds(1)).to_rfc2822();
     let (server, hits) = failing_then_ok(1, move || limit_420("0", &until)).await;
+    let started = std::time::Instant::now();
     let chats: Vec<_> = client(&server.base_url())
         .chats(42)
         .stream()
@@ -65,6 +66,12 @@ async fn a_spent_hourly_quota_waits_until_the_reset_then_succeeds() {
         .unwrap();
     assert_eq!(chats.len(), 3);
     assert_eq!(hits.load(Ordering::SeqCst), 2);
+    // It waited: at least the one-second margin past `Until`.
+    assert!(
+        started.elapsed() >= Duration::from_millis(950),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 #[tokio::test]
@@ -110,7 +117,13 @@ async fn a_parallel_limit_420_backs_off_briefly_and_ignores_until() {
         .unwrap();
     assert_eq!(chats.len(), 3);
     assert_eq!(hits.load(Ordering::SeqCst), 3);
-    assert!(started.elapsed() < Duration::from_secs(30));
+    // Backoffs of at most 5 ms; waiting for `Until` would take an hour (or
+    // fail at once past `max_quota_wait`).
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
 }
 
 #[tokio::test]

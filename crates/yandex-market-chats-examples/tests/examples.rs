@@ -138,13 +138,66 @@ fn a_key_without_a_business_id_is_a_usage_error_and_never_printed() {
     assert!(!stderr.contains("very-secret-key-42"));
 }
 
+/// A port nothing listens on: bound, then closed (never a fixed port).
+fn closed_port_url() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = listener.local_addr().unwrap();
+    drop(listener);
+    format!("http://{address}")
+}
+
+/// A one-thread HTTP server answering every request with one page of chat
+/// 77; returns its URL and the request heads it saw.
+fn page_server() -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let heads = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = std::sync::Arc::clone(&heads);
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut request = Vec::new();
+            let mut chunk = [0u8; 4096];
+            while let Ok(n) = stream.read(&mut chunk) {
+                request.extend_from_slice(&chunk[..n]);
+                let text = String::from_utf8_lossy(&request).into_owned();
+                if let Some(end) = text.find("\r\n\r\n") {
+                    let length = text[..end]
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().parse::<usize>().unwrap())
+                        })
+                        .unwrap_or(0);
+                    if n == 0 || request.len() >= end + 4 + length {
+                        seen.lock().unwrap().push(text);
+                        break;
+                    }
+                }
+                if n == 0 {
+                    break;
+                }
+            }
+            let body = r#"{"status":"OK","result":{"chats":[{"chatId":77,"context":{"type":"ORDER","orderId":1077},"type":"CHAT","status":"NEW","createdAt":"2025-01-01T10:00:00+03:00","updatedAt":"2025-01-02T10:00:00+03:00"}]}}"#;
+            let reply = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = stream.write_all(reply.as_bytes());
+        }
+    });
+    (url, heads)
+}
+
 #[test]
 fn a_real_run_error_exits_1_without_the_key() {
     // A key and a business, but nothing listens on the URL.
     let output = Command::new(example())
         .env("YANDEX_MARKET_API_KEY", "very-secret-key-42")
         .env("YANDEX_MARKET_BUSINESS_ID", "5")
-        .env("YANDEX_MARKET_BASE_URL", "http://127.0.0.1:9")
+        .env("YANDEX_MARKET_BASE_URL", closed_port_url())
         .output()
         .unwrap();
     let stderr = text(&output.stderr);
@@ -152,6 +205,40 @@ fn a_real_run_error_exits_1_without_the_key() {
     assert!(stderr.starts_with("error: "), "{stderr}");
     assert!(!stderr.contains("very-secret-key-42"));
     assert!(!stderr.contains("panicked"));
+}
+
+#[test]
+fn from_env_sends_to_yandex_market_base_url_with_the_key() {
+    let (url, heads) = page_server();
+    let output = Command::new(example())
+        .args(["--json"])
+        .env("YANDEX_MARKET_API_KEY", "env-key-123")
+        .env("YANDEX_MARKET_BUSINESS_ID", "5")
+        .env("YANDEX_MARKET_BASE_URL", &url)
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (text(&output.stdout), text(&output.stderr));
+    assert!(output.status.success(), "{stderr}");
+    let heads = heads.lock().unwrap();
+    assert_eq!(
+        heads.len(),
+        1,
+        "the request reached the URL from the environment"
+    );
+    assert!(
+        heads[0].starts_with("POST /v2/businesses/5/chats"),
+        "{}",
+        heads[0]
+    );
+    assert!(
+        heads[0]
+            .to_ascii_lowercase()
+            .contains("api-key: env-key-123"),
+        "{}",
+        heads[0]
+    );
+    let chat: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(chat["chatId"], 77);
 }
 
 #[test]
@@ -163,7 +250,10 @@ fn chat_history_prints_a_sandbox_chat_and_json_lines() {
     assert!(!stdout.is_empty());
     let output = run_named("chat_history", &["--json", "--page-size", "1"]);
     assert!(output.status.success(), "{}", text(&output.stderr));
-    for line in text(&output.stdout).lines() {
+    let stdout = text(&output.stdout);
+    // One JSON object per message, one page of one message at a time.
+    assert!(stdout.lines().count() >= 2, "{stdout}");
+    for line in stdout.lines() {
         let message: serde_json::Value = serde_json::from_str(line).unwrap();
         assert!(message["messageId"].as_u64().is_some(), "{message}");
         assert!(message["sender"].as_str().is_some(), "{message}");

@@ -18,7 +18,6 @@ use crate::calls::{
     CreateChat, GetChat, GetChatHistory, GetChatMessage, HistoryRequest, SendFile, SendMessage,
 };
 use crate::paging::{Items, MessagePage, MessagePageStream, MessageStream, Pages, fetcher};
-use crate::transport::missing_result;
 use crate::{Chat, ChatContext, ChatMessage, Client, Error, HistoryPageSize};
 
 /// The longest message the API accepts, in characters.
@@ -73,10 +72,7 @@ impl Client {
             },
         };
         let answer = self.execute(business, &call).await?;
-        let result = answer
-            .body
-            .result
-            .ok_or_else(|| missing_result(answer.body.status))?;
+        let result = self.result_of(answer.body, |b| b.result.take())?;
         Ok(self.chat(business_id, result.chat_id.get()))
     }
 }
@@ -128,10 +124,7 @@ impl ChatHandle {
     pub async fn get(&self) -> Result<Chat, Error> {
         let (business, chat_id) = self.ids()?;
         let answer = self.client.execute(business, &GetChat { chat_id }).await?;
-        answer
-            .body
-            .result
-            .ok_or_else(|| missing_result(answer.body.status))
+        self.client.result_of(answer.body, |b| b.result.take())
     }
 
     /// The chat's messages (getChatHistory), as a lazy query; see
@@ -163,10 +156,7 @@ impl ChatHandle {
                 },
             )
             .await?;
-        answer
-            .body
-            .result
-            .ok_or_else(|| missing_result(answer.body.status))
+        self.client.result_of(answer.body, |b| b.result.take())
     }
 
     /// Sends a text message (sendMessageToChat): 1 to 4,096 characters,
@@ -335,10 +325,7 @@ impl Client {
             token: token.as_deref(),
         };
         let answer = self.execute(request.business_id, &call).await?;
-        let result = answer
-            .body
-            .result
-            .ok_or_else(|| missing_result(answer.body.status))?;
+        let result = self.result_of(answer.body, |b| b.result.take())?;
         Ok(MessagePage {
             messages: result.messages,
             context: result.context,

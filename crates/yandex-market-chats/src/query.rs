@@ -7,7 +7,6 @@ use yandex_market_chats_api::types::GetChatsRequest;
 
 use crate::calls::{ChatsRequest, GetChats};
 use crate::paging::{ChatStream, Items, Page, PageStream, Pages, fetcher};
-use crate::transport::missing_result;
 
 use crate::{ChatContext, ChatContextType, ChatStatus, ChatType, Client, Error, PageSize};
 
@@ -211,10 +210,7 @@ impl Client {
             token: token.as_deref(),
         };
         let answer = self.execute(request.business_id, &call).await?;
-        let result = answer
-            .body
-            .result
-            .ok_or_else(|| missing_result(answer.body.status))?;
+        let result = self.result_of(answer.body, |b| b.result.take())?;
         Ok(Page {
             chats: result.chats,
             next_page_token: result

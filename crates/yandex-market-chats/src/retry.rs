@@ -372,6 +372,67 @@ mod tests {
         ));
     }
 
+    /// The waits after `counted` failed attempts, sampled with a seeded RNG.
+    fn waits(policy: &RetryPolicy, counted: u32, error: &Error) -> Vec<Duration> {
+        (0..2000)
+            .map(|_| {
+                let mut budget = Budget {
+                    counted: counted - 1,
+                    parallel_streak: 0,
+                };
+                let error = match error {
+                    Error::Api { status, .. } => api(*status, None),
+                    _ => unreachable!(),
+                };
+                match policy.decide(Operation::GetChats, &mut budget, error, LOTS) {
+                    Decision::Retry(wait, _) => wait,
+                    Decision::Fail(error) => panic!("{error}"),
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn full_jitter_spreads_waits_over_zero_to_the_default_caps() {
+        fastrand::seed(20_261_126);
+        let policy = RetryPolicy::default().max_attempts(10);
+        // 200 ms doubling per attempt, at most 5 s.
+        for (counted, cap_ms) in [
+            (1, 200),
+            (2, 400),
+            (3, 800),
+            (4, 1600),
+            (5, 3200),
+            (6, 5000),
+            (9, 5000),
+        ] {
+            let cap = Duration::from_millis(cap_ms);
+            let waits = waits(&policy, counted, &api(503, None));
+            let max = *waits.iter().max().unwrap();
+            let min = *waits.iter().min().unwrap();
+            let mean = waits.iter().sum::<Duration>() / waits.len() as u32;
+            assert!(
+                max <= cap && max > cap * 95 / 100,
+                "after {counted}: max {max:?}, cap {cap:?}"
+            );
+            assert!(min < cap / 20, "after {counted}: min {min:?}");
+            assert!(
+                mean > cap * 2 / 5 && mean < cap * 3 / 5,
+                "after {counted}: mean {mean:?}"
+            );
+        }
+        // The parallel limit: 500 ms, doubling per 420 in a row.
+        let mut budget = Budget::default();
+        let mut caps = Vec::new();
+        for _ in 0..3 {
+            match policy.decide(Operation::GetChats, &mut budget, api(420, None), LOTS) {
+                Decision::Retry(wait, _) => caps.push(wait),
+                Decision::Fail(error) => panic!("{error}"),
+            }
+        }
+        assert!(caps[0] <= Duration::from_millis(500) && caps[1] <= Duration::from_millis(1000));
+    }
+
     #[test]
     fn a_spent_quota_far_away_fails_at_once_with_its_reset_time() {
         let before = chrono::Utc::now();

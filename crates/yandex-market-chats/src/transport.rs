@@ -351,12 +351,23 @@ impl Client {
     }
 }
 
-/// A 200 whose `result` is missing: the documented body always has one.
-pub(crate) fn missing_result(status: impl std::fmt::Display) -> Error {
-    Error::Decode {
-        status: 200,
-        reason: "the body has no `result`".to_owned(),
-        excerpt: format!("{{\"status\":\"{status}\"}}"),
+impl Client {
+    /// The `result` of a 200 body. A body without one parsed but is of no
+    /// use: [`Error::Decode`], whose excerpt is the body as parsed (its bytes
+    /// are gone by then), scrubbed like any server text.
+    pub(crate) fn result_of<B: serde::Serialize, R>(
+        &self,
+        mut body: B,
+        take: impl FnOnce(&mut B) -> Option<R>,
+    ) -> Result<R, Error> {
+        take(&mut body).ok_or_else(|| {
+            let parsed = serde_json::to_vec(&body).unwrap_or_default();
+            Error::Decode {
+                status: 200,
+                reason: "the body has no `result` (shown as parsed)".to_owned(),
+                excerpt: excerpt(&parsed, self.inner.config.secret.expose()),
+            }
+        })
     }
 }
 

@@ -16,6 +16,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use yandex_market_chats::{Client, RetryPolicy};
 
+pub mod capture;
+
 pub const KEY: &str = "test-secret-key-0123456789";
 
 pub fn chat_json(id: u64) -> Value {
@@ -36,6 +38,29 @@ pub fn page_json(ids: impl IntoIterator<Item = u64>, next: Option<&str>) -> Valu
         result["paging"] = json!({ "nextPageToken": next });
     }
     json!({ "status": "OK", "result": result })
+}
+
+/// Property-test settings: `default_cases` cases (`PROPTEST_CASES` changes
+/// it), a seed that is printed (`PROPTEST_RNG_SEED` replays it), and
+/// failures persisted next to the test's source.
+pub fn proptest_config(default_cases: u32) -> proptest::test_runner::Config {
+    use proptest::test_runner::{Config, FileFailurePersistence, RngSeed};
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default_cases);
+    let seed = std::env::var("PROPTEST_RNG_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| fastrand::u64(..));
+    // Shown with the failure (libtest prints a failing test's output).
+    eprintln!("proptest: {cases} cases, seed {seed} (replay: PROPTEST_RNG_SEED={seed})");
+    Config {
+        cases,
+        rng_seed: RngSeed::Fixed(seed),
+        failure_persistence: Some(Box::new(FileFailurePersistence::WithSource("regressions"))),
+        ..Config::default()
+    }
 }
 
 /// Fast retries, so tests do not wait.
@@ -180,4 +205,51 @@ async fn read_request(socket: &mut tokio::net::TcpStream) -> Option<String> {
             }
         }
     }
+}
+
+// ---- A scripted raw server ----
+
+pub fn ok_page() -> Reply {
+    json_reply(200, &page_json([1, 2, 3], None), &[])
+}
+
+pub fn json_reply(status: u16, body: &serde_json::Value, headers: &[(&str, String)]) -> Reply {
+    let mut all = vec![("content-type".to_owned(), "application/json".to_owned())];
+    all.extend(headers.iter().map(|(k, v)| ((*k).to_owned(), v.clone())));
+    Reply::Respond(status, all, serde_json::to_vec(body).unwrap())
+}
+
+pub fn error_body(code: &str, message: &str) -> serde_json::Value {
+    json!({"status": "ERROR", "errors": [{"code": code, "message": message}]})
+}
+
+pub fn http_date(at: chrono::DateTime<chrono::Utc>) -> String {
+    at.format("%a, %d %b %Y %H:%M:%S GMT").to_string()
+}
+
+/// A raw server that answers request `i` with `reply(i, head)` and counts them.
+pub async fn scripted(
+    reply: impl Fn(usize, &str) -> Reply + Send + Sync + 'static,
+) -> (String, Arc<AtomicUsize>) {
+    scripted_slow(|_| Duration::ZERO, reply).await
+}
+
+/// Like [`scripted`], answering request `i` after `delay(i)`.
+pub async fn scripted_slow(
+    delay: impl Fn(usize) -> Duration + Send + Sync + 'static,
+    reply: impl Fn(usize, &str) -> Reply + Send + Sync + 'static,
+) -> (String, Arc<AtomicUsize>) {
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&hits);
+    let (delay, reply) = (Arc::new(delay), Arc::new(reply));
+    let url = raw_server(move |index, head| {
+        counter.fetch_add(1, Ordering::SeqCst);
+        let (delay, reply) = (Arc::clone(&delay), Arc::clone(&reply));
+        async move {
+            tokio::time::sleep(delay(index)).await;
+            reply(index, &head)
+        }
+    })
+    .await;
+    (url, hits)
 }
