@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+pub mod mutants;
 pub mod tasks;
 
 /// The fragment, relative to the workspace root.

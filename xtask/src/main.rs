@@ -5,6 +5,7 @@
 //! - `check`: regenerate in memory and compare with the snapshot; print a
 //!   unified diff and fail when they differ.
 //! - `bench [--quick]`, `build-cost`: see `tasks.rs`.
+//! - `mutants [FILE...] [--shard K/N] [--in-diff DIFF]`: see `mutants.rs`.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -17,7 +18,10 @@ const USAGE: &str = "usage: cargo xtask <task>
   check              fail with a diff when that snapshot differs from a fresh generation
   bench [--quick]    time and memory of the SDK against a hand-written baseline (release build;
                      --quick: a small debug run that only keeps the benchmark working)
-  build-cost         clean-build a reqwest-only crate and one using the SDK; compare (minutes)";
+  build-cost         clean-build a reqwest-only crate and one using the SDK; compare (minutes)
+  mutants [FILE...] [--shard K/N] [--in-diff DIFF]
+                     mutation testing (cargo-mutants) of the wrapper's rule modules, or of
+                     FILEs; caught / missed / unviable / timeout per file (an hour or more)";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -44,6 +48,9 @@ fn main() -> ExitCode {
         ["bench"] => report(xtask::tasks::bench(&root, false).map(|()| String::new())),
         ["bench", "--quick"] => report(xtask::tasks::bench(&root, true).map(|()| String::new())),
         ["build-cost"] => report(xtask::tasks::build_cost(&root).map(|()| String::new())),
+        ["mutants", rest @ ..] => report(
+            xtask::mutants::parse(rest).and_then(|options| xtask::mutants::run(&root, &options)),
+        ),
         ["help" | "--help" | "-h"] => {
             println!("{USAGE}");
             ExitCode::SUCCESS

@@ -1,0 +1,308 @@
+//! `cargo xtask mutants [FILE...] [--shard K/N] [--in-diff DIFF]`: mutation
+//! testing with cargo-mutants, the measure of whether the tests catch bugs.
+//!
+//! It mutates the wrapper crate (the files given, or its rule modules), runs
+//! the lib's unit tests and the integration tests that exercise the rules
+//! with few property cases (so that one mutant takes seconds), and prints
+//! caught / missed / unviable / timeout per file. Settings cargo-mutants reads
+//! itself are in `.cargo/mutants.toml`. Too slow for CI: run it on what you
+//! changed (`git diff > change.diff; cargo xtask mutants --in-diff change.diff`).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+
+/// The rule modules: no mutant may survive here.
+pub const RULE_MODULES: &[&str] = &[
+    "crates/yandex-market-chats/src/limits/*.rs",
+    "crates/yandex-market-chats/src/retry.rs",
+    "crates/yandex-market-chats/src/rate_limit.rs",
+    "crates/yandex-market-chats/src/http_date.rs",
+    "crates/yandex-market-chats/src/operation.rs",
+    "crates/yandex-market-chats/src/page_size.rs",
+    "crates/yandex-market-chats/src/paging.rs",
+    "crates/yandex-market-chats/src/query.rs",
+];
+
+/// The test targets a mutant is tested with: not the doc tests (each one
+/// compiles on its own) nor the examples run as processes.
+const TEST_TARGETS: &[&str] = &[
+    "limiter_model",
+    "limits_client",
+    "promises",
+    "wrapper_faults",
+    "wrapper_paging",
+    "chat_operations",
+    "properties",
+    "notifications",
+    "tracing_spans",
+];
+
+/// Property cases per property while mutants run (CI runs 256).
+const PROPTEST_CASES: &str = "16";
+
+/// What to mutate.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Options {
+    files: Vec<String>,
+    shard: Option<String>,
+    in_diff: Option<String>,
+}
+
+/// Reads `[FILE...] [--shard K/N] [--in-diff DIFF]`.
+///
+/// # Errors
+/// An option without its value, or an unknown one.
+pub fn parse(args: &[&str]) -> Result<Options, String> {
+    let mut options = Options::default();
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        match *arg {
+            "--shard" => options.shard = Some(value(args.next(), "--shard K/N")?),
+            "--in-diff" => options.in_diff = Some(value(args.next(), "--in-diff DIFF")?),
+            flag if flag.starts_with('-') => return Err(format!("unknown option {flag}")),
+            file => options.files.push(file.to_owned()),
+        }
+    }
+    Ok(options)
+}
+
+fn value(arg: Option<&&str>, usage: &str) -> Result<String, String> {
+    arg.map(|v| (*v).to_owned())
+        .ok_or_else(|| format!("{usage}: the value is missing"))
+}
+
+fn cargo() -> Command {
+    Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+}
+
+fn test_args() -> Vec<String> {
+    let mut args = vec!["--lib".to_owned()];
+    for target in TEST_TARGETS {
+        args.extend(["--test".to_owned(), (*target).to_owned()]);
+    }
+    args
+}
+
+/// Runs the baseline and cargo-mutants, and summarizes per file.
+///
+/// # Errors
+/// cargo-mutants or cargo-nextest missing, a failing baseline, no outcomes,
+/// or a mutant missed in a rule module.
+pub fn run(root: &Path, options: &Options) -> Result<String, String> {
+    for (tool, install) in [("mutants", "cargo-mutants"), ("nextest", "cargo-nextest")] {
+        let found = cargo()
+            .args([tool, "--version"])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !found {
+            return Err(format!(
+                "cargo {tool} is not installed: cargo install {install} --locked"
+            ));
+        }
+    }
+    // cargo-mutants' own baseline tests only the mutated package, which the
+    // test arguments do not fit: the baseline is run here instead.
+    let status = cargo()
+        .current_dir(root)
+        .env("PROPTEST_CASES", PROPTEST_CASES)
+        .args([
+            "nextest",
+            "run",
+            "-p",
+            "yandex-market-chats",
+            "-p",
+            "yandex-market-chats-tests",
+        ])
+        .args(test_args())
+        .status()
+        .map_err(|e| format!("cannot run cargo nextest: {e}"))?;
+    if !status.success() {
+        return Err("the tests fail without any mutation; fix them first".to_owned());
+    }
+
+    let output = root.join("target").join("mutants");
+    let mut command = cargo();
+    command
+        .current_dir(root)
+        .env("PROPTEST_CASES", PROPTEST_CASES)
+        .args(["mutants", "-p", "yandex-market-chats", "--baseline", "skip"])
+        .args(["--timeout", "240", "--build-timeout", "900"])
+        .arg("--output")
+        .arg(&output);
+    let files: Vec<&str> = if options.files.is_empty() {
+        RULE_MODULES.to_vec()
+    } else {
+        options.files.iter().map(String::as_str).collect()
+    };
+    for file in &files {
+        command.args(["--file", file]);
+    }
+    if let Some(shard) = &options.shard {
+        command.args(["--shard", shard]);
+    }
+    if let Some(diff) = &options.in_diff {
+        command.args(["--in-diff", diff]);
+    }
+    for arg in test_args() {
+        command.arg(format!("--cargo-test-arg={arg}"));
+    }
+    // Its exit code says whether something was missed; the summary says what.
+    command
+        .status()
+        .map_err(|e| format!("cannot run cargo mutants: {e}"))?;
+
+    let outcomes = output.join("mutants.out").join("outcomes.json");
+    let text = std::fs::read_to_string(&outcomes)
+        .map_err(|e| format!("cannot read {}: {e}", outcomes.display()))?;
+    let counts = summarize(&text)?;
+    let table = table(&counts);
+    let missed_in_rules: Vec<&String> = counts
+        .iter()
+        .filter(|(file, c)| c.missed > 0 && is_rule_module(file))
+        .map(|(file, _)| file)
+        .collect();
+    if missed_in_rules.is_empty() {
+        Ok(table)
+    } else {
+        println!("{table}");
+        Err(format!(
+            "missed mutants in rule modules: {} (see target/mutants/mutants.out/missed.txt)",
+            missed_in_rules
+                .iter()
+                .map(|f| f.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+    }
+}
+
+fn is_rule_module(file: &str) -> bool {
+    RULE_MODULES
+        .iter()
+        .any(|pattern| match pattern.strip_suffix("*.rs") {
+            Some(folder) => file.starts_with(folder),
+            None => file == *pattern,
+        })
+}
+
+/// One file's outcomes.
+#[derive(Debug, Default, PartialEq, Eq, Clone, Copy)]
+pub struct Counts {
+    /// Mutants a test failed on.
+    pub caught: usize,
+    /// Mutants every test passed on.
+    pub missed: usize,
+    /// Mutants that did not build.
+    pub unviable: usize,
+    /// Mutants whose tests did not finish in time (counted as caught by
+    /// cargo-mutants; shown apart).
+    pub timeout: usize,
+}
+
+/// Counts per file from cargo-mutants' `outcomes.json`.
+///
+/// # Errors
+/// Text that is not cargo-mutants' outcomes.
+pub fn summarize(outcomes: &str) -> Result<BTreeMap<String, Counts>, String> {
+    let value: serde_json::Value =
+        serde_json::from_str(outcomes).map_err(|e| format!("outcomes.json: {e}"))?;
+    let list = value["outcomes"]
+        .as_array()
+        .ok_or("outcomes.json has no `outcomes` list")?;
+    let mut counts: BTreeMap<String, Counts> = BTreeMap::new();
+    for outcome in list {
+        let Some(file) = outcome["scenario"]["Mutant"]["file"].as_str() else {
+            continue; // the baseline
+        };
+        let entry = counts.entry(file.to_owned()).or_default();
+        match outcome["summary"].as_str() {
+            Some("CaughtMutant") => entry.caught += 1,
+            Some("MissedMutant") => entry.missed += 1,
+            Some("Unviable") => entry.unviable += 1,
+            Some("Timeout") => entry.timeout += 1,
+            other => return Err(format!("{file}: unexpected outcome {other:?}")),
+        }
+    }
+    Ok(counts)
+}
+
+/// The per-file table, with a total.
+pub fn table(counts: &BTreeMap<String, Counts>) -> String {
+    let mut out = format!(
+        "{:<55} {:>6} {:>6} {:>8} {:>7}\n",
+        "file", "caught", "missed", "unviable", "timeout"
+    );
+    let mut total = Counts::default();
+    for (file, c) in counts {
+        let short = file.trim_start_matches("crates/yandex-market-chats/src/");
+        out.push_str(&format!(
+            "{short:<55} {:>6} {:>6} {:>8} {:>7}\n",
+            c.caught, c.missed, c.unviable, c.timeout
+        ));
+        total.caught += c.caught;
+        total.missed += c.missed;
+        total.unviable += c.unviable;
+        total.timeout += c.timeout;
+    }
+    out.push_str(&format!(
+        "{:<55} {:>6} {:>6} {:>8} {:>7}",
+        "total", total.caught, total.missed, total.unviable, total.timeout
+    ));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn options_and_outcomes_are_read() {
+        assert_eq!(
+            parse(&["a.rs", "--shard", "1/4", "--in-diff", "x.diff"]).unwrap(),
+            Options {
+                files: vec!["a.rs".into()],
+                shard: Some("1/4".into()),
+                in_diff: Some("x.diff".into())
+            }
+        );
+        assert!(parse(&["--shard"]).is_err());
+        assert!(parse(&["--bogus"]).is_err());
+
+        let json = r#"{"outcomes": [
+            {"scenario": "Baseline", "summary": "Success"},
+            {"scenario": {"Mutant": {"file": "crates/yandex-market-chats/src/retry.rs"}}, "summary": "CaughtMutant"},
+            {"scenario": {"Mutant": {"file": "crates/yandex-market-chats/src/retry.rs"}}, "summary": "MissedMutant"},
+            {"scenario": {"Mutant": {"file": "crates/yandex-market-chats/src/limits/window.rs"}}, "summary": "Unviable"},
+            {"scenario": {"Mutant": {"file": "crates/yandex-market-chats/src/limits/window.rs"}}, "summary": "Timeout"}
+        ]}"#;
+        let counts = summarize(json).unwrap();
+        assert_eq!(
+            counts["crates/yandex-market-chats/src/retry.rs"],
+            Counts {
+                caught: 1,
+                missed: 1,
+                unviable: 0,
+                timeout: 0
+            }
+        );
+        assert_eq!(
+            counts["crates/yandex-market-chats/src/limits/window.rs"],
+            Counts {
+                caught: 0,
+                missed: 0,
+                unviable: 1,
+                timeout: 1
+            }
+        );
+        let table = table(&counts);
+        assert!(
+            table.contains("limits/window.rs") && table.ends_with("1        1       1"),
+            "{table}"
+        );
+        assert!(is_rule_module(
+            "crates/yandex-market-chats/src/limits/window.rs"
+        ));
+        assert!(!is_rule_module("crates/yandex-market-chats/src/chat.rs"));
+    }
+}
