@@ -234,7 +234,13 @@ async fn simulate(run: Run) -> Outcome {
                 tokio::time::sleep(down).await;
                 model.lock().unwrap().client_in_flight -= 1;
                 limiter.release(permit, Release::sent(RateLimit::from_headers(&headers)));
-                check(&model, &limiter, &violations).await;
+                check(
+                    &model,
+                    &limiter,
+                    &violations,
+                    Duration::from_millis(latency_ms),
+                )
+                .await;
                 tokio::time::sleep(Duration::from_millis(rng.u64(0..=think_ms))).await;
             }
         }));
@@ -252,7 +258,12 @@ async fn simulate(run: Run) -> Outcome {
     }
 }
 
-async fn check(model: &Mutex<Model>, limiter: &InProcessLimiter, violations: &Mutex<Vec<String>>) {
+async fn check(
+    model: &Mutex<Model>,
+    limiter: &InProcessLimiter,
+    violations: &Mutex<Vec<String>>,
+    latency: Duration,
+) {
     let local = limiter
         .quota(BUSINESS, Operation::GetChats)
         .await
@@ -263,9 +274,10 @@ async fn check(model: &Mutex<Model>, limiter: &InProcessLimiter, violations: &Mu
     // What the server will have left once everything sent has arrived.
     let server = model.remaining().saturating_sub(model.on_the_way);
     let in_flight = model.client_in_flight;
-    // The reset may be seen up to one second late (the headers' resolution)
-    // plus the margin.
-    let just_reset = model.seconds_into_window() < (MARGIN + Duration::from_secs(1)).as_secs_f64();
+    // The client learns of a reset from an answer that is up to one
+    // latency old, with one-second resolution, and waits the margin more.
+    let allowance = MARGIN + Duration::from_secs(1) + latency;
+    let just_reset = model.seconds_into_window() < allowance.as_secs_f64();
     if local > server {
         violations.lock().unwrap().push(format!(
             "laxer than the server: local {local}, server {server} at {}",
@@ -636,10 +648,17 @@ fn state_stays_bounded_for_100_000_businesses() {
                 ))
                 .await
                 .unwrap();
-            limiter.release(permit, Release::sent(None));
+            // Room is made before a new business is added, not after.
             peak = peak.max(limiter.tracked_businesses());
+            limiter.release(permit, Release::sent(None));
         }
         assert!(peak <= 1000, "{peak}");
+        // Eviction leaves three quarters of the bound, not less.
+        assert!(
+            limiter.tracked_businesses() >= 750,
+            "{}",
+            limiter.tracked_businesses()
+        );
         // Businesses with a request in flight are never evicted.
         let held = limiter
             .acquire(Acquire::new(
@@ -741,4 +760,86 @@ async fn an_answer_from_the_servers_new_window_restarts_the_count_inside_the_mar
         .unwrap()
         .unwrap();
     assert_eq!(state.remaining, 98);
+}
+
+async fn use_once(limiter: &InProcessLimiter, business: u64) {
+    let permit = limiter
+        .acquire(Acquire::new(
+            business,
+            Operation::GetChats,
+            Duration::from_secs(10),
+            Duration::ZERO,
+        ))
+        .await
+        .unwrap();
+    limiter.release(permit, Release::sent(None));
+}
+
+async fn remaining(limiter: &InProcessLimiter, business: u64) -> u64 {
+    limiter
+        .quota(business, Operation::GetChats)
+        .await
+        .unwrap()
+        .unwrap()
+        .remaining
+}
+
+#[tokio::test(start_paused = true)]
+async fn eviction_forgets_the_businesses_used_longest_ago_and_only_to_make_room() {
+    let limiter = InProcessLimiter::new();
+    let mut settings = settings(100, 4);
+    settings.max_tracked_businesses = 8;
+    limiter.configure(&settings).unwrap();
+    for business in 1..=8 {
+        use_once(&limiter, business).await;
+    }
+    // Business 1 is used again: now 2 and 3 are the oldest.
+    use_once(&limiter, 1).await;
+    assert_eq!(limiter.tracked_businesses(), 8);
+    use_once(&limiter, 9).await;
+    // Down to 6 (three quarters of 8), then 9 is added.
+    assert_eq!(limiter.tracked_businesses(), 7);
+    assert_eq!(remaining(&limiter, 1).await, 98, "kept: used recently");
+    for evicted in 2..=3 {
+        assert_eq!(
+            remaining(&limiter, evicted).await,
+            100,
+            "{evicted} was forgotten"
+        );
+    }
+    for kept in 4..=8 {
+        assert_eq!(remaining(&limiter, kept).await, 99, "{kept} was kept");
+    }
+
+    // Businesses with requests in flight are never evicted; and nothing is
+    // dropped while no new business needs room.
+    let limiter = InProcessLimiter::new();
+    let mut settings = settings_for_eviction();
+    settings.max_tracked_businesses = 4;
+    limiter.configure(&settings).unwrap();
+    let mut held = Vec::new();
+    for business in 1..=5 {
+        held.push(
+            limiter
+                .acquire(Acquire::new(
+                    business,
+                    Operation::GetChats,
+                    Duration::from_secs(10),
+                    Duration::ZERO,
+                ))
+                .await
+                .unwrap(),
+        );
+    }
+    assert_eq!(limiter.tracked_businesses(), 5);
+    for permit in held {
+        limiter.release(permit, Release::sent(None));
+    }
+    use_once(&limiter, 1).await;
+    assert_eq!(limiter.tracked_businesses(), 5);
+    assert_eq!(remaining(&limiter, 2).await, 99);
+}
+
+fn settings_for_eviction() -> LimiterSettings {
+    settings(100, 4)
 }

@@ -12,7 +12,7 @@ use std::time::Duration;
 use chrono::Utc;
 use common::capture::Capture;
 use common::*;
-use futures::{StreamExt, TryStreamExt};
+use futures::{Stream, StreamExt, TryStreamExt};
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -45,14 +45,6 @@ impl Limiter for CountingLimiter {
     async fn quota(&self, _: u64, _: Operation) -> Result<Option<QuotaState>, Error> {
         Ok(None)
     }
-}
-
-/// A port that refuses connections: bound, then closed.
-async fn refusing_url() -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    drop(listener);
-    format!("http://{address}")
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -572,4 +564,46 @@ async fn a_builder_setting_reaches_the_request() {
         ),
         "{error:?}"
     );
+}
+
+// ---- Streams say where they stand ----
+
+#[tokio::test]
+async fn streams_show_their_position_in_debug_is_done_and_size_hint() {
+    let (server, _) = paging_server(45).await;
+    let client = client(&server.base_url());
+    let mut pages = client
+        .chats(42)
+        .page_size(yandex_market_chats::PageSize::new(20).unwrap())
+        .max_pages(2)
+        .pages();
+    assert!(!pages.is_done());
+    // At most 2 pages, and perhaps an error after them.
+    assert_eq!(pages.size_hint(), (0, Some(3)));
+    pages.try_next().await.unwrap();
+    let debug = format!("{pages:?}");
+    assert!(debug.starts_with("Pages {"), "{debug}");
+    assert!(debug.contains(r#"next_page_token: Some("p20")"#), "{debug}");
+    assert!(debug.contains("pages_left: Some(1)"), "{debug}");
+    assert!(!pages.is_done());
+    assert_eq!(pages.size_hint(), (0, Some(2)));
+    pages.try_next().await.unwrap();
+    assert!(pages.is_done());
+    assert_eq!(pages.size_hint(), (0, Some(0)));
+    assert!(pages.try_next().await.unwrap().is_none());
+    let unbounded = client.chats(42).pages();
+    assert_eq!(unbounded.size_hint(), (0, None));
+
+    let mut chats = client
+        .chats(42)
+        .page_size(yandex_market_chats::PageSize::new(20).unwrap())
+        .stream();
+    chats.try_next().await.unwrap();
+    let debug = format!("{chats:?}");
+    assert!(debug.starts_with("Items {"), "{debug}");
+    assert!(debug.contains("buffered: 19"), "{debug}");
+    // (`StreamExt::buffered` would win the method call.)
+    assert_eq!(yandex_market_chats::ChatStream::buffered(&chats), 19);
+    assert_eq!(chats.next_page_token(), Some("p20"));
+    assert!(debug.contains(r#"next_page_token: Some("p20")"#), "{debug}");
 }

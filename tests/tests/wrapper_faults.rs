@@ -327,7 +327,7 @@ async fn five_concurrent_streams_never_have_more_than_4_requests_in_flight() {
 
 #[tokio::test]
 async fn the_key_never_shows_in_debug_or_errors() {
-    let client = client("http://127.0.0.1:9");
+    let client = client(&refusing_url().await);
     let debug = format!("{client:?}");
     assert!(!debug.contains(KEY), "{debug}");
     let builder = Client::builder().api_key(KEY);

@@ -5,7 +5,7 @@
 //! - `check`: regenerate in memory and compare with the snapshot; print a
 //!   unified diff and fail when they differ.
 //! - `bench [--quick]`, `build-cost`: see `tasks.rs`.
-//! - `mutants [FILE...] [--shard K/N] [--in-diff DIFF]`: see `mutants.rs`.
+//! - `mutants [FILE...] [--shard K/N] [--in-diff DIFF] [--iterate]`: see `mutants.rs`.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -19,7 +19,7 @@ const USAGE: &str = "usage: cargo xtask <task>
   bench [--quick]    time and memory of the SDK against a hand-written baseline (release build;
                      --quick: a small debug run that only keeps the benchmark working)
   build-cost         clean-build a reqwest-only crate and one using the SDK; compare (minutes)
-  mutants [FILE...] [--shard K/N] [--in-diff DIFF]
+  mutants [FILE...] [--shard K/N] [--in-diff DIFF] [--iterate]
                      mutation testing (cargo-mutants) of the wrapper's rule modules, or of
                      FILEs; caught / missed / unviable / timeout per file (an hour or more)";
 

@@ -1,4 +1,4 @@
-//! `cargo xtask mutants [FILE...] [--shard K/N] [--in-diff DIFF]`: mutation
+//! `cargo xtask mutants [FILE...] [--shard K/N] [--in-diff DIFF] [--iterate]`: mutation
 //! testing with cargo-mutants, the measure of whether the tests catch bugs.
 //!
 //! It mutates the wrapper crate (the files given, or its rule modules), runs
@@ -47,9 +47,11 @@ pub struct Options {
     files: Vec<String>,
     shard: Option<String>,
     in_diff: Option<String>,
+    iterate: bool,
 }
 
-/// Reads `[FILE...] [--shard K/N] [--in-diff DIFF]`.
+/// Reads `[FILE...] [--shard K/N] [--in-diff DIFF] [--iterate]`
+/// (`--iterate`: only the mutants the last run did not catch).
 ///
 /// # Errors
 /// An option without its value, or an unknown one.
@@ -60,6 +62,7 @@ pub fn parse(args: &[&str]) -> Result<Options, String> {
         match *arg {
             "--shard" => options.shard = Some(value(args.next(), "--shard K/N")?),
             "--in-diff" => options.in_diff = Some(value(args.next(), "--in-diff DIFF")?),
+            "--iterate" => options.iterate = true,
             flag if flag.starts_with('-') => return Err(format!("unknown option {flag}")),
             file => options.files.push(file.to_owned()),
         }
@@ -143,6 +146,9 @@ pub fn run(root: &Path, options: &Options) -> Result<String, String> {
     }
     if let Some(diff) = &options.in_diff {
         command.args(["--in-diff", diff]);
+    }
+    if options.iterate {
+        command.arg("--iterate");
     }
     for arg in test_args() {
         command.arg(format!("--cargo-test-arg={arg}"));
@@ -263,7 +269,8 @@ mod tests {
             Options {
                 files: vec!["a.rs".into()],
                 shard: Some("1/4".into()),
-                in_diff: Some("x.diff".into())
+                in_diff: Some("x.diff".into()),
+                iterate: false,
             }
         );
         assert!(parse(&["--shard"]).is_err());

@@ -12,8 +12,20 @@
 
 use chrono::{DateTime, NaiveDate, NaiveTime, TimeZone, Utc};
 
-const MONTHS: [&str; 12] = [
-    "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+/// Month names: HTTP's abbreviations and, tolerated, the full names.
+const MONTHS: [(&str, &str); 12] = [
+    ("jan", "january"),
+    ("feb", "february"),
+    ("mar", "march"),
+    ("apr", "april"),
+    ("may", "may"),
+    ("jun", "june"),
+    ("jul", "july"),
+    ("aug", "august"),
+    ("sep", "september"),
+    ("oct", "october"),
+    ("nov", "november"),
+    ("dec", "december"),
 ];
 
 /// Parses an HTTP date; `None` when it is none of the forms above.
@@ -64,7 +76,7 @@ fn month(name: &str) -> Option<u32> {
     let lower = name.to_ascii_lowercase();
     let position = MONTHS
         .iter()
-        .position(|m| lower == *m || (lower.len() > 3 && lower.starts_with(m)))?;
+        .position(|(short, full)| lower == *short || lower == *full)?;
     u32::try_from(position + 1).ok()
 }
 
@@ -85,8 +97,9 @@ fn offset(zone: Option<&str>) -> Option<i32> {
     match zone.to_ascii_uppercase().as_str() {
         "GMT" | "UT" | "UTC" | "Z" => Some(0),
         numeric if numeric.len() == 5 && (numeric.starts_with('+') || numeric.starts_with('-')) => {
-            let hours: i32 = numeric[1..3].parse().ok()?;
-            let minutes: i32 = numeric[3..5].parse().ok()?;
+            // `get`, not indexing: never a panic on a character boundary.
+            let hours: i32 = numeric.get(1..3)?.parse().ok()?;
+            let minutes: i32 = numeric.get(3..5)?.parse().ok()?;
             let seconds = hours * 3600 + minutes * 60;
             Some(if numeric.starts_with('-') {
                 -seconds
@@ -124,8 +137,12 @@ mod tests {
             "06-Nov-94 08:49:37 GMT",
             "Sun Nov  6 08:49:37 1994",
             "Sun, 06 Nov 1994 11:49:37 +0300",
+            "Sun, 06 Nov 1994 14:19:37 +0530",
+            "Sun, 06 Nov 1994 03:49:37 -0500",
+            "Sun, 06 Nov 1994 08:49:37 -0000",
             "Sun, 6 Nov 1994 08:49:37 UTC",
             "Sun, 06 Nov 1994 08:49:37",
+            "Sunday, 06 November 1994 08:49:37 GMT",
         ] {
             assert_eq!(parse(text), Some(expected), "{text}");
         }
@@ -148,9 +165,20 @@ mod tests {
             "Thu, 31 Feb 2018 00:00:00 GMT",
             "Thu, 10 Jul 2018 25:00:00 GMT",
             "Thu, 10 Foo 2018 00:00:00 GMT",
+            "Thu, 10 Julx 2018 00:00:00 GMT",
+            "Thu, 10 Ju 2018 00:00:00 GMT",
             "Thu, 10 Jul 2018 00:00:00 MARS",
+            "Thu, 10 Jul 2018 00:00:00 +030",
+            "Thu, 10 Jul 2018 00:00:00 0300",
+            "Thu, 10 Jul 2018 00:00:00 03000",
+            "Thu, 10 Jul 2018 00:00:00 +03x0",
+            "Thu, 10 Jul 2018 00:00:00 +0\u{e9}0",
             "Thu, 10 Jul 18000 00:00:00 GMT",
             "10-Jul-2018-1 00:00:00 GMT",
+            // Anything after the zone.
+            "Tuesday, 10-Jul-18 00:42:42 GMT later",
+            "Tue, 10 Jul 2018 00:42:42 GMT later",
+            "Tue Jul 10 00:42:42 2018 GMT",
         ] {
             assert_eq!(parse(text), None, "{text}");
         }

@@ -434,6 +434,94 @@ mod tests {
     }
 
     #[test]
+    fn every_setter_takes_effect() {
+        fastrand::seed(3);
+        let tight = RetryPolicy::default()
+            .max_attempts(9)
+            .initial_backoff(Duration::from_millis(10))
+            .max_backoff(Duration::from_millis(30))
+            .parallel_limit_backoff(Duration::from_millis(2))
+            .max_quota_wait(Duration::from_secs(3))
+            .quota_reset_margin(Duration::from_millis(500));
+        let after = |counted| waits(&tight, counted, &api(503, None));
+        assert!(after(1).iter().all(|w| *w <= Duration::from_millis(10)));
+        assert!(after(1).iter().any(|w| *w > Duration::from_millis(9)));
+        assert!(after(8).iter().all(|w| *w <= Duration::from_millis(30)));
+        assert!(after(8).iter().any(|w| *w > Duration::from_millis(29)));
+        let mut budget = Budget::default();
+        for _ in 0..50 {
+            match tight.decide(Operation::GetChats, &mut budget, api(420, None), LOTS) {
+                Decision::Retry(wait, _) => assert!(wait <= Duration::from_millis(30)),
+                Decision::Fail(error) => panic!("{error}"),
+            }
+        }
+        let first = tight.decide(
+            Operation::GetChats,
+            &mut Budget::default(),
+            api(420, None),
+            LOTS,
+        );
+        assert!(matches!(first, Decision::Retry(wait, _) if wait <= Duration::from_millis(2)));
+        // A reset 2 s away: waited for, plus the margin; 4 s away: too far.
+        let spent_in = |s| api(420, Some(spent(Some(Duration::from_secs(s)))));
+        match tight.decide(
+            Operation::GetChats,
+            &mut Budget::default(),
+            spent_in(2),
+            LOTS,
+        ) {
+            Decision::Retry(wait, _) => assert_eq!(wait, Duration::from_millis(2500)),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            tight.decide(
+                Operation::GetChats,
+                &mut Budget::default(),
+                spent_in(4),
+                LOTS
+            ),
+            Decision::Fail(Error::RateLimited { .. })
+        ));
+        assert_eq!(tight.max_quota_wait_value(), Duration::from_secs(3));
+        assert_eq!(tight.quota_reset_margin_value(), Duration::from_millis(500));
+        // `disabled`: one attempt and no waiting for the quota, locally too.
+        let disabled = RetryPolicy::disabled();
+        assert_eq!(
+            disabled,
+            RetryPolicy::default()
+                .max_attempts(1)
+                .max_quota_wait(Duration::ZERO)
+        );
+        assert_eq!(disabled.max_quota_wait_value(), Duration::ZERO);
+    }
+
+    #[test]
+    fn a_wait_that_would_use_up_the_time_left_is_not_made() {
+        let policy = RetryPolicy::default();
+        let mut rate = spent(None);
+        rate.remaining = None;
+        rate.retry_after = Some(Duration::from_secs(2));
+        let gateway = || api(429, Some(rate.clone()));
+        let quota = || api(420, Some(spent(Some(Duration::from_secs(1)))));
+        let two = Duration::from_secs(2);
+        let just_over = two + Duration::from_nanos(1);
+        for (error, left, retried) in [
+            (gateway(), two, false),
+            (gateway(), just_over, true),
+            // 1 s to the reset plus the 1 s margin.
+            (quota(), two, false),
+            (quota(), just_over, true),
+        ] {
+            let decision = policy.decide(Operation::GetChats, &mut Budget::default(), error, left);
+            assert_eq!(
+                matches!(decision, Decision::Retry(..)),
+                retried,
+                "{decision:?} with {left:?} left"
+            );
+        }
+    }
+
+    #[test]
     fn a_spent_quota_far_away_fails_at_once_with_its_reset_time() {
         let before = chrono::Utc::now();
         match decide(

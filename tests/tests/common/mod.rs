@@ -58,9 +58,18 @@ pub fn proptest_config(default_cases: u32) -> proptest::test_runner::Config {
     Config {
         cases,
         rng_seed: RngSeed::Fixed(seed),
-        failure_persistence: Some(Box::new(FileFailurePersistence::WithSource("regressions"))),
+        failure_persistence: Some(Box::new(FileFailurePersistence::WithSource("proptest-regressions"))),
         ..Config::default()
     }
+}
+
+/// A URL nothing listens on: a port bound, then closed (never a fixed port
+/// such as 9, which something may use).
+pub async fn refusing_url() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    drop(listener);
+    format!("http://{address}")
 }
 
 /// Fast retries, so tests do not wait.

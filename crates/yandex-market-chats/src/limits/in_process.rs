@@ -258,7 +258,9 @@ impl Limiter for InProcessLimiter {
         if let Some(quota) = quota {
             let window = business.windows[index].get_or_insert_with(|| Window::new(now, quota));
             match (&release.rate_limit, permit.ticket) {
-                (Some(rate_limit), _) => window.observe(now, quota, rate_limit, others, margin),
+                (Some(rate_limit), ticket) => {
+                    window.observe(now, quota, rate_limit, ticket, others, margin);
+                }
                 (None, Some(ticket)) if !release.sent => window.refund(ticket, quota),
                 _ => {}
             }

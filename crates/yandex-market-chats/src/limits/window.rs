@@ -16,6 +16,10 @@
 //!   server, stricter by at most the requests in flight, and exact once none
 //!   is. (The smaller of the local count and that would keep a request that
 //!   was counted twice counted twice for the rest of the window.)
+//! - The first window is a guess (an hour from the first request); when the
+//!   server first states its window and that began after the guess did, the
+//!   own count restarts with the server's window: requests sent before it
+//!   belong to the window before.
 //! - Without a usable `Until` nothing changes: the client never makes up a
 //!   reset time the server did not state.
 
@@ -36,7 +40,8 @@ pub(crate) fn later(now: Instant, by: Duration) -> Instant {
 
 #[derive(Debug, Clone)]
 pub(crate) struct Window {
-    /// When the local window ends.
+    /// When the local window started and ends.
+    start: Instant,
     end: Instant,
     /// What this client's own quota leaves: the configured quota minus what
     /// it sent in this window. A quota set below the server's stays a cap.
@@ -45,10 +50,17 @@ pub(crate) struct Window {
     /// current window minus the requests sent since that are still in
     /// flight; `None` until the server said something in this window.
     server: Option<u64>,
+    /// Requests in flight when this window started, taken off `own` in case
+    /// they count in it; given back once the server's view of the window
+    /// (which accounts for them) arrives, so they are not counted twice.
+    carried: u64,
     /// The smallest `Remaining` the server stated in its current window.
     server_lowest: Option<u64>,
     /// The latest `Until` the server stated, by its own clock.
     server_until: Option<DateTime<Utc>>,
+    /// The local window passed that `Until`: answers stating it again come
+    /// late, from the server's window before.
+    server_window_over: bool,
     /// The server's `Limit`, when it stated one (it may be below ours).
     server_limit: Option<u64>,
     /// Changes with every new window, so a refund never lands in the wrong one.
@@ -59,19 +71,30 @@ pub(crate) struct Window {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Ticket {
     generation: u64,
+    /// When the unit was taken (the request sent).
+    at: Instant,
 }
 
 impl Window {
     pub(crate) fn new(now: Instant, quota: u32) -> Self {
         Self {
+            start: now,
             end: later(now, WINDOW),
             own: u64::from(quota),
             server: None,
+            carried: 0,
             server_lowest: None,
             server_until: None,
+            server_window_over: false,
             server_limit: None,
             generation: 0,
         }
+    }
+
+    /// The whole window: our quota, or the server's when it is smaller.
+    fn full(&self, quota: u32) -> u64 {
+        self.server_limit
+            .map_or(u64::from(quota), |limit| limit.min(u64::from(quota)))
     }
 
     /// What may still be sent in this window.
@@ -82,10 +105,9 @@ impl Window {
     /// Starts a new window: the own count restarts from the quota, less the
     /// requests still in flight (they may count in the server's new window).
     fn start_window(&mut self, quota: u32, in_flight: u64) {
-        let full = self
-            .server_limit
-            .map_or(u64::from(quota), |limit| limit.min(u64::from(quota)));
+        let full = self.full(quota);
         self.own = full.saturating_sub(in_flight);
+        self.carried = in_flight.min(full);
         self.server = None;
         self.server_lowest = None;
         self.generation = self.generation.wrapping_add(1);
@@ -93,8 +115,10 @@ impl Window {
 
     fn roll_over_if_ended(&mut self, now: Instant, quota: u32, in_flight: u64) {
         if now >= self.end {
+            self.start = now;
             self.end = later(now, WINDOW);
             self.start_window(quota, in_flight);
+            self.server_window_over = self.server_until.is_some();
         }
     }
 
@@ -113,6 +137,7 @@ impl Window {
         self.server = self.server.map(|server| server.saturating_sub(1));
         Ok(Ticket {
             generation: self.generation,
+            at: now,
         })
     }
 
@@ -130,13 +155,15 @@ impl Window {
         (self.remaining(), self.end.saturating_duration_since(now))
     }
 
-    /// Adopts what the server said on an answer; `others_in_flight` are
-    /// this operation's requests still waiting for theirs.
+    /// Adopts what the server said on the answer to the request `ticket`
+    /// (`None`: not known); `others_in_flight` are this operation's requests
+    /// still waiting for theirs.
     pub(crate) fn observe(
         &mut self,
         now: Instant,
         quota: u32,
         rate_limit: &RateLimit,
+        ticket: Option<Ticket>,
         others_in_flight: u64,
         margin: Duration,
     ) {
@@ -153,15 +180,33 @@ impl Window {
         match self.server_until {
             Some(last) if until.signed_duration_since(last) < -second => return,
             Some(last) if until.signed_duration_since(last) > second => {
-                self.start_window(quota, others_in_flight);
+                // Unless the local window already rolled over to it.
+                if !self.server_window_over {
+                    self.start_window(quota, others_in_flight);
+                }
+                self.server_window_over = false;
             }
-            _ => {}
+            Some(_) if self.server_window_over => return,
+            Some(_) => {}
+            None => {
+                // The first window the server states: if it began after the
+                // guessed one, the own count restarts with it. This answer's
+                // request counts in it unless it was surely sent before.
+                let started = now.checked_sub(WINDOW.saturating_sub(resets_in));
+                if let Some(started) = started.filter(|s| *s > self.start) {
+                    let this = u64::from(ticket.is_none_or(|t| t.at >= started));
+                    self.start_window(quota, others_in_flight.saturating_add(this));
+                    self.start = started;
+                }
+            }
         }
         let lowest = self
             .server_lowest
             .map_or(remaining, |lowest| lowest.min(remaining));
         self.server_lowest = Some(lowest);
         self.server = Some(lowest.saturating_sub(others_in_flight));
+        self.own = self.own.saturating_add(self.carried).min(self.full(quota));
+        self.carried = 0;
         self.server_until = Some(self.server_until.map_or(until, |last| last.max(until)));
         self.end = later(now, resets_in.saturating_add(margin));
     }
@@ -187,11 +232,11 @@ mod tests {
     fn a_new_server_window_is_adopted_not_carried_over() {
         let now = Instant::now();
         let mut window = Window::new(now, 100);
-        window.observe(now, 100, &said(3, 3600, 10), 0, MARGIN);
+        window.observe(now, 100, &said(3, 3600, 10), None, 0, MARGIN);
         assert_eq!(window.peek(now, 100, 0).0, 3);
         // Within the margin: the server already reset.
         let now = now + Duration::from_secs(10);
-        window.observe(now, 100, &said(99, 7200, 3600), 0, MARGIN);
+        window.observe(now, 100, &said(99, 7200, 3600), None, 0, MARGIN);
         assert_eq!(window.peek(now, 100, 0), (99, Duration::from_secs(3601)));
     }
 
@@ -202,17 +247,32 @@ mod tests {
         window.take(now, 100, 0).unwrap();
         window.take(now, 100, 1).unwrap();
         // One answer, one request still in flight.
-        window.observe(now, 100, &said(50, 3600, 100), 1, MARGIN);
+        window.observe(now, 100, &said(50, 3600, 100), None, 1, MARGIN);
         assert_eq!(window.peek(now, 100, 1).0, 49);
         // An older answer with a larger count: the smaller one stands, and
         // with nothing in flight the count is exact.
-        window.observe(now, 100, &said(60, 3601, 100), 0, MARGIN);
+        window.observe(now, 100, &said(60, 3601, 100), None, 0, MARGIN);
         assert_eq!(window.peek(now, 100, 0).0, 50);
-        window.observe(now, 100, &said(40, 3600, 100), 2, MARGIN);
+        window.observe(now, 100, &said(40, 3600, 100), None, 2, MARGIN);
         assert_eq!(window.peek(now, 100, 2).0, 38);
         // From the window before: ignored.
-        window.observe(now, 100, &said(0, 0, 0), 0, MARGIN);
+        window.observe(now, 100, &said(0, 0, 0), None, 0, MARGIN);
         assert_eq!(window.peek(now, 100, 0).0, 38);
+    }
+
+    #[test]
+    fn a_late_answer_from_the_window_before_changes_nothing_after_the_rollover() {
+        let now = Instant::now();
+        let mut window = Window::new(now, 100);
+        window.observe(now, 100, &said(5, 3600, 10), None, 0, MARGIN);
+        // The local window ends 11 s later; then an answer of the old window.
+        let later = now + Duration::from_secs(12);
+        assert_eq!(window.peek(later, 100, 0).0, 100);
+        window.observe(later, 100, &said(0, 3600, 0), None, 0, MARGIN);
+        assert_eq!(window.peek(later, 100, 0).0, 100);
+        // The server's next window is adopted.
+        window.observe(later, 100, &said(97, 7200, 3590), None, 0, MARGIN);
+        assert_eq!(window.peek(later, 100, 0).0, 97);
     }
 
     #[test]
@@ -222,7 +282,7 @@ mod tests {
         let mut rate = said(0, 3600, 100);
         rate.until = None;
         rate.resets_in = None;
-        window.observe(now, 100, &rate, 0, MARGIN);
+        window.observe(now, 100, &rate, None, 0, MARGIN);
         assert_eq!(window.peek(now, 100, 0).0, 100);
     }
 
@@ -234,6 +294,7 @@ mod tests {
             now,
             u32::MAX,
             &said(u64::MAX, i64::from(i32::MAX), u64::MAX),
+            None,
             0,
             Duration::MAX,
         );
