@@ -58,7 +58,9 @@ pub fn proptest_config(default_cases: u32) -> proptest::test_runner::Config {
     Config {
         cases,
         rng_seed: RngSeed::Fixed(seed),
-        failure_persistence: Some(Box::new(FileFailurePersistence::WithSource("proptest-regressions"))),
+        failure_persistence: Some(Box::new(FileFailurePersistence::WithSource(
+            "proptest-regressions",
+        ))),
         ..Config::default()
     }
 }
