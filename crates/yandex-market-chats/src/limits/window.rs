@@ -50,6 +50,8 @@ pub(crate) struct Window {
     /// current window minus the requests sent since that are still in
     /// flight; `None` until the server said something in this window.
     server: Option<u64>,
+    /// The configured quota, to tell whether it is below the server's.
+    own_quota: u64,
     /// Requests in flight when this window started, taken off `own` in case
     /// they count in it; given back once the server's view of the window
     /// (which accounts for them) arrives, so they are not counted twice.
@@ -82,6 +84,7 @@ impl Window {
             end: later(now, WINDOW),
             own: u64::from(quota),
             server: None,
+            own_quota: u64::from(quota),
             carried: 0,
             server_lowest: None,
             server_until: None,
@@ -97,9 +100,16 @@ impl Window {
             .map_or(u64::from(quota), |limit| limit.min(u64::from(quota)))
     }
 
-    /// What may still be sent in this window.
+    /// What may still be sent in this window: the server's view once it
+    /// has one, capped by our own count only when our quota is the smaller
+    /// (our count cannot always tell which window a request straddling the
+    /// reset landed in; the server's can).
     fn remaining(&self) -> u64 {
-        self.server.map_or(self.own, |server| server.min(self.own))
+        match (self.server, self.server_limit) {
+            (Some(server), Some(limit)) if limit <= self.own_quota => server,
+            (Some(server), _) => server.min(self.own),
+            (None, _) => self.own,
+        }
     }
 
     /// Starts a new window: the own count restarts from the quota, less the
@@ -192,8 +202,11 @@ impl Window {
                 // The first window the server states: if it began after the
                 // guessed one, the own count restarts with it. This answer's
                 // request counts in it unless it was surely sent before.
+                // `Until` and `Date` have one-second resolution: a start
+                // within two seconds of ours is ours.
                 let started = now.checked_sub(WINDOW.saturating_sub(resets_in));
-                if let Some(started) = started.filter(|s| *s > self.start) {
+                let resolution = Duration::from_secs(2);
+                if let Some(started) = started.filter(|s| *s > later(self.start, resolution)) {
                     let this = u64::from(ticket.is_none_or(|t| t.at >= started));
                     self.start_window(quota, others_in_flight.saturating_add(this));
                     self.start = started;
