@@ -843,3 +843,33 @@ async fn eviction_forgets_the_businesses_used_longest_ago_and_only_to_make_room(
 fn settings_for_eviction() -> LimiterSettings {
     settings(100, 4)
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_reset_exactly_at_the_deadline_is_refused_not_waited_for() {
+    // 60 s to the reset plus the 1 s margin: 61 s.
+    let limiter = limiter_told(
+        0,
+        "Tue, 10 Jul 2018 00:41:00 GMT",
+        "Tue, 10 Jul 2018 00:40:00 GMT",
+    )
+    .await;
+    let exact = Acquire::new(
+        BUSINESS,
+        Operation::GetChats,
+        Duration::from_secs(61),
+        Duration::from_secs(7200),
+    );
+    assert!(matches!(
+        limiter.acquire(exact).await,
+        Err(Error::RateLimited { local: true, .. })
+    ));
+    let roomier = Acquire::new(
+        BUSINESS,
+        Operation::GetChats,
+        Duration::from_secs(61) + Duration::from_millis(1),
+        Duration::from_secs(7200),
+    );
+    let started = Instant::now();
+    assert!(limiter.acquire(roomier).await.is_ok());
+    assert_eq!(started.elapsed(), Duration::from_secs(61));
+}

@@ -130,7 +130,7 @@ pub fn run(root: &Path, options: &Options) -> Result<String, String> {
         .current_dir(root)
         .env("PROPTEST_CASES", PROPTEST_CASES)
         .args(["mutants", "-p", "yandex-market-chats", "--baseline", "skip"])
-        .args(["--timeout", "240", "--build-timeout", "900"])
+        .args(["--timeout", "120", "--build-timeout", "900"])
         .arg("--output")
         .arg(&output);
     let files: Vec<&str> = if options.files.is_empty() {

@@ -34,7 +34,8 @@ use crate::rate_limit::WINDOW;
 /// A far-off instant for sums that would overflow (`Instant + Duration::MAX`).
 pub(crate) fn later(now: Instant, by: Duration) -> Instant {
     now.checked_add(by)
-        .or_else(|| now.checked_add(Duration::from_secs(100 * 365 * 86_400)))
+        // About a hundred years: any instant no wait reaches will do.
+        .or_else(|| now.checked_add(Duration::from_secs(3_153_600_000)))
         .unwrap_or(now)
 }
 
@@ -209,6 +210,9 @@ impl Window {
                 if let Some(started) = started.filter(|s| *s > later(self.start, resolution)) {
                     let this = u64::from(ticket.is_none_or(|t| t.at >= started));
                     self.start_window(quota, others_in_flight.saturating_add(this));
+                    // Kept off the own count: it caps only when our quota is
+                    // below the server's, whose view accounts for them anyway.
+                    self.carried = 0;
                     self.start = started;
                 }
             }
@@ -286,6 +290,39 @@ mod tests {
         // The server's next window is adopted.
         window.observe(later, 100, &said(97, 7200, 3590), None, 0, MARGIN);
         assert_eq!(window.peek(later, 100, 0).0, 97);
+    }
+
+    #[test]
+    fn a_first_server_window_that_began_after_ours_restarts_our_own_cap() {
+        // Our quota (100) is below the server's (1,000): our own count caps.
+        let t0 = Instant::now();
+        let said = |resets_in| RateLimit {
+            limit: Some(1000),
+            remaining: Some(990),
+            until: DateTime::from_timestamp(3600, 0),
+            resets_in: Some(Duration::from_secs(resets_in)),
+            retry_after: None,
+        };
+        let run = |server_began_after: u64, answered: u64| {
+            let mut window = Window::new(t0, 100);
+            window.take(t0, 100, 0).unwrap();
+            window.take(t0, 100, 1).unwrap();
+            let late = window
+                .take(t0 + Duration::from_secs(answered), 100, 2)
+                .unwrap();
+            let now = t0 + Duration::from_secs(10);
+            let resets_in = 3600 - (10 - server_began_after);
+            window.observe(now, 100, &said(resets_in), Some(late), 2, MARGIN);
+            window.peek(now, 100, 2).0
+        };
+        // The server's window began 5 s after ours: the two requests before it
+        // belong to the window before, the answered one (sent at 6 s) to this
+        // one, two are in flight.
+        assert_eq!(run(5, 6), 100 - 2 - 1);
+        // Sent at 4 s, before it began: not counted here.
+        assert_eq!(run(5, 4), 100 - 2);
+        // Within the headers' two-second resolution: our window is its.
+        assert_eq!(run(2, 1), 97);
     }
 
     #[test]
