@@ -3,9 +3,9 @@
 
 use httpmock::prelude::*;
 use serde_json::json;
-use yandex_market_chats_api::request_context::RequestContext;
-use yandex_market_chats_api::types::{ChatContextDto, GetChatsRequest};
-use yandex_market_chats_api::{Client, ClientInfo, Error, open_enums};
+use yandex_market_chats_api::request_context::{RequestContext, capture};
+use yandex_market_chats_api::types::{ChatContext, GetChatsRequest};
+use yandex_market_chats_api::{Client, Error, open_enums};
 
 fn client(server: &MockServer) -> Client {
     let mut headers = reqwest::header::HeaderMap::new();
@@ -71,8 +71,8 @@ async fn sends_method_path_query_body_and_auth_header() {
         .await;
 
     let body = GetChatsRequest {
-        statuses: Some(vec![open_enums::ChatStatusType::New]),
-        contexts: Some(vec![ChatContextDto {
+        statuses: Some(vec![open_enums::ChatStatus::New]),
+        contexts: Some(vec![ChatContext {
             type_: open_enums::ChatContextIdentifiableType::Order,
             id: 9.try_into().unwrap(),
         }]),
@@ -127,20 +127,21 @@ async fn parses_today_s_api_unknown_values_and_offsets() {
         })
         .await;
     let api = client(&server);
-    let response = api
-        .get_chats()
-        .business_id(42u64)
-        .body(GetChatsRequest::default())
-        .send()
-        .await
-        .unwrap();
+    let (response, info) = capture(
+        api.get_chats()
+            .business_id(42u64)
+            .body(GetChatsRequest::default())
+            .send(),
+    )
+    .await;
+    let response = response.unwrap();
     assert_eq!(response.headers()["x-ratelimit-resource-remaining"], "4999");
     let result = response.into_inner().result.unwrap();
     let first = &result.chats[0];
     assert_eq!(first.chat_id.get(), 11);
     assert_eq!(
         first.status,
-        open_enums::ChatStatusType::Unknown("WAITING_FOR_SOMETHING_NEW".into())
+        open_enums::ChatStatus::Unknown("WAITING_FOR_SOMETHING_NEW".into())
     );
     assert_eq!(first.status.to_string(), "WAITING_FOR_SOMETHING_NEW");
     assert_eq!(first.context.type_, open_enums::ChatContextType::Direct);
@@ -161,8 +162,8 @@ async fn parses_today_s_api_unknown_values_and_offsets() {
         Some("next-1")
     );
     // The post hook recorded the status; a success's headers stay on the response.
-    assert_eq!(api.inner().status().map(|s| s.as_u16()), Some(200));
-    assert!(api.inner().error_headers().is_none());
+    assert_eq!(info.status().map(|s| s.as_u16()), Some(200));
+    assert!(info.error_headers().is_none());
 }
 
 #[tokio::test]
@@ -183,19 +184,20 @@ async fn parses_every_error_status_with_errors_as_list_null_or_missing() {
                 })
                 .await;
             let api = client(&server);
-            let error = api
-                .get_chats()
-                .business_id(42u64)
-                .body(GetChatsRequest::default())
-                .send()
-                .await
-                .unwrap_err();
+            let (result, info) = capture(
+                api.get_chats()
+                    .business_id(42u64)
+                    .body(GetChatsRequest::default())
+                    .send(),
+            )
+            .await;
+            let error = result.unwrap_err();
             let Error::ErrorResponse(response) = error else {
                 panic!("{status} {body}: expected a typed error response, got {error:?}");
             };
             assert_eq!(response.status().as_u16(), status);
-            assert_eq!(api.inner().status().map(|s| s.as_u16()), Some(status));
-            assert!(api.inner().error_headers().is_some());
+            assert_eq!(info.status().map(|s| s.as_u16()), Some(status));
+            assert!(info.error_headers().is_some());
             let parsed = response.into_inner();
             match &body["errors"] {
                 serde_json::Value::Array(_) => {
@@ -212,13 +214,13 @@ async fn parses_every_error_status_with_errors_as_list_null_or_missing() {
 
 #[test]
 fn open_enums_round_trip_and_list_known_values() {
-    use open_enums::{ChatContextType, ChatStatusType, ChatType};
+    use open_enums::{ChatContextType, ChatStatus, ChatType};
     for value in ["NEW", "FINISHED", "SOMETHING_ELSE"] {
-        let parsed: ChatStatusType = serde_json::from_value(json!(value)).unwrap();
+        let parsed: ChatStatus = serde_json::from_value(json!(value)).unwrap();
         assert_eq!(serde_json::to_value(&parsed).unwrap(), json!(value));
         assert_eq!(parsed.to_string(), value);
     }
-    assert_eq!(ChatStatusType::KNOWN.len(), 6);
+    assert_eq!(ChatStatus::KNOWN.len(), 6);
     assert_eq!(ChatType::KNOWN, &[ChatType::Chat, ChatType::Arbitrage]);
     assert!(ChatContextType::KNOWN.contains(&ChatContextType::Direct));
     assert!("LATER".parse::<ChatType>().unwrap().is_unknown());

@@ -29,35 +29,35 @@ fn derived() -> Vec<(&'static str, Value)> {
     }
     schemas![
         "GetChatsRequest" => GetChatsRequest,
-        "ChatContextDTO" => ChatContextDto,
+        "ChatContextDTO" => ChatContext,
         "ChatContextIdentifiableType" => ChatContextIdentifiableType,
-        "ChatStatusType" => ChatStatusType,
+        "ChatStatusType" => ChatStatus,
         "ChatType" => ChatType,
         "ChatContextType" => ChatContextType,
         "ApiResponseStatusType" => ApiResponseStatusType,
         "GetChatsResponse" => GetChatsResponse,
-        "GetChatsInfoDTO" => GetChatsInfoDto,
-        "ForwardScrollingPagerDTO" => ForwardScrollingPagerDto,
-        "GetChatInfoDTO" => GetChatInfoDto,
-        "ChatFullContextDTO" => ChatFullContextDto,
-        "ChatCustomerDTO" => ChatCustomerDto,
+        "GetChatsInfoDTO" => ChatsResult,
+        "ForwardScrollingPagerDTO" => Paging,
+        "GetChatInfoDTO" => Chat,
+        "ChatFullContextDTO" => ChatFullContext,
+        "ChatCustomerDTO" => ChatCustomer,
         "CreateChatRequest" => CreateChatRequest,
         "CreateChatResponse" => CreateChatResponse,
-        "CreateChatResultDTO" => CreateChatResultDto,
+        "CreateChatResultDTO" => CreateChatResult,
         "GetChatResponse" => GetChatResponse,
         "GetChatHistoryRequest" => GetChatHistoryRequest,
         "GetChatHistoryResponse" => GetChatHistoryResponse,
-        "ChatMessagesResultDTO" => ChatMessagesResultDto,
+        "ChatMessagesResultDTO" => ChatHistoryResult,
         "GetChatMessageResponse" => GetChatMessageResponse,
-        "ChatMessageDTO" => ChatMessageDto,
-        "ChatMessageSenderType" => ChatMessageSenderType,
-        "ChatMessagePayloadDTO" => ChatMessagePayloadDto,
+        "ChatMessageDTO" => ChatMessage,
+        "ChatMessageSenderType" => ChatMessageSender,
+        "ChatMessagePayloadDTO" => ChatMessageFile,
         "SendMessageToChatRequest" => SendMessageToChatRequest,
         "SendFileToChatRequest" => SendFileToChatRequest,
         "EmptyApiResponse" => EmptyApiResponse,
         "ApiErrorResponse" => ApiErrorResponse,
-        "ApiErrorDTO" => ApiErrorDto,
-        "LegacyApiErrorDTO" => LegacyApiErrorDto,
+        "ApiErrorDTO" => ApiErrorEntry,
+        "LegacyApiErrorDTO" => LegacyApiError,
     ]
 }
 
@@ -80,9 +80,10 @@ fn keys(value: &Value) -> BTreeSet<String> {
         .unwrap_or_default()
 }
 
-/// A schema name as both sides spell it (`GetChatInfoDTO`, `GetChatInfoDto`).
+/// A schema's Rust name, from the fragment's reference (`GetChatInfoDTO`
+/// -> `Chat`) or the derived one (`Chat`), as the codegen names it.
 fn normalized(name: &str) -> String {
-    name.rsplit('/').next().unwrap().to_ascii_lowercase()
+    yandex_market_chats_codegen::rust_name(name.rsplit('/').next().unwrap())
 }
 
 /// What a schema says about a value, in terms both sides can state.

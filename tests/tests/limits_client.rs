@@ -522,10 +522,13 @@ async fn only_a_403_about_the_scope_is_missing_scope_and_oauth_says_token() {
     match &error {
         Error::Api {
             status: 403,
-            message: Some(message),
-            ..
+            details,
         } => {
-            assert_eq!(message, "Campaign is disabled");
+            assert_eq!(details.message.as_deref(), Some("Campaign is disabled"));
+            assert_eq!(
+                details.errors[0].message.as_deref(),
+                Some("Campaign is disabled")
+            );
         }
         other => panic!("{other:?}"),
     }

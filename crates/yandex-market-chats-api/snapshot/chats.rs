@@ -18,15 +18,15 @@ pub mod types {
         PartialEq,
         schemars::JsonSchema
     )]
-    pub struct ApiErrorDto {
+    pub struct ApiErrorEntry {
         ///The error code.
         pub code: ::std::string::String,
         ///Description of the error.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub message: ::std::option::Option<::std::string::String>,
     }
-    impl ApiErrorDto {
-        pub fn builder() -> builder::ApiErrorDto {
+    impl ApiErrorEntry {
+        pub fn builder() -> builder::ApiErrorEntry {
             Default::default()
         }
     }
@@ -43,15 +43,54 @@ pub mod types {
     )]
     pub struct ApiErrorResponse {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-        pub error: ::std::option::Option<LegacyApiErrorDto>,
+        pub error: ::std::option::Option<LegacyApiError>,
         ///A list of errors.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-        pub errors: ::std::option::Option<::std::vec::Vec<ApiErrorDto>>,
+        pub errors: ::std::option::Option<::std::vec::Vec<ApiErrorEntry>>,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub status: ::std::option::Option<crate::open_enums::ApiResponseStatusType>,
     }
     impl ApiErrorResponse {
         pub fn builder() -> builder::ApiErrorResponse {
+            Default::default()
+        }
+    }
+    ///Information about the chat.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
+    pub struct Chat {
+        ///The chat ID.
+        #[serde(rename = "chatId")]
+        pub chat_id: ::std::num::NonZeroU64,
+        pub context: ChatFullContext,
+        /**Date and time when the chat was created.
+Date format: ISO 8601 with an offset relative to UTC.
+*/
+        #[serde(rename = "createdAt")]
+        pub created_at: ::chrono::DateTime<::chrono::FixedOffset>,
+        ///The order ID.
+        #[serde(
+            rename = "orderId",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub order_id: ::std::option::Option<::std::num::NonZeroU64>,
+        pub status: crate::open_enums::ChatStatus,
+        #[serde(rename = "type")]
+        pub type_: crate::open_enums::ChatType,
+        /**The date and time of the last message in the chat.
+Date format: ISO 8601 with an offset relative to UTC.
+*/
+        #[serde(rename = "updatedAt")]
+        pub updated_at: ::chrono::DateTime<::chrono::FixedOffset>,
+    }
+    impl Chat {
+        pub fn builder() -> builder::Chat {
             Default::default()
         }
     }
@@ -64,14 +103,14 @@ pub mod types {
         PartialEq,
         schemars::JsonSchema
     )]
-    pub struct ChatContextDto {
+    pub struct ChatContext {
         ///The order or refund ID.
         pub id: ::std::num::NonZeroU64,
         #[serde(rename = "type")]
         pub type_: crate::open_enums::ChatContextIdentifiableType,
     }
-    impl ChatContextDto {
-        pub fn builder() -> builder::ChatContextDto {
+    impl ChatContext {
+        pub fn builder() -> builder::ChatContext {
             Default::default()
         }
     }
@@ -85,7 +124,7 @@ pub mod types {
         PartialEq,
         schemars::JsonSchema
     )]
-    pub struct ChatCustomerDto {
+    pub struct ChatCustomer {
         ///The customer's public name in Yandex ID.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub name: ::std::option::Option<::std::string::String>,
@@ -96,8 +135,8 @@ pub mod types {
         )]
         pub public_id: ::std::option::Option<::std::string::String>,
     }
-    impl ChatCustomerDto {
-        pub fn builder() -> builder::ChatCustomerDto {
+    impl ChatCustomer {
+        pub fn builder() -> builder::ChatCustomer {
             Default::default()
         }
     }
@@ -110,7 +149,7 @@ pub mod types {
         PartialEq,
         schemars::JsonSchema
     )]
-    pub struct ChatFullContextDto {
+    pub struct ChatFullContext {
         ///The campaign (store) ID. Returned for orders and refunds.
         #[serde(
             rename = "campaignId",
@@ -118,7 +157,7 @@ pub mod types {
         )]
         pub campaign_id: ::std::option::Option<::std::num::NonZeroU64>,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-        pub customer: ::std::option::Option<ChatCustomerDto>,
+        pub customer: ::std::option::Option<ChatCustomer>,
         ///The order ID. It is returned for orders and refunds.
         #[serde(
             rename = "orderId",
@@ -134,8 +173,35 @@ pub mod types {
         #[serde(rename = "type")]
         pub type_: crate::open_enums::ChatContextType,
     }
-    impl ChatFullContextDto {
-        pub fn builder() -> builder::ChatFullContextDto {
+    impl ChatFullContext {
+        pub fn builder() -> builder::ChatFullContext {
+            Default::default()
+        }
+    }
+    ///Information about messages.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        PartialEq,
+        schemars::JsonSchema
+    )]
+    pub struct ChatHistoryResult {
+        pub context: ChatFullContext,
+        ///The messages.
+        pub messages: ::std::vec::Vec<ChatMessage>,
+        ///The order ID.
+        #[serde(
+            rename = "orderId",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub order_id: ::std::option::Option<::std::num::NonZeroU64>,
+        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
+        pub paging: ::std::option::Option<Paging>,
+    }
+    impl ChatHistoryResult {
+        pub fn builder() -> builder::ChatHistoryResult {
             Default::default()
         }
     }
@@ -148,7 +214,7 @@ pub mod types {
         PartialEq,
         schemars::JsonSchema
     )]
-    pub struct ChatMessageDto {
+    pub struct ChatMessage {
         /**Date and time the message was created.
 Date format: ISO 8601 with an offset relative to UTC.
 */
@@ -162,11 +228,11 @@ Date format: ISO 8601 with an offset relative to UTC.
         pub message_id: ::std::num::NonZeroU64,
         ///Files attached to the message. Optional when `message` is returned.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-        pub payload: ::std::option::Option<::std::vec::Vec<ChatMessagePayloadDto>>,
-        pub sender: crate::open_enums::ChatMessageSenderType,
+        pub payload: ::std::option::Option<::std::vec::Vec<ChatMessageFile>>,
+        pub sender: crate::open_enums::ChatMessageSender,
     }
-    impl ChatMessageDto {
-        pub fn builder() -> builder::ChatMessageDto {
+    impl ChatMessage {
+        pub fn builder() -> builder::ChatMessage {
             Default::default()
         }
     }
@@ -179,7 +245,7 @@ Date format: ISO 8601 with an offset relative to UTC.
         PartialEq,
         schemars::JsonSchema
     )]
-    pub struct ChatMessagePayloadDto {
+    pub struct ChatMessageFile {
         ///The file name.
         pub name: ::std::string::String,
         ///The file size in bytes.
@@ -187,12 +253,12 @@ Date format: ISO 8601 with an offset relative to UTC.
         ///The link to download the file (the API documents 1 to 2,000 characters).
         pub url: ::std::string::String,
     }
-    impl ChatMessagePayloadDto {
-        pub fn builder() -> builder::ChatMessagePayloadDto {
+    impl ChatMessageFile {
+        pub fn builder() -> builder::ChatMessageFile {
             Default::default()
         }
     }
-    ///Information about messages.
+    ///A list of chats.
     #[derive(
         ::serde::Deserialize,
         ::serde::Serialize,
@@ -201,21 +267,14 @@ Date format: ISO 8601 with an offset relative to UTC.
         PartialEq,
         schemars::JsonSchema
     )]
-    pub struct ChatMessagesResultDto {
-        pub context: ChatFullContextDto,
-        ///The messages.
-        pub messages: ::std::vec::Vec<ChatMessageDto>,
-        ///The order ID.
-        #[serde(
-            rename = "orderId",
-            skip_serializing_if = "::std::option::Option::is_none"
-        )]
-        pub order_id: ::std::option::Option<::std::num::NonZeroU64>,
+    pub struct ChatsResult {
+        ///Information about chats.
+        pub chats: ::std::vec::Vec<Chat>,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-        pub paging: ::std::option::Option<ForwardScrollingPagerDto>,
+        pub paging: ::std::option::Option<Paging>,
     }
-    impl ChatMessagesResultDto {
-        pub fn builder() -> builder::ChatMessagesResultDto {
+    impl ChatsResult {
+        pub fn builder() -> builder::ChatsResult {
             Default::default()
         }
     }
@@ -231,7 +290,7 @@ Date format: ISO 8601 with an offset relative to UTC.
     )]
     pub struct CreateChatRequest {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-        pub context: ::std::option::Option<ChatContextDto>,
+        pub context: ::std::option::Option<ChatContext>,
         ///The order ID on the Market. Use `context` instead.
         #[serde(
             rename = "orderId",
@@ -255,7 +314,7 @@ Date format: ISO 8601 with an offset relative to UTC.
     )]
     pub struct CreateChatResponse {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-        pub result: ::std::option::Option<CreateChatResultDto>,
+        pub result: ::std::option::Option<CreateChatResult>,
         pub status: crate::open_enums::ApiResponseStatusType,
     }
     impl CreateChatResponse {
@@ -272,13 +331,13 @@ Date format: ISO 8601 with an offset relative to UTC.
         PartialEq,
         schemars::JsonSchema
     )]
-    pub struct CreateChatResultDto {
+    pub struct CreateChatResult {
         ///The chat ID.
         #[serde(rename = "chatId")]
         pub chat_id: ::std::num::NonZeroU64,
     }
-    impl CreateChatResultDto {
-        pub fn builder() -> builder::CreateChatResultDto {
+    impl CreateChatResult {
+        pub fn builder() -> builder::CreateChatResult {
             Default::default()
         }
     }
@@ -296,29 +355,6 @@ Date format: ISO 8601 with an offset relative to UTC.
     }
     impl EmptyApiResponse {
         pub fn builder() -> builder::EmptyApiResponse {
-            Default::default()
-        }
-    }
-    ///The ID of the next page.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        Default,
-        PartialEq,
-        schemars::JsonSchema
-    )]
-    pub struct ForwardScrollingPagerDto {
-        ///ID of the next results page. Absent on the last page.
-        #[serde(
-            rename = "nextPageToken",
-            skip_serializing_if = "::std::option::Option::is_none"
-        )]
-        pub next_page_token: ::std::option::Option<::std::string::String>,
-    }
-    impl ForwardScrollingPagerDto {
-        pub fn builder() -> builder::ForwardScrollingPagerDto {
             Default::default()
         }
     }
@@ -356,50 +392,11 @@ Date format: ISO 8601 with an offset relative to UTC.
     )]
     pub struct GetChatHistoryResponse {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-        pub result: ::std::option::Option<ChatMessagesResultDto>,
+        pub result: ::std::option::Option<ChatHistoryResult>,
         pub status: crate::open_enums::ApiResponseStatusType,
     }
     impl GetChatHistoryResponse {
         pub fn builder() -> builder::GetChatHistoryResponse {
-            Default::default()
-        }
-    }
-    ///Information about the chat.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
-    pub struct GetChatInfoDto {
-        ///The chat ID.
-        #[serde(rename = "chatId")]
-        pub chat_id: ::std::num::NonZeroU64,
-        pub context: ChatFullContextDto,
-        /**Date and time when the chat was created.
-Date format: ISO 8601 with an offset relative to UTC.
-*/
-        #[serde(rename = "createdAt")]
-        pub created_at: ::chrono::DateTime<::chrono::FixedOffset>,
-        ///The order ID.
-        #[serde(
-            rename = "orderId",
-            skip_serializing_if = "::std::option::Option::is_none"
-        )]
-        pub order_id: ::std::option::Option<::std::num::NonZeroU64>,
-        pub status: crate::open_enums::ChatStatusType,
-        #[serde(rename = "type")]
-        pub type_: crate::open_enums::ChatType,
-        /**The date and time of the last message in the chat.
-Date format: ISO 8601 with an offset relative to UTC.
-*/
-        #[serde(rename = "updatedAt")]
-        pub updated_at: ::chrono::DateTime<::chrono::FixedOffset>,
-    }
-    impl GetChatInfoDto {
-        pub fn builder() -> builder::GetChatInfoDto {
             Default::default()
         }
     }
@@ -414,7 +411,7 @@ Date format: ISO 8601 with an offset relative to UTC.
     )]
     pub struct GetChatMessageResponse {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-        pub result: ::std::option::Option<ChatMessageDto>,
+        pub result: ::std::option::Option<ChatMessage>,
         pub status: crate::open_enums::ApiResponseStatusType,
     }
     impl GetChatMessageResponse {
@@ -433,31 +430,11 @@ Date format: ISO 8601 with an offset relative to UTC.
     )]
     pub struct GetChatResponse {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-        pub result: ::std::option::Option<GetChatInfoDto>,
+        pub result: ::std::option::Option<Chat>,
         pub status: crate::open_enums::ApiResponseStatusType,
     }
     impl GetChatResponse {
         pub fn builder() -> builder::GetChatResponse {
-            Default::default()
-        }
-    }
-    ///A list of chats.
-    #[derive(
-        ::serde::Deserialize,
-        ::serde::Serialize,
-        Clone,
-        Debug,
-        PartialEq,
-        schemars::JsonSchema
-    )]
-    pub struct GetChatsInfoDto {
-        ///Information about chats.
-        pub chats: ::std::vec::Vec<GetChatInfoDto>,
-        #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-        pub paging: ::std::option::Option<ForwardScrollingPagerDto>,
-    }
-    impl GetChatsInfoDto {
-        pub fn builder() -> builder::GetChatsInfoDto {
             Default::default()
         }
     }
@@ -482,7 +459,7 @@ Date format: ISO 8601 with an offset relative to UTC.
         >,
         ///Filter by orders or refunds for which chats have been started.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-        pub contexts: ::std::option::Option<::std::vec::Vec<ChatContextDto>>,
+        pub contexts: ::std::option::Option<::std::vec::Vec<ChatContext>>,
         ///Filter by order IDs on the Market.
         #[serde(
             rename = "orderIds",
@@ -492,7 +469,7 @@ Date format: ISO 8601 with an offset relative to UTC.
         ///Filter by chat statuses.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub statuses: ::std::option::Option<
-            ::std::vec::Vec<crate::open_enums::ChatStatusType>,
+            ::std::vec::Vec<crate::open_enums::ChatStatus>,
         >,
         ///Filter by chat types.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
@@ -514,7 +491,7 @@ Date format: ISO 8601 with an offset relative to UTC.
     )]
     pub struct GetChatsResponse {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
-        pub result: ::std::option::Option<GetChatsInfoDto>,
+        pub result: ::std::option::Option<ChatsResult>,
         pub status: crate::open_enums::ApiResponseStatusType,
     }
     impl GetChatsResponse {
@@ -532,7 +509,7 @@ Date format: ISO 8601 with an offset relative to UTC.
         PartialEq,
         schemars::JsonSchema
     )]
-    pub struct LegacyApiErrorDto {
+    pub struct LegacyApiError {
         ///The HTTP status, as a number.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub code: ::std::option::Option<i32>,
@@ -540,8 +517,31 @@ Date format: ISO 8601 with an offset relative to UTC.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub message: ::std::option::Option<::std::string::String>,
     }
-    impl LegacyApiErrorDto {
-        pub fn builder() -> builder::LegacyApiErrorDto {
+    impl LegacyApiError {
+        pub fn builder() -> builder::LegacyApiError {
+            Default::default()
+        }
+    }
+    ///The ID of the next page.
+    #[derive(
+        ::serde::Deserialize,
+        ::serde::Serialize,
+        Clone,
+        Debug,
+        Default,
+        PartialEq,
+        schemars::JsonSchema
+    )]
+    pub struct Paging {
+        ///ID of the next results page. Absent on the last page.
+        #[serde(
+            rename = "nextPageToken",
+            skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        pub next_page_token: ::std::option::Option<::std::string::String>,
+    }
+    impl Paging {
+        pub fn builder() -> builder::Paging {
             Default::default()
         }
     }
@@ -653,14 +653,14 @@ Date format: ISO 8601 with an offset relative to UTC.
     /// Types for composing complex structures.
     pub mod builder {
         #[derive(Clone, Debug)]
-        pub struct ApiErrorDto {
+        pub struct ApiErrorEntry {
             code: ::std::result::Result<::std::string::String, ::std::string::String>,
             message: ::std::result::Result<
                 ::std::option::Option<::std::string::String>,
                 ::std::string::String,
             >,
         }
-        impl ::std::default::Default for ApiErrorDto {
+        impl ::std::default::Default for ApiErrorEntry {
             fn default() -> Self {
                 Self {
                     code: Err("no value supplied for code".to_string()),
@@ -668,7 +668,7 @@ Date format: ISO 8601 with an offset relative to UTC.
                 }
             }
         }
-        impl ApiErrorDto {
+        impl ApiErrorEntry {
             pub fn code<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::string::String>,
@@ -694,10 +694,10 @@ Date format: ISO 8601 with an offset relative to UTC.
                 self
             }
         }
-        impl ::std::convert::TryFrom<ApiErrorDto> for super::ApiErrorDto {
+        impl ::std::convert::TryFrom<ApiErrorEntry> for super::ApiErrorEntry {
             type Error = super::error::ConversionError;
             fn try_from(
-                value: ApiErrorDto,
+                value: ApiErrorEntry,
             ) -> ::std::result::Result<Self, super::error::ConversionError> {
                 Ok(Self {
                     code: value.code?,
@@ -705,8 +705,8 @@ Date format: ISO 8601 with an offset relative to UTC.
                 })
             }
         }
-        impl ::std::convert::From<super::ApiErrorDto> for ApiErrorDto {
-            fn from(value: super::ApiErrorDto) -> Self {
+        impl ::std::convert::From<super::ApiErrorEntry> for ApiErrorEntry {
+            fn from(value: super::ApiErrorEntry) -> Self {
                 Self {
                     code: Ok(value.code),
                     message: Ok(value.message),
@@ -716,11 +716,11 @@ Date format: ISO 8601 with an offset relative to UTC.
         #[derive(Clone, Debug)]
         pub struct ApiErrorResponse {
             error: ::std::result::Result<
-                ::std::option::Option<super::LegacyApiErrorDto>,
+                ::std::option::Option<super::LegacyApiError>,
                 ::std::string::String,
             >,
             errors: ::std::result::Result<
-                ::std::option::Option<::std::vec::Vec<super::ApiErrorDto>>,
+                ::std::option::Option<::std::vec::Vec<super::ApiErrorEntry>>,
                 ::std::string::String,
             >,
             status: ::std::result::Result<
@@ -740,9 +740,7 @@ Date format: ISO 8601 with an offset relative to UTC.
         impl ApiErrorResponse {
             pub fn error<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::LegacyApiErrorDto>,
-                >,
+                T: ::std::convert::TryInto<::std::option::Option<super::LegacyApiError>>,
                 T::Error: ::std::fmt::Display,
             {
                 self.error = value
@@ -755,7 +753,7 @@ Date format: ISO 8601 with an offset relative to UTC.
             pub fn errors<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
-                    ::std::option::Option<::std::vec::Vec<super::ApiErrorDto>>,
+                    ::std::option::Option<::std::vec::Vec<super::ApiErrorEntry>>,
                 >,
                 T::Error: ::std::fmt::Display,
             {
@@ -803,14 +801,175 @@ Date format: ISO 8601 with an offset relative to UTC.
             }
         }
         #[derive(Clone, Debug)]
-        pub struct ChatContextDto {
+        pub struct Chat {
+            chat_id: ::std::result::Result<
+                ::std::num::NonZeroU64,
+                ::std::string::String,
+            >,
+            context: ::std::result::Result<
+                super::ChatFullContext,
+                ::std::string::String,
+            >,
+            created_at: ::std::result::Result<
+                ::chrono::DateTime<::chrono::FixedOffset>,
+                ::std::string::String,
+            >,
+            order_id: ::std::result::Result<
+                ::std::option::Option<::std::num::NonZeroU64>,
+                ::std::string::String,
+            >,
+            status: ::std::result::Result<
+                crate::open_enums::ChatStatus,
+                ::std::string::String,
+            >,
+            type_: ::std::result::Result<
+                crate::open_enums::ChatType,
+                ::std::string::String,
+            >,
+            updated_at: ::std::result::Result<
+                ::chrono::DateTime<::chrono::FixedOffset>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for Chat {
+            fn default() -> Self {
+                Self {
+                    chat_id: Err("no value supplied for chat_id".to_string()),
+                    context: Err("no value supplied for context".to_string()),
+                    created_at: Err("no value supplied for created_at".to_string()),
+                    order_id: Ok(Default::default()),
+                    status: Err("no value supplied for status".to_string()),
+                    type_: Err("no value supplied for type_".to_string()),
+                    updated_at: Err("no value supplied for updated_at".to_string()),
+                }
+            }
+        }
+        impl Chat {
+            pub fn chat_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::num::NonZeroU64>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.chat_id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for chat_id: {e}")
+                    });
+                self
+            }
+            pub fn context<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::ChatFullContext>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.context = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for context: {e}")
+                    });
+                self
+            }
+            pub fn created_at<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::chrono::DateTime<::chrono::FixedOffset>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.created_at = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for created_at: {e}")
+                    });
+                self
+            }
+            pub fn order_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<::std::num::NonZeroU64>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.order_id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for order_id: {e}")
+                    });
+                self
+            }
+            pub fn status<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<crate::open_enums::ChatStatus>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.status = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for status: {e}")
+                    });
+                self
+            }
+            pub fn type_<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<crate::open_enums::ChatType>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.type_ = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for type_: {e}")
+                    });
+                self
+            }
+            pub fn updated_at<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::chrono::DateTime<::chrono::FixedOffset>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.updated_at = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for updated_at: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<Chat> for super::Chat {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: Chat,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    chat_id: value.chat_id?,
+                    context: value.context?,
+                    created_at: value.created_at?,
+                    order_id: value.order_id?,
+                    status: value.status?,
+                    type_: value.type_?,
+                    updated_at: value.updated_at?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::Chat> for Chat {
+            fn from(value: super::Chat) -> Self {
+                Self {
+                    chat_id: Ok(value.chat_id),
+                    context: Ok(value.context),
+                    created_at: Ok(value.created_at),
+                    order_id: Ok(value.order_id),
+                    status: Ok(value.status),
+                    type_: Ok(value.type_),
+                    updated_at: Ok(value.updated_at),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct ChatContext {
             id: ::std::result::Result<::std::num::NonZeroU64, ::std::string::String>,
             type_: ::std::result::Result<
                 crate::open_enums::ChatContextIdentifiableType,
                 ::std::string::String,
             >,
         }
-        impl ::std::default::Default for ChatContextDto {
+        impl ::std::default::Default for ChatContext {
             fn default() -> Self {
                 Self {
                     id: Err("no value supplied for id".to_string()),
@@ -818,7 +977,7 @@ Date format: ISO 8601 with an offset relative to UTC.
                 }
             }
         }
-        impl ChatContextDto {
+        impl ChatContext {
             pub fn id<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::num::NonZeroU64>,
@@ -844,10 +1003,10 @@ Date format: ISO 8601 with an offset relative to UTC.
                 self
             }
         }
-        impl ::std::convert::TryFrom<ChatContextDto> for super::ChatContextDto {
+        impl ::std::convert::TryFrom<ChatContext> for super::ChatContext {
             type Error = super::error::ConversionError;
             fn try_from(
-                value: ChatContextDto,
+                value: ChatContext,
             ) -> ::std::result::Result<Self, super::error::ConversionError> {
                 Ok(Self {
                     id: value.id?,
@@ -855,8 +1014,8 @@ Date format: ISO 8601 with an offset relative to UTC.
                 })
             }
         }
-        impl ::std::convert::From<super::ChatContextDto> for ChatContextDto {
-            fn from(value: super::ChatContextDto) -> Self {
+        impl ::std::convert::From<super::ChatContext> for ChatContext {
+            fn from(value: super::ChatContext) -> Self {
                 Self {
                     id: Ok(value.id),
                     type_: Ok(value.type_),
@@ -864,7 +1023,7 @@ Date format: ISO 8601 with an offset relative to UTC.
             }
         }
         #[derive(Clone, Debug)]
-        pub struct ChatCustomerDto {
+        pub struct ChatCustomer {
             name: ::std::result::Result<
                 ::std::option::Option<::std::string::String>,
                 ::std::string::String,
@@ -874,7 +1033,7 @@ Date format: ISO 8601 with an offset relative to UTC.
                 ::std::string::String,
             >,
         }
-        impl ::std::default::Default for ChatCustomerDto {
+        impl ::std::default::Default for ChatCustomer {
             fn default() -> Self {
                 Self {
                     name: Ok(Default::default()),
@@ -882,7 +1041,7 @@ Date format: ISO 8601 with an offset relative to UTC.
                 }
             }
         }
-        impl ChatCustomerDto {
+        impl ChatCustomer {
             pub fn name<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
@@ -908,10 +1067,10 @@ Date format: ISO 8601 with an offset relative to UTC.
                 self
             }
         }
-        impl ::std::convert::TryFrom<ChatCustomerDto> for super::ChatCustomerDto {
+        impl ::std::convert::TryFrom<ChatCustomer> for super::ChatCustomer {
             type Error = super::error::ConversionError;
             fn try_from(
-                value: ChatCustomerDto,
+                value: ChatCustomer,
             ) -> ::std::result::Result<Self, super::error::ConversionError> {
                 Ok(Self {
                     name: value.name?,
@@ -919,8 +1078,8 @@ Date format: ISO 8601 with an offset relative to UTC.
                 })
             }
         }
-        impl ::std::convert::From<super::ChatCustomerDto> for ChatCustomerDto {
-            fn from(value: super::ChatCustomerDto) -> Self {
+        impl ::std::convert::From<super::ChatCustomer> for ChatCustomer {
+            fn from(value: super::ChatCustomer) -> Self {
                 Self {
                     name: Ok(value.name),
                     public_id: Ok(value.public_id),
@@ -928,13 +1087,13 @@ Date format: ISO 8601 with an offset relative to UTC.
             }
         }
         #[derive(Clone, Debug)]
-        pub struct ChatFullContextDto {
+        pub struct ChatFullContext {
             campaign_id: ::std::result::Result<
                 ::std::option::Option<::std::num::NonZeroU64>,
                 ::std::string::String,
             >,
             customer: ::std::result::Result<
-                ::std::option::Option<super::ChatCustomerDto>,
+                ::std::option::Option<super::ChatCustomer>,
                 ::std::string::String,
             >,
             order_id: ::std::result::Result<
@@ -950,7 +1109,7 @@ Date format: ISO 8601 with an offset relative to UTC.
                 ::std::string::String,
             >,
         }
-        impl ::std::default::Default for ChatFullContextDto {
+        impl ::std::default::Default for ChatFullContext {
             fn default() -> Self {
                 Self {
                     campaign_id: Ok(Default::default()),
@@ -961,7 +1120,7 @@ Date format: ISO 8601 with an offset relative to UTC.
                 }
             }
         }
-        impl ChatFullContextDto {
+        impl ChatFullContext {
             pub fn campaign_id<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
@@ -978,9 +1137,7 @@ Date format: ISO 8601 with an offset relative to UTC.
             }
             pub fn customer<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::ChatCustomerDto>,
-                >,
+                T: ::std::convert::TryInto<::std::option::Option<super::ChatCustomer>>,
                 T::Error: ::std::fmt::Display,
             {
                 self.customer = value
@@ -1031,10 +1188,10 @@ Date format: ISO 8601 with an offset relative to UTC.
                 self
             }
         }
-        impl ::std::convert::TryFrom<ChatFullContextDto> for super::ChatFullContextDto {
+        impl ::std::convert::TryFrom<ChatFullContext> for super::ChatFullContext {
             type Error = super::error::ConversionError;
             fn try_from(
-                value: ChatFullContextDto,
+                value: ChatFullContext,
             ) -> ::std::result::Result<Self, super::error::ConversionError> {
                 Ok(Self {
                     campaign_id: value.campaign_id?,
@@ -1045,8 +1202,8 @@ Date format: ISO 8601 with an offset relative to UTC.
                 })
             }
         }
-        impl ::std::convert::From<super::ChatFullContextDto> for ChatFullContextDto {
-            fn from(value: super::ChatFullContextDto) -> Self {
+        impl ::std::convert::From<super::ChatFullContext> for ChatFullContext {
+            fn from(value: super::ChatFullContext) -> Self {
                 Self {
                     campaign_id: Ok(value.campaign_id),
                     customer: Ok(value.customer),
@@ -1057,7 +1214,111 @@ Date format: ISO 8601 with an offset relative to UTC.
             }
         }
         #[derive(Clone, Debug)]
-        pub struct ChatMessageDto {
+        pub struct ChatHistoryResult {
+            context: ::std::result::Result<
+                super::ChatFullContext,
+                ::std::string::String,
+            >,
+            messages: ::std::result::Result<
+                ::std::vec::Vec<super::ChatMessage>,
+                ::std::string::String,
+            >,
+            order_id: ::std::result::Result<
+                ::std::option::Option<::std::num::NonZeroU64>,
+                ::std::string::String,
+            >,
+            paging: ::std::result::Result<
+                ::std::option::Option<super::Paging>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for ChatHistoryResult {
+            fn default() -> Self {
+                Self {
+                    context: Err("no value supplied for context".to_string()),
+                    messages: Err("no value supplied for messages".to_string()),
+                    order_id: Ok(Default::default()),
+                    paging: Ok(Default::default()),
+                }
+            }
+        }
+        impl ChatHistoryResult {
+            pub fn context<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<super::ChatFullContext>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.context = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for context: {e}")
+                    });
+                self
+            }
+            pub fn messages<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::vec::Vec<super::ChatMessage>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.messages = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for messages: {e}")
+                    });
+                self
+            }
+            pub fn order_id<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<
+                    ::std::option::Option<::std::num::NonZeroU64>,
+                >,
+                T::Error: ::std::fmt::Display,
+            {
+                self.order_id = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for order_id: {e}")
+                    });
+                self
+            }
+            pub fn paging<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<super::Paging>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.paging = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!("error converting supplied value for paging: {e}")
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<ChatHistoryResult> for super::ChatHistoryResult {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: ChatHistoryResult,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    context: value.context?,
+                    messages: value.messages?,
+                    order_id: value.order_id?,
+                    paging: value.paging?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::ChatHistoryResult> for ChatHistoryResult {
+            fn from(value: super::ChatHistoryResult) -> Self {
+                Self {
+                    context: Ok(value.context),
+                    messages: Ok(value.messages),
+                    order_id: Ok(value.order_id),
+                    paging: Ok(value.paging),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct ChatMessage {
             created_at: ::std::result::Result<
                 ::chrono::DateTime<::chrono::FixedOffset>,
                 ::std::string::String,
@@ -1071,15 +1332,15 @@ Date format: ISO 8601 with an offset relative to UTC.
                 ::std::string::String,
             >,
             payload: ::std::result::Result<
-                ::std::option::Option<::std::vec::Vec<super::ChatMessagePayloadDto>>,
+                ::std::option::Option<::std::vec::Vec<super::ChatMessageFile>>,
                 ::std::string::String,
             >,
             sender: ::std::result::Result<
-                crate::open_enums::ChatMessageSenderType,
+                crate::open_enums::ChatMessageSender,
                 ::std::string::String,
             >,
         }
-        impl ::std::default::Default for ChatMessageDto {
+        impl ::std::default::Default for ChatMessage {
             fn default() -> Self {
                 Self {
                     created_at: Err("no value supplied for created_at".to_string()),
@@ -1090,7 +1351,7 @@ Date format: ISO 8601 with an offset relative to UTC.
                 }
             }
         }
-        impl ChatMessageDto {
+        impl ChatMessage {
             pub fn created_at<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::chrono::DateTime<::chrono::FixedOffset>>,
@@ -1130,7 +1391,7 @@ Date format: ISO 8601 with an offset relative to UTC.
             pub fn payload<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
-                    ::std::option::Option<::std::vec::Vec<super::ChatMessagePayloadDto>>,
+                    ::std::option::Option<::std::vec::Vec<super::ChatMessageFile>>,
                 >,
                 T::Error: ::std::fmt::Display,
             {
@@ -1143,7 +1404,7 @@ Date format: ISO 8601 with an offset relative to UTC.
             }
             pub fn sender<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<crate::open_enums::ChatMessageSenderType>,
+                T: ::std::convert::TryInto<crate::open_enums::ChatMessageSender>,
                 T::Error: ::std::fmt::Display,
             {
                 self.sender = value
@@ -1154,10 +1415,10 @@ Date format: ISO 8601 with an offset relative to UTC.
                 self
             }
         }
-        impl ::std::convert::TryFrom<ChatMessageDto> for super::ChatMessageDto {
+        impl ::std::convert::TryFrom<ChatMessage> for super::ChatMessage {
             type Error = super::error::ConversionError;
             fn try_from(
-                value: ChatMessageDto,
+                value: ChatMessage,
             ) -> ::std::result::Result<Self, super::error::ConversionError> {
                 Ok(Self {
                     created_at: value.created_at?,
@@ -1168,8 +1429,8 @@ Date format: ISO 8601 with an offset relative to UTC.
                 })
             }
         }
-        impl ::std::convert::From<super::ChatMessageDto> for ChatMessageDto {
-            fn from(value: super::ChatMessageDto) -> Self {
+        impl ::std::convert::From<super::ChatMessage> for ChatMessage {
+            fn from(value: super::ChatMessage) -> Self {
                 Self {
                     created_at: Ok(value.created_at),
                     message: Ok(value.message),
@@ -1180,12 +1441,12 @@ Date format: ISO 8601 with an offset relative to UTC.
             }
         }
         #[derive(Clone, Debug)]
-        pub struct ChatMessagePayloadDto {
+        pub struct ChatMessageFile {
             name: ::std::result::Result<::std::string::String, ::std::string::String>,
             size: ::std::result::Result<i32, ::std::string::String>,
             url: ::std::result::Result<::std::string::String, ::std::string::String>,
         }
-        impl ::std::default::Default for ChatMessagePayloadDto {
+        impl ::std::default::Default for ChatMessageFile {
             fn default() -> Self {
                 Self {
                     name: Err("no value supplied for name".to_string()),
@@ -1194,7 +1455,7 @@ Date format: ISO 8601 with an offset relative to UTC.
                 }
             }
         }
-        impl ChatMessagePayloadDto {
+        impl ChatMessageFile {
             pub fn name<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::string::String>,
@@ -1232,11 +1493,10 @@ Date format: ISO 8601 with an offset relative to UTC.
                 self
             }
         }
-        impl ::std::convert::TryFrom<ChatMessagePayloadDto>
-        for super::ChatMessagePayloadDto {
+        impl ::std::convert::TryFrom<ChatMessageFile> for super::ChatMessageFile {
             type Error = super::error::ConversionError;
             fn try_from(
-                value: ChatMessagePayloadDto,
+                value: ChatMessageFile,
             ) -> ::std::result::Result<Self, super::error::ConversionError> {
                 Ok(Self {
                     name: value.name?,
@@ -1245,9 +1505,8 @@ Date format: ISO 8601 with an offset relative to UTC.
                 })
             }
         }
-        impl ::std::convert::From<super::ChatMessagePayloadDto>
-        for ChatMessagePayloadDto {
-            fn from(value: super::ChatMessagePayloadDto) -> Self {
+        impl ::std::convert::From<super::ChatMessageFile> for ChatMessageFile {
+            fn from(value: super::ChatMessageFile) -> Self {
                 Self {
                     name: Ok(value.name),
                     size: Ok(value.size),
@@ -1256,78 +1515,40 @@ Date format: ISO 8601 with an offset relative to UTC.
             }
         }
         #[derive(Clone, Debug)]
-        pub struct ChatMessagesResultDto {
-            context: ::std::result::Result<
-                super::ChatFullContextDto,
-                ::std::string::String,
-            >,
-            messages: ::std::result::Result<
-                ::std::vec::Vec<super::ChatMessageDto>,
-                ::std::string::String,
-            >,
-            order_id: ::std::result::Result<
-                ::std::option::Option<::std::num::NonZeroU64>,
+        pub struct ChatsResult {
+            chats: ::std::result::Result<
+                ::std::vec::Vec<super::Chat>,
                 ::std::string::String,
             >,
             paging: ::std::result::Result<
-                ::std::option::Option<super::ForwardScrollingPagerDto>,
+                ::std::option::Option<super::Paging>,
                 ::std::string::String,
             >,
         }
-        impl ::std::default::Default for ChatMessagesResultDto {
+        impl ::std::default::Default for ChatsResult {
             fn default() -> Self {
                 Self {
-                    context: Err("no value supplied for context".to_string()),
-                    messages: Err("no value supplied for messages".to_string()),
-                    order_id: Ok(Default::default()),
+                    chats: Err("no value supplied for chats".to_string()),
                     paging: Ok(Default::default()),
                 }
             }
         }
-        impl ChatMessagesResultDto {
-            pub fn context<T>(mut self, value: T) -> Self
+        impl ChatsResult {
+            pub fn chats<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<super::ChatFullContextDto>,
+                T: ::std::convert::TryInto<::std::vec::Vec<super::Chat>>,
                 T::Error: ::std::fmt::Display,
             {
-                self.context = value
+                self.chats = value
                     .try_into()
                     .map_err(|e| {
-                        format!("error converting supplied value for context: {e}")
-                    });
-                self
-            }
-            pub fn messages<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::vec::Vec<super::ChatMessageDto>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.messages = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for messages: {e}")
-                    });
-                self
-            }
-            pub fn order_id<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<::std::num::NonZeroU64>,
-                >,
-                T::Error: ::std::fmt::Display,
-            {
-                self.order_id = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for order_id: {e}")
+                        format!("error converting supplied value for chats: {e}")
                     });
                 self
             }
             pub fn paging<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::ForwardScrollingPagerDto>,
-                >,
+                T: ::std::convert::TryInto<::std::option::Option<super::Paging>>,
                 T::Error: ::std::fmt::Display,
             {
                 self.paging = value
@@ -1338,27 +1559,21 @@ Date format: ISO 8601 with an offset relative to UTC.
                 self
             }
         }
-        impl ::std::convert::TryFrom<ChatMessagesResultDto>
-        for super::ChatMessagesResultDto {
+        impl ::std::convert::TryFrom<ChatsResult> for super::ChatsResult {
             type Error = super::error::ConversionError;
             fn try_from(
-                value: ChatMessagesResultDto,
+                value: ChatsResult,
             ) -> ::std::result::Result<Self, super::error::ConversionError> {
                 Ok(Self {
-                    context: value.context?,
-                    messages: value.messages?,
-                    order_id: value.order_id?,
+                    chats: value.chats?,
                     paging: value.paging?,
                 })
             }
         }
-        impl ::std::convert::From<super::ChatMessagesResultDto>
-        for ChatMessagesResultDto {
-            fn from(value: super::ChatMessagesResultDto) -> Self {
+        impl ::std::convert::From<super::ChatsResult> for ChatsResult {
+            fn from(value: super::ChatsResult) -> Self {
                 Self {
-                    context: Ok(value.context),
-                    messages: Ok(value.messages),
-                    order_id: Ok(value.order_id),
+                    chats: Ok(value.chats),
                     paging: Ok(value.paging),
                 }
             }
@@ -1366,7 +1581,7 @@ Date format: ISO 8601 with an offset relative to UTC.
         #[derive(Clone, Debug)]
         pub struct CreateChatRequest {
             context: ::std::result::Result<
-                ::std::option::Option<super::ChatContextDto>,
+                ::std::option::Option<super::ChatContext>,
                 ::std::string::String,
             >,
             order_id: ::std::result::Result<
@@ -1385,7 +1600,7 @@ Date format: ISO 8601 with an offset relative to UTC.
         impl CreateChatRequest {
             pub fn context<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::ChatContextDto>>,
+                T: ::std::convert::TryInto<::std::option::Option<super::ChatContext>>,
                 T::Error: ::std::fmt::Display,
             {
                 self.context = value
@@ -1432,7 +1647,7 @@ Date format: ISO 8601 with an offset relative to UTC.
         #[derive(Clone, Debug)]
         pub struct CreateChatResponse {
             result: ::std::result::Result<
-                ::std::option::Option<super::CreateChatResultDto>,
+                ::std::option::Option<super::CreateChatResult>,
                 ::std::string::String,
             >,
             status: ::std::result::Result<
@@ -1452,7 +1667,7 @@ Date format: ISO 8601 with an offset relative to UTC.
             pub fn result<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
-                    ::std::option::Option<super::CreateChatResultDto>,
+                    ::std::option::Option<super::CreateChatResult>,
                 >,
                 T::Error: ::std::fmt::Display,
             {
@@ -1496,20 +1711,20 @@ Date format: ISO 8601 with an offset relative to UTC.
             }
         }
         #[derive(Clone, Debug)]
-        pub struct CreateChatResultDto {
+        pub struct CreateChatResult {
             chat_id: ::std::result::Result<
                 ::std::num::NonZeroU64,
                 ::std::string::String,
             >,
         }
-        impl ::std::default::Default for CreateChatResultDto {
+        impl ::std::default::Default for CreateChatResult {
             fn default() -> Self {
                 Self {
                     chat_id: Err("no value supplied for chat_id".to_string()),
                 }
             }
         }
-        impl CreateChatResultDto {
+        impl CreateChatResult {
             pub fn chat_id<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::num::NonZeroU64>,
@@ -1523,17 +1738,16 @@ Date format: ISO 8601 with an offset relative to UTC.
                 self
             }
         }
-        impl ::std::convert::TryFrom<CreateChatResultDto>
-        for super::CreateChatResultDto {
+        impl ::std::convert::TryFrom<CreateChatResult> for super::CreateChatResult {
             type Error = super::error::ConversionError;
             fn try_from(
-                value: CreateChatResultDto,
+                value: CreateChatResult,
             ) -> ::std::result::Result<Self, super::error::ConversionError> {
                 Ok(Self { chat_id: value.chat_id? })
             }
         }
-        impl ::std::convert::From<super::CreateChatResultDto> for CreateChatResultDto {
-            fn from(value: super::CreateChatResultDto) -> Self {
+        impl ::std::convert::From<super::CreateChatResult> for CreateChatResult {
+            fn from(value: super::CreateChatResult) -> Self {
                 Self { chat_id: Ok(value.chat_id) }
             }
         }
@@ -1576,55 +1790,6 @@ Date format: ISO 8601 with an offset relative to UTC.
         impl ::std::convert::From<super::EmptyApiResponse> for EmptyApiResponse {
             fn from(value: super::EmptyApiResponse) -> Self {
                 Self { status: Ok(value.status) }
-            }
-        }
-        #[derive(Clone, Debug)]
-        pub struct ForwardScrollingPagerDto {
-            next_page_token: ::std::result::Result<
-                ::std::option::Option<::std::string::String>,
-                ::std::string::String,
-            >,
-        }
-        impl ::std::default::Default for ForwardScrollingPagerDto {
-            fn default() -> Self {
-                Self {
-                    next_page_token: Ok(Default::default()),
-                }
-            }
-        }
-        impl ForwardScrollingPagerDto {
-            pub fn next_page_token<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.next_page_token = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!(
-                            "error converting supplied value for next_page_token: {e}"
-                        )
-                    });
-                self
-            }
-        }
-        impl ::std::convert::TryFrom<ForwardScrollingPagerDto>
-        for super::ForwardScrollingPagerDto {
-            type Error = super::error::ConversionError;
-            fn try_from(
-                value: ForwardScrollingPagerDto,
-            ) -> ::std::result::Result<Self, super::error::ConversionError> {
-                Ok(Self {
-                    next_page_token: value.next_page_token?,
-                })
-            }
-        }
-        impl ::std::convert::From<super::ForwardScrollingPagerDto>
-        for ForwardScrollingPagerDto {
-            fn from(value: super::ForwardScrollingPagerDto) -> Self {
-                Self {
-                    next_page_token: Ok(value.next_page_token),
-                }
             }
         }
         #[derive(Clone, Debug)]
@@ -1681,7 +1846,7 @@ Date format: ISO 8601 with an offset relative to UTC.
         #[derive(Clone, Debug)]
         pub struct GetChatHistoryResponse {
             result: ::std::result::Result<
-                ::std::option::Option<super::ChatMessagesResultDto>,
+                ::std::option::Option<super::ChatHistoryResult>,
                 ::std::string::String,
             >,
             status: ::std::result::Result<
@@ -1701,7 +1866,7 @@ Date format: ISO 8601 with an offset relative to UTC.
             pub fn result<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
-                    ::std::option::Option<super::ChatMessagesResultDto>,
+                    ::std::option::Option<super::ChatHistoryResult>,
                 >,
                 T::Error: ::std::fmt::Display,
             {
@@ -1747,170 +1912,9 @@ Date format: ISO 8601 with an offset relative to UTC.
             }
         }
         #[derive(Clone, Debug)]
-        pub struct GetChatInfoDto {
-            chat_id: ::std::result::Result<
-                ::std::num::NonZeroU64,
-                ::std::string::String,
-            >,
-            context: ::std::result::Result<
-                super::ChatFullContextDto,
-                ::std::string::String,
-            >,
-            created_at: ::std::result::Result<
-                ::chrono::DateTime<::chrono::FixedOffset>,
-                ::std::string::String,
-            >,
-            order_id: ::std::result::Result<
-                ::std::option::Option<::std::num::NonZeroU64>,
-                ::std::string::String,
-            >,
-            status: ::std::result::Result<
-                crate::open_enums::ChatStatusType,
-                ::std::string::String,
-            >,
-            type_: ::std::result::Result<
-                crate::open_enums::ChatType,
-                ::std::string::String,
-            >,
-            updated_at: ::std::result::Result<
-                ::chrono::DateTime<::chrono::FixedOffset>,
-                ::std::string::String,
-            >,
-        }
-        impl ::std::default::Default for GetChatInfoDto {
-            fn default() -> Self {
-                Self {
-                    chat_id: Err("no value supplied for chat_id".to_string()),
-                    context: Err("no value supplied for context".to_string()),
-                    created_at: Err("no value supplied for created_at".to_string()),
-                    order_id: Ok(Default::default()),
-                    status: Err("no value supplied for status".to_string()),
-                    type_: Err("no value supplied for type_".to_string()),
-                    updated_at: Err("no value supplied for updated_at".to_string()),
-                }
-            }
-        }
-        impl GetChatInfoDto {
-            pub fn chat_id<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::num::NonZeroU64>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.chat_id = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for chat_id: {e}")
-                    });
-                self
-            }
-            pub fn context<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<super::ChatFullContextDto>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.context = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for context: {e}")
-                    });
-                self
-            }
-            pub fn created_at<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::chrono::DateTime<::chrono::FixedOffset>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.created_at = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for created_at: {e}")
-                    });
-                self
-            }
-            pub fn order_id<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<::std::num::NonZeroU64>,
-                >,
-                T::Error: ::std::fmt::Display,
-            {
-                self.order_id = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for order_id: {e}")
-                    });
-                self
-            }
-            pub fn status<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<crate::open_enums::ChatStatusType>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.status = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for status: {e}")
-                    });
-                self
-            }
-            pub fn type_<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<crate::open_enums::ChatType>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.type_ = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for type_: {e}")
-                    });
-                self
-            }
-            pub fn updated_at<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::chrono::DateTime<::chrono::FixedOffset>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.updated_at = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for updated_at: {e}")
-                    });
-                self
-            }
-        }
-        impl ::std::convert::TryFrom<GetChatInfoDto> for super::GetChatInfoDto {
-            type Error = super::error::ConversionError;
-            fn try_from(
-                value: GetChatInfoDto,
-            ) -> ::std::result::Result<Self, super::error::ConversionError> {
-                Ok(Self {
-                    chat_id: value.chat_id?,
-                    context: value.context?,
-                    created_at: value.created_at?,
-                    order_id: value.order_id?,
-                    status: value.status?,
-                    type_: value.type_?,
-                    updated_at: value.updated_at?,
-                })
-            }
-        }
-        impl ::std::convert::From<super::GetChatInfoDto> for GetChatInfoDto {
-            fn from(value: super::GetChatInfoDto) -> Self {
-                Self {
-                    chat_id: Ok(value.chat_id),
-                    context: Ok(value.context),
-                    created_at: Ok(value.created_at),
-                    order_id: Ok(value.order_id),
-                    status: Ok(value.status),
-                    type_: Ok(value.type_),
-                    updated_at: Ok(value.updated_at),
-                }
-            }
-        }
-        #[derive(Clone, Debug)]
         pub struct GetChatMessageResponse {
             result: ::std::result::Result<
-                ::std::option::Option<super::ChatMessageDto>,
+                ::std::option::Option<super::ChatMessage>,
                 ::std::string::String,
             >,
             status: ::std::result::Result<
@@ -1929,7 +1933,7 @@ Date format: ISO 8601 with an offset relative to UTC.
         impl GetChatMessageResponse {
             pub fn result<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::ChatMessageDto>>,
+                T: ::std::convert::TryInto<::std::option::Option<super::ChatMessage>>,
                 T::Error: ::std::fmt::Display,
             {
                 self.result = value
@@ -1976,7 +1980,7 @@ Date format: ISO 8601 with an offset relative to UTC.
         #[derive(Clone, Debug)]
         pub struct GetChatResponse {
             result: ::std::result::Result<
-                ::std::option::Option<super::GetChatInfoDto>,
+                ::std::option::Option<super::Chat>,
                 ::std::string::String,
             >,
             status: ::std::result::Result<
@@ -1995,7 +1999,7 @@ Date format: ISO 8601 with an offset relative to UTC.
         impl GetChatResponse {
             pub fn result<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<super::GetChatInfoDto>>,
+                T: ::std::convert::TryInto<::std::option::Option<super::Chat>>,
                 T::Error: ::std::fmt::Display,
             {
                 self.result = value
@@ -2038,72 +2042,6 @@ Date format: ISO 8601 with an offset relative to UTC.
             }
         }
         #[derive(Clone, Debug)]
-        pub struct GetChatsInfoDto {
-            chats: ::std::result::Result<
-                ::std::vec::Vec<super::GetChatInfoDto>,
-                ::std::string::String,
-            >,
-            paging: ::std::result::Result<
-                ::std::option::Option<super::ForwardScrollingPagerDto>,
-                ::std::string::String,
-            >,
-        }
-        impl ::std::default::Default for GetChatsInfoDto {
-            fn default() -> Self {
-                Self {
-                    chats: Err("no value supplied for chats".to_string()),
-                    paging: Ok(Default::default()),
-                }
-            }
-        }
-        impl GetChatsInfoDto {
-            pub fn chats<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<::std::vec::Vec<super::GetChatInfoDto>>,
-                T::Error: ::std::fmt::Display,
-            {
-                self.chats = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for chats: {e}")
-                    });
-                self
-            }
-            pub fn paging<T>(mut self, value: T) -> Self
-            where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::ForwardScrollingPagerDto>,
-                >,
-                T::Error: ::std::fmt::Display,
-            {
-                self.paging = value
-                    .try_into()
-                    .map_err(|e| {
-                        format!("error converting supplied value for paging: {e}")
-                    });
-                self
-            }
-        }
-        impl ::std::convert::TryFrom<GetChatsInfoDto> for super::GetChatsInfoDto {
-            type Error = super::error::ConversionError;
-            fn try_from(
-                value: GetChatsInfoDto,
-            ) -> ::std::result::Result<Self, super::error::ConversionError> {
-                Ok(Self {
-                    chats: value.chats?,
-                    paging: value.paging?,
-                })
-            }
-        }
-        impl ::std::convert::From<super::GetChatsInfoDto> for GetChatsInfoDto {
-            fn from(value: super::GetChatsInfoDto) -> Self {
-                Self {
-                    chats: Ok(value.chats),
-                    paging: Ok(value.paging),
-                }
-            }
-        }
-        #[derive(Clone, Debug)]
         pub struct GetChatsRequest {
             context_types: ::std::result::Result<
                 ::std::option::Option<
@@ -2112,7 +2050,7 @@ Date format: ISO 8601 with an offset relative to UTC.
                 ::std::string::String,
             >,
             contexts: ::std::result::Result<
-                ::std::option::Option<::std::vec::Vec<super::ChatContextDto>>,
+                ::std::option::Option<::std::vec::Vec<super::ChatContext>>,
                 ::std::string::String,
             >,
             order_ids: ::std::result::Result<
@@ -2120,9 +2058,7 @@ Date format: ISO 8601 with an offset relative to UTC.
                 ::std::string::String,
             >,
             statuses: ::std::result::Result<
-                ::std::option::Option<
-                    ::std::vec::Vec<crate::open_enums::ChatStatusType>,
-                >,
+                ::std::option::Option<::std::vec::Vec<crate::open_enums::ChatStatus>>,
                 ::std::string::String,
             >,
             types: ::std::result::Result<
@@ -2161,7 +2097,7 @@ Date format: ISO 8601 with an offset relative to UTC.
             pub fn contexts<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
-                    ::std::option::Option<::std::vec::Vec<super::ChatContextDto>>,
+                    ::std::option::Option<::std::vec::Vec<super::ChatContext>>,
                 >,
                 T::Error: ::std::fmt::Display,
             {
@@ -2189,9 +2125,7 @@ Date format: ISO 8601 with an offset relative to UTC.
             pub fn statuses<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
-                    ::std::option::Option<
-                        ::std::vec::Vec<crate::open_enums::ChatStatusType>,
-                    >,
+                    ::std::option::Option<::std::vec::Vec<crate::open_enums::ChatStatus>>,
                 >,
                 T::Error: ::std::fmt::Display,
             {
@@ -2245,7 +2179,7 @@ Date format: ISO 8601 with an offset relative to UTC.
         #[derive(Clone, Debug)]
         pub struct GetChatsResponse {
             result: ::std::result::Result<
-                ::std::option::Option<super::GetChatsInfoDto>,
+                ::std::option::Option<super::ChatsResult>,
                 ::std::string::String,
             >,
             status: ::std::result::Result<
@@ -2264,9 +2198,7 @@ Date format: ISO 8601 with an offset relative to UTC.
         impl GetChatsResponse {
             pub fn result<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<super::GetChatsInfoDto>,
-                >,
+                T: ::std::convert::TryInto<::std::option::Option<super::ChatsResult>>,
                 T::Error: ::std::fmt::Display,
             {
                 self.result = value
@@ -2309,7 +2241,7 @@ Date format: ISO 8601 with an offset relative to UTC.
             }
         }
         #[derive(Clone, Debug)]
-        pub struct LegacyApiErrorDto {
+        pub struct LegacyApiError {
             code: ::std::result::Result<
                 ::std::option::Option<i32>,
                 ::std::string::String,
@@ -2319,7 +2251,7 @@ Date format: ISO 8601 with an offset relative to UTC.
                 ::std::string::String,
             >,
         }
-        impl ::std::default::Default for LegacyApiErrorDto {
+        impl ::std::default::Default for LegacyApiError {
             fn default() -> Self {
                 Self {
                     code: Ok(Default::default()),
@@ -2327,7 +2259,7 @@ Date format: ISO 8601 with an offset relative to UTC.
                 }
             }
         }
-        impl LegacyApiErrorDto {
+        impl LegacyApiError {
             pub fn code<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<::std::option::Option<i32>>,
@@ -2353,10 +2285,10 @@ Date format: ISO 8601 with an offset relative to UTC.
                 self
             }
         }
-        impl ::std::convert::TryFrom<LegacyApiErrorDto> for super::LegacyApiErrorDto {
+        impl ::std::convert::TryFrom<LegacyApiError> for super::LegacyApiError {
             type Error = super::error::ConversionError;
             fn try_from(
-                value: LegacyApiErrorDto,
+                value: LegacyApiError,
             ) -> ::std::result::Result<Self, super::error::ConversionError> {
                 Ok(Self {
                     code: value.code?,
@@ -2364,11 +2296,58 @@ Date format: ISO 8601 with an offset relative to UTC.
                 })
             }
         }
-        impl ::std::convert::From<super::LegacyApiErrorDto> for LegacyApiErrorDto {
-            fn from(value: super::LegacyApiErrorDto) -> Self {
+        impl ::std::convert::From<super::LegacyApiError> for LegacyApiError {
+            fn from(value: super::LegacyApiError) -> Self {
                 Self {
                     code: Ok(value.code),
                     message: Ok(value.message),
+                }
+            }
+        }
+        #[derive(Clone, Debug)]
+        pub struct Paging {
+            next_page_token: ::std::result::Result<
+                ::std::option::Option<::std::string::String>,
+                ::std::string::String,
+            >,
+        }
+        impl ::std::default::Default for Paging {
+            fn default() -> Self {
+                Self {
+                    next_page_token: Ok(Default::default()),
+                }
+            }
+        }
+        impl Paging {
+            pub fn next_page_token<T>(mut self, value: T) -> Self
+            where
+                T: ::std::convert::TryInto<::std::option::Option<::std::string::String>>,
+                T::Error: ::std::fmt::Display,
+            {
+                self.next_page_token = value
+                    .try_into()
+                    .map_err(|e| {
+                        format!(
+                            "error converting supplied value for next_page_token: {e}"
+                        )
+                    });
+                self
+            }
+        }
+        impl ::std::convert::TryFrom<Paging> for super::Paging {
+            type Error = super::error::ConversionError;
+            fn try_from(
+                value: Paging,
+            ) -> ::std::result::Result<Self, super::error::ConversionError> {
+                Ok(Self {
+                    next_page_token: value.next_page_token?,
+                })
+            }
+        }
+        impl ::std::convert::From<super::Paging> for Paging {
+            fn from(value: super::Paging) -> Self {
+                Self {
+                    next_page_token: Ok(value.next_page_token),
                 }
             }
         }
@@ -2816,14 +2795,7 @@ pub mod builder {
                 "{}/v2/businesses/{}/chats", client.baseurl, encode_path(& business_id
                 .to_string()),
             );
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
-            header_map
-                .append(
-                    ::reqwest::header::HeaderName::from_static("api-version"),
-                    ::reqwest::header::HeaderValue::from_static(
-                        super::Client::api_version(),
-                    ),
-                );
+            let header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
             #[allow(unused_mut)]
             let mut request = client
                 .client
@@ -2968,14 +2940,7 @@ pub mod builder {
                 "{}/v2/businesses/{}/chats/new", client.baseurl, encode_path(&
                 business_id.to_string()),
             );
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
-            header_map
-                .append(
-                    ::reqwest::header::HeaderName::from_static("api-version"),
-                    ::reqwest::header::HeaderValue::from_static(
-                        super::Client::api_version(),
-                    ),
-                );
+            let header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
             #[allow(unused_mut)]
             let mut request = client
                 .client
@@ -3102,14 +3067,7 @@ pub mod builder {
                 "{}/v2/businesses/{}/chat", client.baseurl, encode_path(& business_id
                 .to_string()),
             );
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
-            header_map
-                .append(
-                    ::reqwest::header::HeaderName::from_static("api-version"),
-                    ::reqwest::header::HeaderValue::from_static(
-                        super::Client::api_version(),
-                    ),
-                );
+            let header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
             #[allow(unused_mut)]
             let mut request = client
                 .client
@@ -3301,14 +3259,7 @@ pub mod builder {
                 "{}/v2/businesses/{}/chats/history", client.baseurl, encode_path(&
                 business_id.to_string()),
             );
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
-            header_map
-                .append(
-                    ::reqwest::header::HeaderName::from_static("api-version"),
-                    ::reqwest::header::HeaderValue::from_static(
-                        super::Client::api_version(),
-                    ),
-                );
+            let header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
             #[allow(unused_mut)]
             let mut request = client
                 .client
@@ -3453,14 +3404,7 @@ pub mod builder {
                 "{}/v2/businesses/{}/chats/message", client.baseurl, encode_path(&
                 business_id.to_string()),
             );
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
-            header_map
-                .append(
-                    ::reqwest::header::HeaderName::from_static("api-version"),
-                    ::reqwest::header::HeaderValue::from_static(
-                        super::Client::api_version(),
-                    ),
-                );
+            let header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
             #[allow(unused_mut)]
             let mut request = client
                 .client
@@ -3622,14 +3566,7 @@ pub mod builder {
                 "{}/v2/businesses/{}/chats/message", client.baseurl, encode_path(&
                 business_id.to_string()),
             );
-            let mut header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
-            header_map
-                .append(
-                    ::reqwest::header::HeaderName::from_static("api-version"),
-                    ::reqwest::header::HeaderValue::from_static(
-                        super::Client::api_version(),
-                    ),
-                );
+            let header_map = ::reqwest::header::HeaderMap::with_capacity(1usize);
             #[allow(unused_mut)]
             let mut request = client
                 .client
@@ -4139,7 +4076,7 @@ pub mod open_enums {
     /// `Unknown("NEW")` and the known variant for `NEW` are the same value.
     #[derive(Clone, Debug)]
     #[non_exhaustive]
-    pub enum ChatMessageSenderType {
+    pub enum ChatMessageSender {
         ///`PARTNER`
         Partner,
         ///`CUSTOMER`
@@ -4151,7 +4088,7 @@ pub mod open_enums {
         /// A value the fragment does not list, kept as the server sent it.
         Unknown(::std::string::String),
     }
-    impl ChatMessageSenderType {
+    impl ChatMessageSender {
         /// Every value the fragment lists, in its order.
         pub const KNOWN: &'static [Self] = &[
             Self::Partner,
@@ -4183,18 +4120,18 @@ pub mod open_enums {
             }
         }
     }
-    impl ::std::cmp::PartialEq for ChatMessageSenderType {
+    impl ::std::cmp::PartialEq for ChatMessageSender {
         fn eq(&self, other: &Self) -> bool {
             self.as_str() == other.as_str()
         }
     }
-    impl ::std::cmp::Eq for ChatMessageSenderType {}
-    impl ::std::hash::Hash for ChatMessageSenderType {
+    impl ::std::cmp::Eq for ChatMessageSender {}
+    impl ::std::hash::Hash for ChatMessageSender {
         fn hash<H: ::std::hash::Hasher>(&self, state: &mut H) {
             self.as_str().hash(state);
         }
     }
-    impl ::std::cmp::PartialOrd for ChatMessageSenderType {
+    impl ::std::cmp::PartialOrd for ChatMessageSender {
         fn partial_cmp(
             &self,
             other: &Self,
@@ -4202,33 +4139,33 @@ pub mod open_enums {
             ::std::option::Option::Some(self.cmp(other))
         }
     }
-    impl ::std::cmp::Ord for ChatMessageSenderType {
+    impl ::std::cmp::Ord for ChatMessageSender {
         fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
             self.as_str().cmp(other.as_str())
         }
     }
-    impl ::std::fmt::Display for ChatMessageSenderType {
+    impl ::std::fmt::Display for ChatMessageSender {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
         }
     }
-    impl ::std::str::FromStr for ChatMessageSenderType {
+    impl ::std::str::FromStr for ChatMessageSender {
         type Err = ::std::convert::Infallible;
         fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
             ::std::result::Result::Ok(Self::from(value))
         }
     }
-    impl ::std::convert::From<&str> for ChatMessageSenderType {
+    impl ::std::convert::From<&str> for ChatMessageSender {
         fn from(value: &str) -> Self {
             Self::known(value).unwrap_or_else(|| Self::Unknown(value.to_owned()))
         }
     }
-    impl ::std::convert::From<::std::string::String> for ChatMessageSenderType {
+    impl ::std::convert::From<::std::string::String> for ChatMessageSender {
         fn from(value: ::std::string::String) -> Self {
             Self::known(&value).unwrap_or(Self::Unknown(value))
         }
     }
-    impl ::serde::Serialize for ChatMessageSenderType {
+    impl ::serde::Serialize for ChatMessageSender {
         fn serialize<S: ::serde::Serializer>(
             &self,
             serializer: S,
@@ -4236,13 +4173,13 @@ pub mod open_enums {
             serializer.serialize_str(self.as_str())
         }
     }
-    impl<'de> ::serde::Deserialize<'de> for ChatMessageSenderType {
+    impl<'de> ::serde::Deserialize<'de> for ChatMessageSender {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             deserializer: D,
         ) -> ::std::result::Result<Self, D::Error> {
             struct Visitor;
             impl ::serde::de::Visitor<'_> for Visitor {
-                type Value = ChatMessageSenderType;
+                type Value = ChatMessageSender;
                 fn expecting(
                     &self,
                     f: &mut ::std::fmt::Formatter<'_>,
@@ -4253,19 +4190,19 @@ pub mod open_enums {
                     self,
                     value: &str,
                 ) -> ::std::result::Result<Self::Value, E> {
-                    ::std::result::Result::Ok(ChatMessageSenderType::from(value))
+                    ::std::result::Result::Ok(ChatMessageSender::from(value))
                 }
                 fn visit_string<E: ::serde::de::Error>(
                     self,
                     value: ::std::string::String,
                 ) -> ::std::result::Result<Self::Value, E> {
-                    ::std::result::Result::Ok(ChatMessageSenderType::from(value))
+                    ::std::result::Result::Ok(ChatMessageSender::from(value))
                 }
             }
             deserializer.deserialize_str(Visitor)
         }
     }
-    impl ::schemars::JsonSchema for ChatMessageSenderType {
+    impl ::schemars::JsonSchema for ChatMessageSender {
         fn schema_name() -> ::std::borrow::Cow<'static, str> {
             ::std::borrow::Cow::Borrowed("ChatMessageSenderType")
         }
@@ -4292,7 +4229,7 @@ pub mod open_enums {
     /// `Unknown("NEW")` and the known variant for `NEW` are the same value.
     #[derive(Clone, Debug)]
     #[non_exhaustive]
-    pub enum ChatStatusType {
+    pub enum ChatStatus {
         ///`NEW`
         New,
         ///`WAITING_FOR_CUSTOMER`
@@ -4308,7 +4245,7 @@ pub mod open_enums {
         /// A value the fragment does not list, kept as the server sent it.
         Unknown(::std::string::String),
     }
-    impl ChatStatusType {
+    impl ChatStatus {
         /// Every value the fragment lists, in its order.
         pub const KNOWN: &'static [Self] = &[
             Self::New,
@@ -4354,18 +4291,18 @@ pub mod open_enums {
             }
         }
     }
-    impl ::std::cmp::PartialEq for ChatStatusType {
+    impl ::std::cmp::PartialEq for ChatStatus {
         fn eq(&self, other: &Self) -> bool {
             self.as_str() == other.as_str()
         }
     }
-    impl ::std::cmp::Eq for ChatStatusType {}
-    impl ::std::hash::Hash for ChatStatusType {
+    impl ::std::cmp::Eq for ChatStatus {}
+    impl ::std::hash::Hash for ChatStatus {
         fn hash<H: ::std::hash::Hasher>(&self, state: &mut H) {
             self.as_str().hash(state);
         }
     }
-    impl ::std::cmp::PartialOrd for ChatStatusType {
+    impl ::std::cmp::PartialOrd for ChatStatus {
         fn partial_cmp(
             &self,
             other: &Self,
@@ -4373,33 +4310,33 @@ pub mod open_enums {
             ::std::option::Option::Some(self.cmp(other))
         }
     }
-    impl ::std::cmp::Ord for ChatStatusType {
+    impl ::std::cmp::Ord for ChatStatus {
         fn cmp(&self, other: &Self) -> ::std::cmp::Ordering {
             self.as_str().cmp(other.as_str())
         }
     }
-    impl ::std::fmt::Display for ChatStatusType {
+    impl ::std::fmt::Display for ChatStatus {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             f.write_str(self.as_str())
         }
     }
-    impl ::std::str::FromStr for ChatStatusType {
+    impl ::std::str::FromStr for ChatStatus {
         type Err = ::std::convert::Infallible;
         fn from_str(value: &str) -> ::std::result::Result<Self, Self::Err> {
             ::std::result::Result::Ok(Self::from(value))
         }
     }
-    impl ::std::convert::From<&str> for ChatStatusType {
+    impl ::std::convert::From<&str> for ChatStatus {
         fn from(value: &str) -> Self {
             Self::known(value).unwrap_or_else(|| Self::Unknown(value.to_owned()))
         }
     }
-    impl ::std::convert::From<::std::string::String> for ChatStatusType {
+    impl ::std::convert::From<::std::string::String> for ChatStatus {
         fn from(value: ::std::string::String) -> Self {
             Self::known(&value).unwrap_or(Self::Unknown(value))
         }
     }
-    impl ::serde::Serialize for ChatStatusType {
+    impl ::serde::Serialize for ChatStatus {
         fn serialize<S: ::serde::Serializer>(
             &self,
             serializer: S,
@@ -4407,13 +4344,13 @@ pub mod open_enums {
             serializer.serialize_str(self.as_str())
         }
     }
-    impl<'de> ::serde::Deserialize<'de> for ChatStatusType {
+    impl<'de> ::serde::Deserialize<'de> for ChatStatus {
         fn deserialize<D: ::serde::Deserializer<'de>>(
             deserializer: D,
         ) -> ::std::result::Result<Self, D::Error> {
             struct Visitor;
             impl ::serde::de::Visitor<'_> for Visitor {
-                type Value = ChatStatusType;
+                type Value = ChatStatus;
                 fn expecting(
                     &self,
                     f: &mut ::std::fmt::Formatter<'_>,
@@ -4424,19 +4361,19 @@ pub mod open_enums {
                     self,
                     value: &str,
                 ) -> ::std::result::Result<Self::Value, E> {
-                    ::std::result::Result::Ok(ChatStatusType::from(value))
+                    ::std::result::Result::Ok(ChatStatus::from(value))
                 }
                 fn visit_string<E: ::serde::de::Error>(
                     self,
                     value: ::std::string::String,
                 ) -> ::std::result::Result<Self::Value, E> {
-                    ::std::result::Result::Ok(ChatStatusType::from(value))
+                    ::std::result::Result::Ok(ChatStatus::from(value))
                 }
             }
             deserializer.deserialize_str(Visitor)
         }
     }
-    impl ::schemars::JsonSchema for ChatStatusType {
+    impl ::schemars::JsonSchema for ChatStatus {
         fn schema_name() -> ::std::borrow::Cow<'static, str> {
             ::std::borrow::Cow::Borrowed("ChatStatusType")
         }
@@ -4587,83 +4524,113 @@ pub mod open_enums {
         }
     }
 }
-/// Per-request state for the generated [`Client`]: headers to add, and
-/// what the response said before its body was decoded.
+/// What the generated [`Client`] adds to every request, and what a
+/// response said before its body was decoded.
 pub mod request_context {
-    /// Headers to send with a request and, once it is answered, the
-    /// response's status (and its headers, for a non-success status).
+    /// Headers to add to every request (auth, `User-Agent`) and the
+    /// origin the requests are meant for. Built once per client.
     ///
-    /// Create one per request (`Client::new_with_client` is cheap) to read
-    /// [`RequestContext::status`] afterwards. Mark secret header values
-    /// sensitive: `Debug` then prints `Sensitive` instead of the value.
+    /// Mark secret header values sensitive: `Debug` then prints
+    /// `Sensitive` instead of the value.
     #[derive(Clone, Debug, Default)]
     pub struct RequestContext {
         headers: ::std::sync::Arc<::reqwest::header::HeaderMap>,
         origin: ::std::option::Option<::std::sync::Arc<::reqwest::Url>>,
-        response: ::std::sync::OnceLock<
-            (::reqwest::StatusCode, ::std::option::Option<::reqwest::header::HeaderMap>),
-        >,
-        foreign_origin: ::std::sync::OnceLock<::std::string::String>,
     }
     impl RequestContext {
-        /// A context that adds `headers` to the request. The map is shared,
-        /// so one map can serve every request of a client.
+        /// A context that adds `headers` to every request.
         pub fn new(headers: ::std::sync::Arc<::reqwest::header::HeaderMap>) -> Self {
             Self {
                 headers,
                 origin: ::std::option::Option::None,
-                response: ::std::sync::OnceLock::new(),
-                foreign_origin: ::std::sync::OnceLock::new(),
             }
         }
-        /// Records it when a response comes from another origin (scheme,
-        /// host, port) than `base`: the HTTP client followed a redirect,
-        /// and the headers went with it.
+        /// Notes in [`ResponseInfo::foreign_origin`] when a response
+        /// comes from another origin (scheme, host, port) than `base`: the
+        /// HTTP client followed a redirect, and the headers went with it.
         pub fn with_origin(mut self, base: ::std::sync::Arc<::reqwest::Url>) -> Self {
             self.origin = ::std::option::Option::Some(base);
             self
         }
-        /// The origin a response came from, when it is not the expected
-        /// one (see [`RequestContext::with_origin`]).
-        pub fn foreign_origin(&self) -> ::std::option::Option<&str> {
-            self.foreign_origin.get().map(::std::string::String::as_str)
-        }
-        /// The status of the response, once one arrived.
-        pub fn status(&self) -> ::std::option::Option<::reqwest::StatusCode> {
-            self.response.get().map(|(status, _)| *status)
-        }
-        /// The headers of a response with a non-success status (there a
-        /// body that fails to decode would lose them). A success's
-        /// headers are on its `ResponseValue`, so they are not copied here.
-        pub fn error_headers(
-            &self,
-        ) -> ::std::option::Option<&::reqwest::header::HeaderMap> {
-            self.response.get().and_then(|(_, headers)| headers.as_ref())
-        }
-        /// The pre hook.
+        /// The pre hook: adds the headers.
         pub fn before_send(&self, request: &mut ::reqwest::Request) {
             let headers = request.headers_mut();
-            headers.remove("api-version");
             for (name, value) in self.headers.iter() {
                 headers.insert(name.clone(), value.clone());
             }
         }
-        /// The post hook.
+        /// The post hook: fills the [`ResponseInfo`] of the request when
+        /// it runs inside [`capture`].
         pub fn after_send(&self, result: &::reqwest::Result<::reqwest::Response>) {
-            if let ::std::result::Result::Ok(response) = result {
-                let status = response.status();
-                let headers = (!status.is_success()).then(|| response.headers().clone());
-                let _ = self.response.set((status, headers));
-                if let ::std::option::Option::Some(base) = &self.origin {
+            let ::std::result::Result::Ok(response) = result else {
+                return;
+            };
+            let status = response.status();
+            let foreign_origin = self
+                .origin
+                .as_ref()
+                .and_then(|base| {
                     let url = response.url();
-                    if url.scheme() != base.scheme() || url.host_str() != base.host_str()
-                        || url.port_or_known_default() != base.port_or_known_default()
-                    {
-                        let origin = url.origin().ascii_serialization();
-                        let _ = self.foreign_origin.set(origin);
-                    }
-                }
-            }
+                    let same = url.scheme() == base.scheme()
+                        && url.host_str() == base.host_str()
+                        && url.port_or_known_default() == base.port_or_known_default();
+                    (!same).then(|| url.origin().ascii_serialization())
+                });
+            let _ = CURRENT
+                .try_with(|info| {
+                    *info.borrow_mut() = ResponseInfo {
+                        status: ::std::option::Option::Some(status),
+                        headers: (!status.is_success())
+                            .then(|| response.headers().clone()),
+                        foreign_origin,
+                    };
+                });
         }
+    }
+    /// What one response said before its body was decoded: when a body
+    /// fails to decode, progenitor's error keeps neither status nor
+    /// headers. Filled by the post hook for a request sent inside
+    /// [`capture`].
+    #[derive(Clone, Debug, Default)]
+    pub struct ResponseInfo {
+        status: ::std::option::Option<::reqwest::StatusCode>,
+        headers: ::std::option::Option<::reqwest::header::HeaderMap>,
+        foreign_origin: ::std::option::Option<::std::string::String>,
+    }
+    impl ResponseInfo {
+        /// The status of the response, once one arrived.
+        pub fn status(&self) -> ::std::option::Option<::reqwest::StatusCode> {
+            self.status
+        }
+        /// The headers of a response with a non-success status.
+        pub fn error_headers(
+            &self,
+        ) -> ::std::option::Option<&::reqwest::header::HeaderMap> {
+            self.headers.as_ref()
+        }
+        /// The origin the response came from, when it is not the one
+        /// the context expected (see [`RequestContext::with_origin`]).
+        pub fn foreign_origin(&self) -> ::std::option::Option<&str> {
+            self.foreign_origin.as_deref()
+        }
+    }
+    ::tokio::task_local! {
+        static CURRENT : ::std::cell::RefCell < ResponseInfo >;
+    }
+    /// Runs one generated call (its `send()` future) and returns its
+    /// result with the [`ResponseInfo`] of its response. The client
+    /// and its context stay shared; the info is the call's own.
+    pub async fn capture<F: ::std::future::Future>(
+        call: F,
+    ) -> (F::Output, ResponseInfo) {
+        CURRENT
+            .scope(
+                ::std::cell::RefCell::default(),
+                async move {
+                    let output = call.await;
+                    (output, CURRENT.with(|info| info.take()))
+                },
+            )
+            .await
     }
 }

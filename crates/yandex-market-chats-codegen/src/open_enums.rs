@@ -15,8 +15,10 @@ pub(crate) const MODULE: &str = "open_enums";
 
 /// One named string enum of the fragment.
 pub(crate) struct OpenEnum {
-    /// The schema's name in `components/schemas`, which is also the Rust name.
+    /// The schema's name in `components/schemas`.
     pub name: String,
+    /// Its Rust name (see `names.rs`).
+    pub rust_name: String,
     description: Option<String>,
     values: Vec<String>,
 }
@@ -24,7 +26,7 @@ pub(crate) struct OpenEnum {
 impl OpenEnum {
     /// The path progenitor writes wherever the schema is referenced.
     pub fn rust_path(&self) -> String {
-        format!("crate::{MODULE}::{}", self.name)
+        format!("crate::{MODULE}::{}", self.rust_name)
     }
 }
 
@@ -60,6 +62,7 @@ pub(crate) fn collect(spec: &OpenAPI) -> Result<Vec<OpenEnum>, String> {
             values.push(value.clone());
         }
         found.push(OpenEnum {
+            rust_name: crate::names::rust_name(name),
             name: name.clone(),
             description: schema.schema_data.description.clone(),
             values,
@@ -85,7 +88,7 @@ pub(crate) fn module(enums: &[OpenEnum]) -> Result<TokenStream, String> {
 }
 
 fn one(open: &OpenEnum) -> Result<TokenStream, String> {
-    let name = format_ident!("{}", open.name);
+    let name = format_ident!("{}", open.rust_name);
     let schema_name = &open.name;
     let mut variants = Vec::with_capacity(open.values.len());
     for value in &open.values {

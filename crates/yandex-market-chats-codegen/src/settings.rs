@@ -1,8 +1,9 @@
 //! Every progenitor setting the generated client is built with. Change them
 //! here, and only here; `cargo xtask generate` shows the effect as a diff.
 
-use progenitor::{GenerationSettings, InterfaceStyle, TypeImpl};
+use progenitor::{GenerationSettings, InterfaceStyle, TypeImpl, TypePatch};
 
+use crate::names;
 use crate::open_enums::OpenEnum;
 use crate::request_context;
 
@@ -25,6 +26,9 @@ pub(crate) fn settings(open_enums: &[OpenEnum]) -> GenerationSettings {
             "::chrono::DateTime<::chrono::FixedOffset>",
             [TypeImpl::Display, TypeImpl::FromStr].into_iter(),
         );
+    for (typify_name, rust_name) in names::patches() {
+        settings.with_patch(typify_name, TypePatch::default().with_rename(rust_name));
+    }
     for open in open_enums {
         settings.with_replacement(
             &open.name,

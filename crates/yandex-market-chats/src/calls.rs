@@ -1,19 +1,22 @@
-//! The operations: how each one builds and sends its request. Everything
-//! they share (limits, retries, timeouts, errors) is in `transport.rs`.
+//! The operations: how each one builds and sends its request and what of
+//! its answer the caller gets. Everything they share (limits, retries,
+//! timeouts) is in `transport.rs`; what outcomes mean, in `classify.rs`.
 
+use std::future::Future;
 use std::num::NonZeroU64;
 
 use reqwest::header::{ACCEPT, HeaderValue};
 use yandex_market_chats_api as api;
 use yandex_market_chats_api::types::{
-    CreateChatRequest, CreateChatResponse, EmptyApiResponse, GetChatHistoryRequest,
-    GetChatHistoryResponse, GetChatMessageResponse, GetChatResponse, GetChatsRequest,
-    GetChatsResponse, SendMessageToChatRequest,
+    ChatHistoryResult, ChatsResult, CreateChatRequest, CreateChatResponse, CreateChatResult,
+    EmptyApiResponse, GetChatHistoryRequest, GetChatHistoryResponse, GetChatMessageResponse,
+    GetChatResponse, GetChatsRequest, GetChatsResponse, SendMessageToChatRequest,
 };
 use yandex_market_chats_api::{ClientInfo, ResponseValue};
 
-use crate::transport::{Call, CallFuture};
-use crate::{HistoryPageSize, Operation, PageSize};
+use crate::classify::CallResult;
+use crate::transport::Call;
+use crate::{Chat, ChatMessage, HistoryPageSize, Operation, PageSize};
 
 /// A getChats request without its page token; checked, immutable.
 #[derive(Debug)]
@@ -30,12 +33,16 @@ pub(crate) struct GetChats<'r> {
 
 impl Call for GetChats<'_> {
     type Output = GetChatsResponse;
+    type Result = ChatsResult;
     const OPERATION: Operation = Operation::GetChats;
+    fn result(body: &mut GetChatsResponse) -> Option<ChatsResult> {
+        body.result.take()
+    }
     fn send<'a>(
         &'a self,
         api: &'a api::Client,
         business_id: NonZeroU64,
-    ) -> CallFuture<'a, Self::Output> {
+    ) -> impl Future<Output = CallResult<Self::Output>> + Send + 'a {
         let mut call = api
             .get_chats()
             .business_id(business_id)
@@ -44,7 +51,7 @@ impl Call for GetChats<'_> {
         if let Some(token) = self.token {
             call = call.page_token(token.to_owned());
         }
-        Box::pin(call.send())
+        call.send()
     }
 }
 
@@ -54,18 +61,20 @@ pub(crate) struct GetChat {
 
 impl Call for GetChat {
     type Output = GetChatResponse;
+    type Result = Chat;
     const OPERATION: Operation = Operation::GetChat;
+    fn result(body: &mut GetChatResponse) -> Option<Chat> {
+        body.result.take()
+    }
     fn send<'a>(
         &'a self,
         api: &'a api::Client,
         business_id: NonZeroU64,
-    ) -> CallFuture<'a, Self::Output> {
-        Box::pin(
-            api.get_chat()
-                .business_id(business_id)
-                .chat_id(self.chat_id)
-                .send(),
-        )
+    ) -> impl Future<Output = CallResult<Self::Output>> + Send + 'a {
+        api.get_chat()
+            .business_id(business_id)
+            .chat_id(self.chat_id)
+            .send()
     }
 }
 
@@ -85,12 +94,16 @@ pub(crate) struct GetChatHistory<'r> {
 
 impl Call for GetChatHistory<'_> {
     type Output = GetChatHistoryResponse;
+    type Result = ChatHistoryResult;
     const OPERATION: Operation = Operation::GetChatHistory;
+    fn result(body: &mut GetChatHistoryResponse) -> Option<ChatHistoryResult> {
+        body.result.take()
+    }
     fn send<'a>(
         &'a self,
         api: &'a api::Client,
         business_id: NonZeroU64,
-    ) -> CallFuture<'a, Self::Output> {
+    ) -> impl Future<Output = CallResult<Self::Output>> + Send + 'a {
         let mut call = api
             .get_chat_history()
             .business_id(business_id)
@@ -100,7 +113,7 @@ impl Call for GetChatHistory<'_> {
         if let Some(token) = self.token {
             call = call.page_token(token.to_owned());
         }
-        Box::pin(call.send())
+        call.send()
     }
 }
 
@@ -111,19 +124,21 @@ pub(crate) struct GetChatMessage {
 
 impl Call for GetChatMessage {
     type Output = GetChatMessageResponse;
+    type Result = ChatMessage;
     const OPERATION: Operation = Operation::GetChatMessage;
+    fn result(body: &mut GetChatMessageResponse) -> Option<ChatMessage> {
+        body.result.take()
+    }
     fn send<'a>(
         &'a self,
         api: &'a api::Client,
         business_id: NonZeroU64,
-    ) -> CallFuture<'a, Self::Output> {
-        Box::pin(
-            api.get_chat_message()
-                .business_id(business_id)
-                .chat_id(self.chat_id)
-                .message_id(self.message_id)
-                .send(),
-        )
+    ) -> impl Future<Output = CallResult<Self::Output>> + Send + 'a {
+        api.get_chat_message()
+            .business_id(business_id)
+            .chat_id(self.chat_id)
+            .message_id(self.message_id)
+            .send()
     }
 }
 
@@ -134,19 +149,21 @@ pub(crate) struct SendMessage {
 
 impl Call for SendMessage {
     type Output = EmptyApiResponse;
+    type Result = ();
     const OPERATION: Operation = Operation::SendMessageToChat;
+    fn result(_: &mut EmptyApiResponse) -> Option<()> {
+        Some(())
+    }
     fn send<'a>(
         &'a self,
         api: &'a api::Client,
         business_id: NonZeroU64,
-    ) -> CallFuture<'a, Self::Output> {
-        Box::pin(
-            api.send_message_to_chat()
-                .business_id(business_id)
-                .chat_id(self.chat_id)
-                .body(self.body.clone())
-                .send(),
-        )
+    ) -> impl Future<Output = CallResult<Self::Output>> + Send + 'a {
+        api.send_message_to_chat()
+            .business_id(business_id)
+            .chat_id(self.chat_id)
+            .body(self.body.clone())
+            .send()
     }
 }
 
@@ -156,18 +173,20 @@ pub(crate) struct CreateChat {
 
 impl Call for CreateChat {
     type Output = CreateChatResponse;
+    type Result = CreateChatResult;
     const OPERATION: Operation = Operation::CreateChat;
+    fn result(body: &mut CreateChatResponse) -> Option<CreateChatResult> {
+        body.result.take()
+    }
     fn send<'a>(
         &'a self,
         api: &'a api::Client,
         business_id: NonZeroU64,
-    ) -> CallFuture<'a, Self::Output> {
-        Box::pin(
-            api.create_chat()
-                .business_id(business_id)
-                .body(self.body.clone())
-                .send(),
-        )
+    ) -> impl Future<Output = CallResult<Self::Output>> + Send + 'a {
+        api.create_chat()
+            .business_id(business_id)
+            .body(self.body.clone())
+            .send()
     }
 }
 
@@ -183,13 +202,13 @@ pub(crate) struct SendFile {
 
 impl Call for SendFile {
     type Output = EmptyApiResponse;
+    type Result = ();
     const OPERATION: Operation = Operation::SendFileToChat;
-    fn send<'a>(
-        &'a self,
-        api: &'a api::Client,
-        business_id: NonZeroU64,
-    ) -> CallFuture<'a, Self::Output> {
-        Box::pin(async move {
+    fn result(_: &mut EmptyApiResponse) -> Option<()> {
+        Some(())
+    }
+    async fn send(&self, api: &api::Client, business_id: NonZeroU64) -> CallResult<Self::Output> {
+        {
             let body = reqwest::Body::from(self.bytes.clone());
             let part = reqwest::multipart::Part::stream_with_length(body, self.bytes.len() as u64)
                 .file_name(self.name.clone())
@@ -219,7 +238,7 @@ impl Call for SendFile {
                 )),
                 _ => Err(api::Error::UnexpectedResponse(response)),
             }
-        })
+        }
     }
 }
 

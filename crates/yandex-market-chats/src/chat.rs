@@ -10,22 +10,17 @@
 
 use std::num::NonZeroU64;
 
-use yandex_market_chats_api::types::{
-    CreateChatRequest, GetChatHistoryRequest, SendMessageToChatRequest,
-};
+use yandex_market_chats_api::types::{CreateChatRequest, SendMessageToChatRequest};
 
-use crate::calls::{
-    CreateChat, GetChat, GetChatHistory, GetChatMessage, HistoryRequest, SendFile, SendMessage,
-};
-use crate::paging::{Items, MessagePage, MessagePageStream, MessageStream, Pages, fetcher};
-use crate::{Chat, ChatContext, ChatMessage, Client, Error, HistoryPageSize};
+use crate::calls::{CreateChat, GetChat, GetChatMessage, SendFile, SendMessage};
+use crate::{Chat, ChatContext, ChatMessage, Client, Error, HistoryQuery};
 
 /// The longest message the API accepts, in characters.
 pub const MAX_MESSAGE_CHARS: usize = 4096;
 /// The largest file the API accepts: 5 MB.
 pub const MAX_FILE_BYTES: usize = 5 * 1024 * 1024;
 
-fn id(what: &str, value: u64) -> Result<NonZeroU64, Error> {
+pub(crate) fn id(what: &str, value: u64) -> Result<NonZeroU64, Error> {
     NonZeroU64::new(value)
         .ok_or_else(|| Error::invalid_input(format!("{what} must be at least 1, got 0")))
 }
@@ -72,8 +67,7 @@ impl Client {
             },
         };
         let answer = self.execute(business, &call).await?;
-        let result = self.result_of(answer.body, |b| b.result.take())?;
-        Ok(self.chat(business_id, result.chat_id.get()))
+        Ok(self.chat(business_id, answer.result.chat_id.get()))
     }
 }
 
@@ -94,7 +88,7 @@ impl Client {
 /// ```
 #[derive(Clone, Debug)]
 pub struct ChatHandle {
-    client: Client,
+    pub(crate) client: Client,
     business_id: u64,
     chat_id: u64,
 }
@@ -110,7 +104,7 @@ impl ChatHandle {
         self.business_id
     }
 
-    fn ids(&self) -> Result<(NonZeroU64, NonZeroU64), Error> {
+    pub(crate) fn ids(&self) -> Result<(NonZeroU64, NonZeroU64), Error> {
         Ok((
             id("business id", self.business_id)?,
             id("chat id", self.chat_id)?,
@@ -124,19 +118,13 @@ impl ChatHandle {
     pub async fn get(&self) -> Result<Chat, Error> {
         let (business, chat_id) = self.ids()?;
         let answer = self.client.execute(business, &GetChat { chat_id }).await?;
-        self.client.result_of(answer.body, |b| b.result.take())
+        Ok(answer.result)
     }
 
     /// The chat's messages (getChatHistory), as a lazy query; see
     /// [`HistoryQuery`].
     pub fn history(&self) -> HistoryQuery {
-        HistoryQuery {
-            chat: self.clone(),
-            page_size: HistoryPageSize::default(),
-            message_id_from: None,
-            max_pages: None,
-            resume_from: None,
-        }
+        HistoryQuery::new(self.clone())
     }
 
     /// One message (getChatMessage).
@@ -156,7 +144,7 @@ impl ChatHandle {
                 },
             )
             .await?;
-        self.client.result_of(answer.body, |b| b.result.take())
+        Ok(answer.result)
     }
 
     /// Sends a text message (sendMessageToChat): 1 to 4,096 characters,
@@ -217,124 +205,5 @@ impl ChatHandle {
         };
         self.client.execute(business, &call).await?;
         Ok(())
-    }
-}
-
-/// A query for a chat's messages, from [`ChatHandle::history`]. Nothing is
-/// sent until `.stream()`, `.pages()` or `.page(..)`; invalid input is
-/// reported there, before any request. The streams have the guarantees of
-/// the chat streams: lazy, in order, each message once, resumable, guarded
-/// against a repeated page token.
-#[derive(Clone, Debug)]
-#[must_use = "a query does nothing until you call .stream(), .pages() or .page()"]
-pub struct HistoryQuery {
-    chat: ChatHandle,
-    page_size: HistoryPageSize,
-    message_id_from: Option<u64>,
-    max_pages: Option<u32>,
-    resume_from: Option<String>,
-}
-
-impl HistoryQuery {
-    /// Messages per request; default 50, at most 100.
-    pub fn page_size(mut self, page_size: HistoryPageSize) -> Self {
-        self.page_size = page_size;
-        self
-    }
-
-    /// Start with this message (`messageIdFrom`): it and every later one.
-    pub fn message_id_from(mut self, message_id: u64) -> Self {
-        self.message_id_from = Some(message_id);
-        self
-    }
-
-    /// Stop after this many pages (at least 1).
-    pub fn max_pages(mut self, max_pages: u32) -> Self {
-        self.max_pages = Some(max_pages);
-        self
-    }
-
-    /// Start from this page token instead of the first page.
-    pub fn resume_from(mut self, token: impl Into<String>) -> Self {
-        self.resume_from = Some(token.into());
-        self
-    }
-
-    /// Every message, lazily, one page in memory at a time.
-    pub fn stream(self) -> MessageStream {
-        Items::new(self.pages())
-    }
-
-    /// Every page, lazily. Each page carries the token to resume from.
-    pub fn pages(self) -> MessagePageStream {
-        let fetch =
-            self.prepare().map(|request| {
-                fetcher(
-                    &self.chat.client,
-                    request,
-                    |client, request, token| async move {
-                        client.get_history_page(&request, token).await
-                    },
-                )
-            });
-        Pages::new(fetch, self.resume_from, self.max_pages)
-    }
-
-    /// One page: the first with `None`, else the page `token` names.
-    ///
-    /// # Errors
-    /// Input errors before any request, then what the request ends with.
-    pub async fn page(&self, token: Option<String>) -> Result<MessagePage, Error> {
-        let request = self.prepare()?;
-        if token.as_deref() == Some("") {
-            return Err(Error::invalid_input("the page token is empty"));
-        }
-        self.chat.client.get_history_page(&request, token).await
-    }
-
-    fn prepare(&self) -> Result<HistoryRequest, Error> {
-        let (business_id, chat_id) = self.chat.ids()?;
-        let message_id_from = self
-            .message_id_from
-            .map(|m| id("messageIdFrom", m))
-            .transpose()?;
-        if self.max_pages == Some(0) {
-            return Err(Error::invalid_input("max_pages must be at least 1"));
-        }
-        if self.resume_from.as_deref() == Some("") {
-            return Err(Error::invalid_input("the resume token is empty"));
-        }
-        Ok(HistoryRequest {
-            business_id,
-            chat_id,
-            page_size: self.page_size,
-            body: GetChatHistoryRequest { message_id_from },
-        })
-    }
-}
-
-impl Client {
-    /// Fetches one page of a chat's history.
-    pub(crate) async fn get_history_page(
-        &self,
-        request: &HistoryRequest,
-        token: Option<String>,
-    ) -> Result<MessagePage, Error> {
-        let call = GetChatHistory {
-            request,
-            token: token.as_deref(),
-        };
-        let answer = self.execute(request.business_id, &call).await?;
-        let result = self.result_of(answer.body, |b| b.result.take())?;
-        Ok(MessagePage {
-            messages: result.messages,
-            context: result.context,
-            next_page_token: result
-                .paging
-                .and_then(|p| p.next_page_token)
-                .filter(|t| !t.is_empty()),
-            rate_limit: answer.rate_limit,
-            page_token: token,
-        })
     }
 }

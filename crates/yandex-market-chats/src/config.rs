@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, USER_AGENT};
+use yandex_market_chats_api::request_context::RequestContext;
 
 use crate::limits::{DynLimiter, InProcessLimiter, Limiter, LimiterSettings, Quotas};
 use crate::{Client, Error, Operation, RetryPolicy};
@@ -163,7 +164,8 @@ impl ClientBuilder {
         self
     }
 
-    /// How long one page may take, retries and waits included; default 120 s.
+    /// How long one request (one page of a listing, or one call such as
+    /// `send_message`) may take, retries and waits included; default 120 s.
     pub fn total_timeout(mut self, timeout: Duration) -> Self {
         self.total_timeout = timeout;
         self
@@ -296,11 +298,16 @@ impl ClientBuilder {
         let origin = Arc::new(reqwest::Url::parse(&base_url).map_err(|e| {
             Error::invalid_input(format!("base URL {base_url:?} is malformed: {e}"))
         })?);
-        Ok(Client::from_config(Config {
+        // One generated client for every request: the context adds the
+        // headers and notes responses from another origin.
+        let api = yandex_market_chats_api::Client::new_with_client(
+            &base_url,
             http,
+            RequestContext::new(Arc::new(headers)).with_origin(origin),
+        );
+        Ok(Client::from_config(Config {
+            api,
             base_url,
-            origin,
-            headers: Arc::new(headers),
             secret,
             credential,
             attempt_timeout: self.attempt_timeout,
@@ -332,12 +339,10 @@ impl fmt::Display for Credential {
 
 /// What a built client holds; checked, immutable.
 pub(crate) struct Config {
-    pub http: reqwest::Client,
+    /// The generated client, with the auth and `User-Agent` headers (the
+    /// auth value marked sensitive) and the base URL's origin.
+    pub api: yandex_market_chats_api::Client,
     pub base_url: String,
-    /// The base URL parsed: a response from another origin is refused.
-    pub origin: Arc<reqwest::Url>,
-    /// Auth and `User-Agent`; the auth value is marked sensitive.
-    pub headers: Arc<HeaderMap>,
     /// Kept only to scrub it from server-derived text.
     pub secret: Secret,
     pub credential: Credential,

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::{Credential, Operation, RateLimit};
+use crate::{ApiErrorEntry, Credential, Operation, RateLimit};
 
 type Source = Box<dyn std::error::Error + Send + Sync + 'static>;
 
@@ -30,14 +30,9 @@ pub enum Error {
     Api {
         /// The HTTP status.
         status: u16,
-        /// The first Yandex error code (`errors[].code`), when the body has one.
-        code: Option<String>,
-        /// The first Yandex error message, when the body has one.
-        message: Option<String>,
-        /// Every error the body listed, as `(code, message)`.
-        details: Vec<(String, Option<String>)>,
-        /// The rate-limit headers of the response.
-        rate_limit: Option<RateLimit>,
+        /// What the response said: its error codes and messages and its
+        /// rate-limit headers. Boxed, so that `Result<_, Error>` stays small.
+        details: Box<ApiErrorDetails>,
     },
 
     /// The hourly quota is spent and resets later than the client is allowed
@@ -133,12 +128,11 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::InvalidInput { message } => write!(f, "invalid input: {message}"),
-            Self::Api {
-                status,
-                code,
-                message,
-                ..
-            } => f.write_str(&api_line(*status, code.as_deref(), message.as_deref())),
+            Self::Api { status, details } => f.write_str(&api_line(
+                *status,
+                details.code.as_deref(),
+                details.message.as_deref(),
+            )),
             Self::RateLimited {
                 reset_at,
                 local,
@@ -206,13 +200,41 @@ impl std::error::Error for Error {
     }
 }
 
+/// What an [`Error::Api`] response said.
+///
+/// ```
+/// # fn show(error: &yandex_market_chats::Error) {
+/// use yandex_market_chats::Error;
+///
+/// if let Error::Api { status: 400, details } = error {
+///     for entry in &details.errors {
+///         eprintln!("{}: {}", entry.code, entry.message.as_deref().unwrap_or(""));
+///     }
+/// }
+/// # }
+/// ```
+#[derive(Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
+pub struct ApiErrorDetails {
+    /// The first Yandex error code (`errors[].code`), when the body has one.
+    pub code: Option<String>,
+    /// The first Yandex error message, when the body has one (or why the
+    /// body could not be read).
+    pub message: Option<String>,
+    /// Every error the body listed (the older `{"error": {...}}` shape too).
+    pub errors: Vec<ApiErrorEntry>,
+    /// The rate-limit headers of the response.
+    pub rate_limit: Option<RateLimit>,
+}
+
 /// Which timeout an [`Error::Timeout`] hit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum TimeoutKind {
     /// One attempt (connect, send, read the body) took too long.
     Attempt,
-    /// One page, retries and waits included, took too long.
+    /// The whole request (one page of a listing, or one call), retries and
+    /// waits included, took too long.
     Total,
 }
 
@@ -311,9 +333,8 @@ impl Error {
     /// The rate-limit headers of the response this error came from.
     pub fn rate_limit(&self) -> Option<&RateLimit> {
         match self {
-            Self::Api { rate_limit, .. } | Self::RateLimited { rate_limit, .. } => {
-                rate_limit.as_ref()
-            }
+            Self::Api { details, .. } => details.rate_limit.as_ref(),
+            Self::RateLimited { rate_limit, .. } => rate_limit.as_ref(),
             _ => None,
         }
     }

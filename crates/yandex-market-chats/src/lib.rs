@@ -35,16 +35,14 @@
 //! [Yandex.Market Partner API]: https://yandex.ru/dev/market/partner-api/doc/en/
 
 #![warn(missing_docs)]
-// `Error::Api` carries the rate-limit headers inline (public fields since
-// 0.1); errors are the cold path, and boxing them is a breaking change left
-// for the planned reshaping of `Error::Api`'s details.
-#![allow(clippy::result_large_err)]
 
 mod calls;
 mod chat;
+mod classify;
 mod client;
 mod config;
 mod error;
+mod history;
 mod http_date;
 pub mod limits;
 pub mod notifications;
@@ -56,13 +54,14 @@ mod rate_limit;
 mod retry;
 mod transport;
 
-pub use chat::{ChatHandle, HistoryQuery, MAX_FILE_BYTES, MAX_MESSAGE_CHARS};
+pub use chat::{ChatHandle, MAX_FILE_BYTES, MAX_MESSAGE_CHARS};
 pub use client::Client;
 pub use config::{
     ClientBuilder, Credential, DEFAULT_BASE_URL, DEFAULT_HOURLY_QUOTA, DEFAULT_MAX_IN_FLIGHT,
     DEFAULT_MAX_TRACKED_BUSINESSES,
 };
-pub use error::{Error, TimeoutKind};
+pub use error::{ApiErrorDetails, Error, TimeoutKind};
+pub use history::HistoryQuery;
 pub use limits::{InProcessLimiter, Limiter};
 pub use operation::Operation;
 pub use page_size::{HistoryPageSize, PageSize};
@@ -74,30 +73,13 @@ pub use query::ChatsQuery;
 pub use rate_limit::RateLimit;
 pub use retry::RetryPolicy;
 
-/// The kind of a [`ChatContext`] filter (`ORDER`, `RETURN`).
-pub use yandex_market_chats_api::open_enums::ChatContextIdentifiableType;
-/// A chat's context type (`ORDER`, `RETURN`, `DIRECT`), open to new values.
-pub use yandex_market_chats_api::open_enums::ChatContextType;
-/// Who sent a message (`PARTNER`, `CUSTOMER`, `MARKET`, `SUPPORT`), open to new values.
-pub use yandex_market_chats_api::open_enums::ChatMessageSenderType as ChatMessageSender;
-/// A chat's status (`NEW`, `WAITING_FOR_PARTNER`, ...), open to new values.
-pub use yandex_market_chats_api::open_enums::ChatStatusType as ChatStatus;
-/// A chat's type (`CHAT`, `ARBITRAGE`), open to new values.
-pub use yandex_market_chats_api::open_enums::ChatType;
-/// An order or return to filter chats by (`ChatContextDTO`), for
-/// [`ChatsQuery::contexts`].
-pub use yandex_market_chats_api::types::ChatContextDto as ChatContext;
-/// The buyer of a chat (`ChatCustomerDTO`).
-pub use yandex_market_chats_api::types::ChatCustomerDto as ChatCustomer;
-/// What a chat is about: its context type, order, return, customer, campaign
-/// (`ChatFullContextDTO`).
-pub use yandex_market_chats_api::types::ChatFullContextDto as ChatFullContext;
-/// A message in a chat (`ChatMessageDTO`).
-pub use yandex_market_chats_api::types::ChatMessageDto as ChatMessage;
-/// A file attached to a message (`ChatMessagePayloadDTO`).
-pub use yandex_market_chats_api::types::ChatMessagePayloadDto as ChatMessageFile;
-/// A chat with a buyer (`GetChatInfoDTO`). Serializes with the API's field names.
-pub use yandex_market_chats_api::types::GetChatInfoDto as Chat;
+// The generated types, named in the codegen crate (`names.rs`).
+pub use yandex_market_chats_api::open_enums::{
+    ChatContextIdentifiableType, ChatContextType, ChatMessageSender, ChatStatus, ChatType,
+};
+pub use yandex_market_chats_api::types::{
+    ApiErrorEntry, Chat, ChatContext, ChatCustomer, ChatFullContext, ChatMessage, ChatMessageFile,
+};
 
 /// The date-time crate used by [`Chat`]'s fields and [`RateLimit`].
 pub use chrono;

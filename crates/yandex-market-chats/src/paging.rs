@@ -86,19 +86,76 @@ impl Paged for MessagePage {
 
 pub(crate) type PageFuture<P> = Pin<Box<dyn Future<Output = Result<P, Error>> + Send>>;
 /// Fetches the page a token names (`None`: the first page).
-pub(crate) type Fetch<P> = Box<dyn Fn(Option<String>) -> PageFuture<P> + Send>;
+type Fetch<P> = Box<dyn Fn(Option<String>) -> PageFuture<P> + Send>;
 
-/// A [`Fetch`] that calls `fetch(client, request, token)` for each page,
-/// sharing one checked request between pages.
-pub(crate) fn fetcher<R, P, F, Fut>(client: &Client, request: R, fetch: F) -> Fetch<P>
-where
-    R: Send + Sync + 'static,
-    P: Paged,
-    F: Fn(Client, Arc<R>, Option<String>) -> Fut + Send + 'static,
-    Fut: Future<Output = Result<P, Error>> + Send + 'static,
-{
-    let (client, request) = (client.clone(), Arc::new(request));
-    Box::new(move |token| Box::pin(fetch(client.clone(), Arc::clone(&request), token)))
+/// A checked listing request (chats, or one chat's messages): how to fetch
+/// one of its pages. Both queries page through this one core.
+pub(crate) trait Listing: Send + Sync + Sized + 'static {
+    /// The pages it yields.
+    type Page: Paged;
+    /// Fetches the page `token` names (`None`: the first page).
+    fn fetch(
+        &self,
+        client: &Client,
+        token: Option<String>,
+    ) -> impl Future<Output = Result<Self::Page, Error>> + Send;
+}
+
+/// What both queries offer for paging, and its checks.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct PagingOptions {
+    pub max_pages: Option<u32>,
+    pub resume_from: Option<String>,
+}
+
+impl PagingOptions {
+    /// Checks the options; called before any request.
+    pub(crate) fn check(&self) -> Result<(), Error> {
+        if self.max_pages == Some(0) {
+            return Err(Error::invalid_input("max_pages must be at least 1"));
+        }
+        if self.resume_from.as_deref() == Some("") {
+            return Err(Error::invalid_input("the resume token is empty"));
+        }
+        Ok(())
+    }
+}
+
+/// The lazy pages of `listing` (or its input error, first and alone).
+pub(crate) fn pages<L: Listing>(
+    client: &Client,
+    listing: Result<L, Error>,
+    options: PagingOptions,
+) -> Pages<L::Page> {
+    let fetch = listing.map(|listing| {
+        let (client, listing) = (client.clone(), Arc::new(listing));
+        Box::new(move |token| {
+            let (client, listing) = (client.clone(), Arc::clone(&listing));
+            Box::pin(async move { listing.fetch(&client, token).await }) as PageFuture<L::Page>
+        }) as Fetch<L::Page>
+    });
+    Pages::new(fetch, options.resume_from, options.max_pages)
+}
+
+/// One page of `listing`: the first with `None`, else the page `token` names.
+pub(crate) async fn page<L: Listing>(
+    client: &Client,
+    listing: Result<L, Error>,
+    token: Option<String>,
+) -> Result<L::Page, Error> {
+    let listing = listing?;
+    if token.as_deref() == Some("") {
+        return Err(Error::invalid_input("the page token is empty"));
+    }
+    listing.fetch(client, token).await
+}
+
+/// The next page's token from a response's `paging`: a missing or empty
+/// token both mean the last page. The one place tokens are read.
+pub(crate) fn next_token(paging: Option<yandex_market_chats_api::types::Paging>) -> Option<String> {
+    paging
+        .and_then(|p| p.next_page_token)
+        .filter(|t| !t.is_empty())
 }
 
 enum State<P> {
@@ -139,7 +196,7 @@ impl<P: Paged> std::fmt::Debug for Pages<P> {
 
 impl<P: Paged> Pages<P> {
     /// A stream that fetches with `fetch`, or yields `fetch`'s error first.
-    pub(crate) fn new(
+    fn new(
         fetch: Result<Fetch<P>, Error>,
         resume_from: Option<String>,
         max_pages: Option<u32>,
@@ -183,7 +240,8 @@ impl<P: Paged> Pages<P> {
         if let Some(left) = &mut self.pages_left {
             *left -= 1;
         }
-        self.state = match page.next_page_token().filter(|token| !token.is_empty()) {
+        // Tokens are normalized by `next_token`: `None` is the last page.
+        self.state = match page.next_page_token() {
             None => {
                 self.next_token = None;
                 State::Done

@@ -6,7 +6,7 @@ use std::num::NonZeroU64;
 use yandex_market_chats_api::types::GetChatsRequest;
 
 use crate::calls::{ChatsRequest, GetChats};
-use crate::paging::{ChatStream, Items, Page, PageStream, Pages, fetcher};
+use crate::paging::{self, ChatStream, Items, Listing, Page, PageStream, PagingOptions};
 
 use crate::{ChatContext, ChatContextType, ChatStatus, ChatType, Client, Error, PageSize};
 
@@ -45,8 +45,7 @@ pub struct ChatsQuery {
     contexts: Vec<ChatContext>,
     order_ids: Vec<u64>,
     page_size: PageSize,
-    max_pages: Option<u32>,
-    resume_from: Option<String>,
+    paging: PagingOptions,
 }
 
 impl ChatsQuery {
@@ -60,8 +59,7 @@ impl ChatsQuery {
             contexts: Vec::new(),
             order_ids: Vec::new(),
             page_size: PageSize::default(),
-            max_pages: None,
-            resume_from: None,
+            paging: PagingOptions::default(),
         }
     }
 
@@ -109,14 +107,14 @@ impl ChatsQuery {
 
     /// Stop after this many pages (at least 1).
     pub fn max_pages(mut self, max_pages: u32) -> Self {
-        self.max_pages = Some(max_pages);
+        self.paging.max_pages = Some(max_pages);
         self
     }
 
     /// Start from this page token (a `Page::next_page_token` or a stream's
     /// `next_page_token()`) instead of the first page.
     pub fn resume_from(mut self, token: impl Into<String>) -> Self {
-        self.resume_from = Some(token.into());
+        self.paging.resume_from = Some(token.into());
         self
     }
 
@@ -128,12 +126,7 @@ impl ChatsQuery {
 
     /// Every page, lazily. Each page carries the token to resume from.
     pub fn pages(self) -> PageStream {
-        let fetch = self.prepare().map(|request| {
-            fetcher(&self.client, request, |client, request, token| async move {
-                client.get_chats_page(&request, token).await
-            })
-        });
-        Pages::new(fetch, self.resume_from, self.max_pages)
+        paging::pages(&self.client, self.prepare(), self.paging)
     }
 
     /// One page: the first with `None`, else the page `token` names. Ignores
@@ -143,11 +136,7 @@ impl ChatsQuery {
     /// Input errors (before any request) and whatever the request ends with
     /// after retries.
     pub async fn page(&self, token: Option<String>) -> Result<Page, Error> {
-        let request = self.prepare()?;
-        if token.as_deref() == Some("") {
-            return Err(Error::invalid_input("the page token is empty"));
-        }
-        self.client.get_chats_page(&request, token).await
+        paging::page(&self.client, self.prepare(), token).await
     }
 
     /// Checks the input and builds the request body.
@@ -162,12 +151,7 @@ impl ChatsQuery {
                     .ok_or_else(|| Error::invalid_input("order ids must be at least 1, got 0"))
             })
             .collect::<Result<Vec<_>, _>>()?;
-        if self.max_pages == Some(0) {
-            return Err(Error::invalid_input("max_pages must be at least 1"));
-        }
-        if self.resume_from.as_deref() == Some("") {
-            return Err(Error::invalid_input("the resume token is empty"));
-        }
+        self.paging.check()?;
         Ok(ChatsRequest {
             business_id,
             page_size: self.page_size,
@@ -198,27 +182,22 @@ fn non_empty<T: Clone>(items: &[T]) -> Option<Vec<T>> {
     (!items.is_empty()).then(|| items.to_vec())
 }
 
-impl Client {
-    /// Fetches one page of chats.
-    pub(crate) async fn get_chats_page(
-        &self,
-        request: &ChatsRequest,
-        token: Option<String>,
-    ) -> Result<Page, Error> {
-        let call = GetChats {
-            request,
-            token: token.as_deref(),
-        };
-        let answer = self.execute(request.business_id, &call).await?;
-        let result = self.result_of(answer.body, |b| b.result.take())?;
-        Ok(Page {
-            chats: result.chats,
-            next_page_token: result
-                .paging
-                .and_then(|p| p.next_page_token)
-                .filter(|t| !t.is_empty()),
-            rate_limit: answer.rate_limit,
-            page_token: token,
-        })
+impl Listing for ChatsRequest {
+    type Page = Page;
+
+    async fn fetch(&self, client: &Client, token: Option<String>) -> Result<Page, Error> {
+        {
+            let call = GetChats {
+                request: self,
+                token: token.as_deref(),
+            };
+            let answer = client.execute(self.business_id, &call).await?;
+            Ok(Page {
+                chats: answer.result.chats,
+                next_page_token: paging::next_token(answer.result.paging),
+                rate_limit: answer.rate_limit,
+                page_token: token,
+            })
+        }
     }
 }

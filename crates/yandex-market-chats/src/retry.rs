@@ -1,14 +1,19 @@
 //! When and how long to wait before trying a request again.
 //!
-//! getChats only reads, so every failure that may be transient is retried:
-//! 420, 500, 502, 503, 504, transport failures and per-attempt timeouts. A 420
-//! has two causes (see `api-facts.md`): with `Remaining: 0` the hourly quota is
-//! spent and the only useful wait is until `Until`; otherwise the parallel
-//! limit was hit and a short backoff is right, whatever `Until` says.
+//! Which failures may be retried, and how, is decided where errors are
+//! shaped (`classify.rs`): reads retry 420, 429, 500, 502, 503, 504,
+//! transport failures and per-attempt timeouts; writes only what surely did
+//! not take effect. A 420 has two causes, told apart by the rate-limit
+//! headers: with `Remaining: 0` the hourly quota is spent and the only useful
+//! wait is until the reset; otherwise the parallel limit was hit and a short
+//! backoff is right. This module decides only whether and how long to wait.
 
 use std::time::Duration;
 
-use crate::{Error, Operation, RateLimit};
+use crate::Error;
+use crate::classify::Retry;
+#[cfg(test)]
+use crate::{Operation, RateLimit};
 
 /// How failed requests are retried. Start from `RetryPolicy::default()` or
 /// [`RetryPolicy::disabled`] and adjust.
@@ -124,69 +129,39 @@ impl RetryPolicy {
         Ok(())
     }
 
-    /// What to do after an attempt of `operation` that reached the network
-    /// failed with `error`, with `time_left` before the request's deadline.
-    /// (Errors found before anything was sent never come here: they are
-    /// final, and never [`Error::OutcomeUnknown`].)
+    /// How long to wait before the next attempt after a failure that
+    /// allows `retry` (see `classify.rs`), with `time_left` before the
+    /// request's deadline; `None` to give up. (Errors found before anything
+    /// was sent never come here: they are final.)
     pub(crate) fn decide(
         &self,
-        operation: Operation,
         budget: &mut Budget,
-        error: Error,
+        retry: Retry,
         time_left: Duration,
-    ) -> Decision {
-        let error = if operation.is_write() {
-            match write_rule(operation, error) {
-                Ok(error) => error,
-                Err(error) => return Decision::Fail(error),
-            }
-        } else {
-            error
-        };
-        // A parallel-limit 420 says "others hold the slots right now": safe
-        // to retry until the deadline, outside the attempt budget.
-        if is_parallel_limit(&error) {
+    ) -> Option<Duration> {
+        if retry == Retry::Never {
+            return None;
+        }
+        if retry == Retry::ParallelLimit {
             if self.max_attempts <= 1 {
-                return Decision::Fail(error);
+                return None;
             }
             budget.parallel_streak = budget.parallel_streak.saturating_add(1);
             let cap = exponential(self.parallel_limit_backoff, budget.parallel_streak)
                 .min(self.max_backoff.max(self.parallel_limit_backoff));
-            return within(full_jitter(cap), time_left, error);
+            return within(full_jitter(cap), time_left);
         }
         budget.parallel_streak = 0;
         budget.counted = budget.counted.saturating_add(1);
         let budget_left = budget.counted < self.max_attempts;
-
-        if let Error::Api {
-            status: 420,
-            rate_limit: Some(rate_limit),
-            ..
-        } = &error
-            && rate_limit.is_exhausted()
-        {
-            return match self.quota_wait(budget, rate_limit.resets_in, time_left) {
-                Some(wait) => Decision::Retry(wait, error),
-                None => Decision::Fail(rate_limited(error)),
-            };
+        match retry {
+            Retry::QuotaReset(resets_in) => self.quota_wait(budget, resets_in, time_left),
+            Retry::After(wait) if budget_left && wait <= self.max_quota_wait => {
+                within(wait, time_left)
+            }
+            Retry::Backoff if budget_left => within(self.backoff(budget.counted), time_left),
+            _ => None,
         }
-        if let Error::Api {
-            status: 429,
-            rate_limit,
-            ..
-        } = &error
-            && let Some(wait) = rate_limit.as_ref().and_then(|r| r.retry_after)
-        {
-            return if budget_left && wait <= self.max_quota_wait {
-                within(wait, time_left, error)
-            } else {
-                Decision::Fail(error)
-            };
-        }
-        if !error.is_retryable() || !budget_left {
-            return Decision::Fail(error);
-        }
-        within(self.backoff(budget.counted), time_left, error)
     }
 
     /// How long to wait after a 420 with `Remaining: 0`: until a stated
@@ -223,41 +198,10 @@ fn exponential(base: Duration, n: u32) -> Duration {
     base.saturating_mul(1 << doublings)
 }
 
-/// Retry after `wait` if that leaves time to try, else fail with `error`:
-/// the last error says more than a timeout would.
-fn within(wait: Duration, time_left: Duration, error: Error) -> Decision {
-    if wait < time_left {
-        Decision::Retry(wait, error)
-    } else {
-        Decision::Fail(error)
-    }
-}
-
-/// A 420 for a spent quota, as the final error: [`Error::RateLimited`] with
-/// the reset time on this host's clock.
-fn rate_limited(error: Error) -> Error {
-    match error {
-        Error::Api {
-            message,
-            rate_limit,
-            ..
-        } => Error::RateLimited {
-            reset_at: rate_limit
-                .as_ref()
-                .and_then(|r| r.resets_in)
-                .and_then(|wait| chrono::TimeDelta::from_std(wait).ok())
-                .and_then(|wait| chrono::Utc::now().checked_add_signed(wait)),
-            local: false,
-            message,
-            rate_limit,
-        },
-        other => other,
-    }
-}
-
-fn is_parallel_limit(error: &Error) -> bool {
-    matches!(error, Error::Api { status: 420, rate_limit, .. }
-        if !rate_limit.as_ref().is_some_and(RateLimit::is_exhausted))
+/// Retry after `wait` if that leaves time to try; else give up: the last
+/// error says more than a timeout would.
+fn within(wait: Duration, time_left: Duration) -> Option<Duration> {
+    (wait < time_left).then_some(wait)
 }
 
 /// How many attempts a request has used.
@@ -269,42 +213,30 @@ pub(crate) struct Budget {
     parallel_streak: u32,
 }
 
-/// Writes are not idempotent: one is retried only when it surely did not
-/// take effect (no connection could be made, or a 420 or 429 refused it).
-/// `Ok` passes such an error on to the read rules; `Err` is final: a failure
-/// after the request may have been processed (timeout, dropped connection,
-/// 5xx, an undecodable answer) becomes [`Error::OutcomeUnknown`].
-fn write_rule(operation: Operation, error: Error) -> Result<Error, Error> {
-    match error {
-        Error::Transport {
-            before_sending: true,
-            ..
-        }
-        | Error::Api {
-            status: 420 | 429, ..
-        } => Ok(error),
-        Error::Timeout { .. } | Error::Transport { .. } | Error::Decode { .. } => {
-            Err(unknown(operation, error))
-        }
-        Error::Api { status, .. } if status >= 500 => Err(unknown(operation, error)),
-        other => Err(other),
-    }
-}
-
-fn unknown(operation: Operation, cause: Error) -> Error {
-    Error::OutcomeUnknown {
-        operation,
-        cause: Box::new(cause),
-    }
-}
-
-/// The outcome of [`RetryPolicy::decide`].
+/// Classification and decision together, as `transport.rs` runs them.
+#[cfg(test)]
 #[derive(Debug)]
-pub(crate) enum Decision {
-    /// Sleep this long, then try again. The error is the one that caused it.
+enum Decision {
+    #[allow(dead_code)] // the error shows in failure messages
     Retry(Duration, Error),
-    /// Give up with this error.
     Fail(Error),
+}
+
+#[cfg(test)]
+impl RetryPolicy {
+    fn decide_on(
+        &self,
+        operation: Operation,
+        budget: &mut Budget,
+        error: Error,
+        time_left: Duration,
+    ) -> Decision {
+        let failure = crate::classify::settle(operation, error);
+        match self.decide(budget, failure.retry, time_left) {
+            Some(wait) => Decision::Retry(wait, failure.error),
+            None => Decision::Fail(failure.error),
+        }
+    }
 }
 
 fn full_jitter(cap: Duration) -> Duration {
@@ -321,10 +253,10 @@ mod tests {
     fn api(status: u16, rate_limit: Option<RateLimit>) -> Error {
         Error::Api {
             status,
-            code: None,
-            message: None,
-            details: Vec::new(),
-            rate_limit,
+            details: Box::new(crate::error::ApiErrorDetails {
+                rate_limit,
+                ..Default::default()
+            }),
         }
     }
 
@@ -339,7 +271,7 @@ mod tests {
     }
 
     fn decide(policy: &RetryPolicy, op: Operation, error: Error) -> Decision {
-        policy.decide(op, &mut Budget::default(), error, LOTS)
+        policy.decide_on(op, &mut Budget::default(), error, LOTS)
     }
 
     #[test]
@@ -361,13 +293,13 @@ mod tests {
         let policy = RetryPolicy::default().max_attempts(10);
         let mut budget = Budget::default();
         for _ in 1..10 {
-            match policy.decide(Operation::GetChats, &mut budget, api(503, None), LOTS) {
+            match policy.decide_on(Operation::GetChats, &mut budget, api(503, None), LOTS) {
                 Decision::Retry(wait, _) => assert!(wait <= Duration::from_secs(5)),
                 Decision::Fail(e) => panic!("{e}"),
             }
         }
         assert!(matches!(
-            policy.decide(Operation::GetChats, &mut budget, api(503, None), LOTS),
+            policy.decide_on(Operation::GetChats, &mut budget, api(503, None), LOTS),
             Decision::Fail(_)
         ));
     }
@@ -384,7 +316,7 @@ mod tests {
                     Error::Api { status, .. } => api(*status, None),
                     _ => unreachable!(),
                 };
-                match policy.decide(Operation::GetChats, &mut budget, error, LOTS) {
+                match policy.decide_on(Operation::GetChats, &mut budget, error, LOTS) {
                     Decision::Retry(wait, _) => wait,
                     Decision::Fail(error) => panic!("{error}"),
                 }
@@ -425,7 +357,7 @@ mod tests {
         let mut budget = Budget::default();
         let mut caps = Vec::new();
         for _ in 0..3 {
-            match policy.decide(Operation::GetChats, &mut budget, api(420, None), LOTS) {
+            match policy.decide_on(Operation::GetChats, &mut budget, api(420, None), LOTS) {
                 Decision::Retry(wait, _) => caps.push(wait),
                 Decision::Fail(error) => panic!("{error}"),
             }
@@ -450,12 +382,12 @@ mod tests {
         assert!(after(8).iter().any(|w| *w > Duration::from_millis(29)));
         let mut budget = Budget::default();
         for _ in 0..50 {
-            match tight.decide(Operation::GetChats, &mut budget, api(420, None), LOTS) {
+            match tight.decide_on(Operation::GetChats, &mut budget, api(420, None), LOTS) {
                 Decision::Retry(wait, _) => assert!(wait <= Duration::from_millis(30)),
                 Decision::Fail(error) => panic!("{error}"),
             }
         }
-        let first = tight.decide(
+        let first = tight.decide_on(
             Operation::GetChats,
             &mut Budget::default(),
             api(420, None),
@@ -464,7 +396,7 @@ mod tests {
         assert!(matches!(first, Decision::Retry(wait, _) if wait <= Duration::from_millis(2)));
         // A reset 2 s away: waited for, plus the margin; 4 s away: too far.
         let spent_in = |s| api(420, Some(spent(Some(Duration::from_secs(s)))));
-        match tight.decide(
+        match tight.decide_on(
             Operation::GetChats,
             &mut Budget::default(),
             spent_in(2),
@@ -474,7 +406,7 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(matches!(
-            tight.decide(
+            tight.decide_on(
                 Operation::GetChats,
                 &mut Budget::default(),
                 spent_in(4),
@@ -512,7 +444,8 @@ mod tests {
             (quota(), two, false),
             (quota(), just_over, true),
         ] {
-            let decision = policy.decide(Operation::GetChats, &mut Budget::default(), error, left);
+            let decision =
+                policy.decide_on(Operation::GetChats, &mut Budget::default(), error, left);
             assert_eq!(
                 matches!(decision, Decision::Retry(..)),
                 retried,
@@ -545,7 +478,7 @@ mod tests {
     fn a_reset_past_the_deadline_is_rate_limited_not_a_plain_420() {
         let policy = RetryPolicy::default();
         let error = api(420, Some(spent(Some(Duration::from_secs(30)))));
-        match policy.decide(
+        match policy.decide_on(
             Operation::GetChats,
             &mut Budget::default(),
             error,
@@ -561,7 +494,7 @@ mod tests {
         let policy = RetryPolicy::default().max_attempts(3);
         let mut budget = Budget::default();
         for _ in 0..2 {
-            match policy.decide(
+            match policy.decide_on(
                 Operation::GetChats,
                 &mut budget,
                 api(420, Some(spent(None))),
@@ -572,7 +505,7 @@ mod tests {
             }
         }
         assert!(matches!(
-            policy.decide(
+            policy.decide_on(
                 Operation::GetChats,
                 &mut budget,
                 api(420, Some(spent(None))),
@@ -591,14 +524,14 @@ mod tests {
         let policy = RetryPolicy::default().max_attempts(2);
         let mut budget = Budget::default();
         for _ in 0..100 {
-            match policy.decide(Operation::GetChats, &mut budget, api(420, None), LOTS) {
+            match policy.decide_on(Operation::GetChats, &mut budget, api(420, None), LOTS) {
                 Decision::Retry(wait, _) => assert!(wait <= Duration::from_secs(5)),
                 other => panic!("{other:?}"),
             }
         }
         // Near the deadline it gives up with the 420 itself.
         assert!(matches!(
-            policy.decide(
+            policy.decide_on(
                 Operation::GetChats,
                 &mut budget,
                 api(420, None),
@@ -654,7 +587,7 @@ mod tests {
             api(420, Some(spent(Some(Duration::MAX)))),
             api(420, Some(spent(None))),
         ] {
-            let _ = policy.decide(Operation::GetChats, &mut budget, error, Duration::MAX);
+            let _ = policy.decide_on(Operation::GetChats, &mut budget, error, Duration::MAX);
         }
     }
 }
@@ -666,10 +599,7 @@ mod write_tests {
     fn api(status: u16) -> Error {
         Error::Api {
             status,
-            code: None,
-            message: None,
-            details: Vec::new(),
-            rate_limit: None,
+            details: Box::default(),
         }
     }
 
@@ -682,7 +612,12 @@ mod write_tests {
     }
 
     fn decide(op: Operation, error: Error) -> Decision {
-        RetryPolicy::default().decide(op, &mut Budget::default(), error, Duration::from_secs(100))
+        RetryPolicy::default().decide_on(
+            op,
+            &mut Budget::default(),
+            error,
+            Duration::from_secs(100),
+        )
     }
 
     #[test]
