@@ -194,3 +194,8 @@ impl Sandbox {
         self.client_builder().build()
     }
 }
+
+/// This crate's README's code block, compiled and run as a doc test.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
