@@ -68,12 +68,12 @@ mod listing;
 mod log;
 mod messages;
 mod multipart;
+mod paging;
 mod response;
 mod routes;
 mod server;
 mod service;
 mod state;
-mod tokens;
 
 use std::sync::Arc;
 

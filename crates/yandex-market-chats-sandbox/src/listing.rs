@@ -4,9 +4,9 @@ use serde_json::{Value, json};
 use yandex_market_chats::{Chat, ChatContextType, ChatStatus, ChatType};
 
 use crate::input::Input;
+use crate::paging;
 use crate::routes::Failure;
 use crate::state::Shared;
-use crate::tokens;
 
 const DEFAULT_LIMIT: usize = 10;
 const MAX_LIMIT: usize = 20;
@@ -23,19 +23,8 @@ pub(crate) fn list(shared: &Shared, input: &Input) -> Result<Value, Failure> {
         .iter()
         .filter(|chat| filter.matches(chat))
         .collect();
-    let offset = match input.query.page_token() {
-        None => 0,
-        Some(token) => tokens::decode(shared, token, matching.len())?,
-    };
-    let page: Vec<&Chat> = matching.iter().skip(offset).take(limit).copied().collect();
-    let end = offset + page.len();
-    let mut result = json!({ "chats": page });
-    result["paging"] = if end < matching.len() {
-        json!({ "nextPageToken": tokens::encode(shared, end) })
-    } else {
-        json!({})
-    };
-    Ok(json!({ "status": "OK", "result": result }))
+    let (page, paging) = paging::page(shared, &matching, input.query.page_token(), limit)?;
+    Ok(json!({ "status": "OK", "result": { "chats": page, "paging": paging } }))
 }
 
 /// The request body's filters; absent means "any".

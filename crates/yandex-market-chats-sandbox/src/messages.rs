@@ -11,9 +11,9 @@ use yandex_market_chats::{
 use crate::data::nonzero;
 use crate::input::Input;
 use crate::multipart;
+use crate::paging;
 use crate::routes::Failure;
 use crate::state::{Shared, State};
-use crate::tokens;
 
 const DEFAULT_LIMIT: usize = 50;
 const MAX_LIMIT: usize = 100;
@@ -54,17 +54,7 @@ pub(crate) fn history(shared: &Shared, input: &Input) -> Result<Value, Failure> 
         .iter()
         .filter(|m| m.message_id.get() >= from)
         .collect();
-    let offset = match input.query.page_token() {
-        None => 0,
-        Some(token) => tokens::decode(shared, token, matching.len())?,
-    };
-    let page: Vec<&ChatMessage> = matching.iter().skip(offset).take(limit).copied().collect();
-    let end = offset + page.len();
-    let paging = if end < matching.len() {
-        json!({ "nextPageToken": tokens::encode(shared, end) })
-    } else {
-        json!({})
-    };
+    let (page, paging) = paging::page(shared, &matching, input.query.page_token(), limit)?;
     Ok(ok(
         json!({ "context": state.chats[index].context, "messages": page, "paging": paging }),
     ))
