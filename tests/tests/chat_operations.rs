@@ -12,11 +12,11 @@ use futures::TryStreamExt;
 use httpmock::HttpMockRequest;
 use httpmock::prelude::*;
 use serde_json::json;
-use yandex_market_chats::sandbox::{Fault, Sandbox, SandboxConfig};
 use yandex_market_chats::{
     ChatContext, ChatContextIdentifiableType, ChatMessageSender, Client, Error, HistoryPageSize,
     Operation, RetryPolicy,
 };
+use yandex_market_chats_sandbox::{Fault, Sandbox, SandboxConfig};
 
 fn message_json(id: u64) -> serde_json::Value {
     json!({"messageId": id, "createdAt": "2025-01-01T10:00:00+03:00", "sender": "CUSTOMER", "message": format!("m{id}")})

@@ -13,8 +13,8 @@ use common::{KEY, Reply, raw_server};
 use futures::StreamExt;
 use proptest::prelude::*;
 use serde_json::{Value, json};
-use yandex_market_chats::sandbox::{Fault, Sandbox, SandboxConfig};
 use yandex_market_chats::{ChatStatus, ChatType, Client, Error, PageSize, RetryPolicy};
+use yandex_market_chats_sandbox::{Fault, Sandbox, SandboxConfig};
 
 const ATTEMPTS: u32 = 4;
 const ATTEMPT_TIMEOUT: Duration = Duration::from_millis(150);

@@ -4,11 +4,11 @@ use std::time::Duration;
 
 use futures::TryStreamExt;
 use serde_json::json;
-use yandex_market_chats::sandbox::{Fault, Sandbox, SandboxConfig};
 use yandex_market_chats::{
-    Chat, ChatContext, ChatContextIdentifiableType, ChatContextType, ChatStatus, ChatType, Client,
-    Error, PageSize, RetryPolicy,
+    Chat, ChatContext, ChatContextIdentifiableType, ChatContextType, ChatMessageSender, ChatStatus,
+    ChatType, Client, Error, PageSize, RetryPolicy,
 };
+use yandex_market_chats_sandbox::{Fault, Sandbox, SandboxConfig};
 
 fn ids(chats: &[Chat]) -> Vec<u64> {
     chats.iter().map(|c| c.chat_id.get()).collect()
@@ -496,4 +496,177 @@ async fn dropping_the_sandbox_stops_the_server() {
     drop(sandbox);
     let after = client.chats(business).page(None).await;
     assert!(after.is_err(), "still answering after drop");
+}
+
+#[tokio::test]
+async fn send_file_reads_the_multipart_form_and_refuses_what_is_not_one() {
+    let sandbox = Sandbox::start(SandboxConfig::default().chats(2)).unwrap();
+    let chat_id = sandbox.chats()[0].chat_id.get();
+    sandbox
+        .client()
+        .unwrap()
+        .chat(sandbox.business_id(), chat_id)
+        .send_file("photo.jpg", b"JPEGDATA".to_vec())
+        .await
+        .unwrap();
+    let sent = sandbox.messages(chat_id).pop().unwrap();
+    assert_eq!(sent.sender, ChatMessageSender::Partner);
+    let file = &sent.payload.unwrap()[0];
+    assert_eq!((file.name.as_str(), file.size), ("photo.jpg", 8));
+    assert_eq!(sandbox.requests().last().unwrap().body, None, "not JSON");
+
+    // Forms made by hand: one good, the others refused with a 400.
+    let http = reqwest::Client::new();
+    let url = format!(
+        "{}/v2/businesses/{}/chats/file/send?chatId={chat_id}",
+        sandbox.base_url(),
+        sandbox.business_id()
+    );
+    let form = "multipart/form-data; boundary=b";
+    let part = |name: &str, data: &str| {
+        format!(
+            "--b\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"a.txt\"\r\n\
+             Content-Type: text/plain\r\n\r\n{data}"
+        )
+    };
+    let cases = [
+        (
+            form,
+            format!("{}\r\n--b--\r\n", part("file", "hello")),
+            200,
+            "",
+        ),
+        (
+            form,
+            format!("{}\r\n--b--\r\n", part("other", "hello")),
+            400,
+            "no `file` part",
+        ),
+        (form, part("file", "hello"), 400, "multipart/form-data"),
+        (
+            form,
+            // Truncated after a good `file` part: the whole form is read.
+            format!("{}\r\n{}", part("file", "hello"), part("x", "y")),
+            400,
+            "multipart/form-data",
+        ),
+        (
+            form,
+            format!("{}\r\n--b--\r\n", part("file", "")),
+            400,
+            "file must have 1 to",
+        ),
+        ("text/plain", "hello".to_owned(), 400, "multipart/form-data"),
+    ];
+    for (content_type, body, status, says) in cases {
+        let response = http
+            .post(&url)
+            .header("Api-Key", sandbox.api_key())
+            .header("Content-Type", content_type)
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), status, "{body:?}");
+        let answer: serde_json::Value = response.json().await.unwrap();
+        if status != 200 {
+            let message = answer["errors"][0]["message"].as_str().unwrap();
+            assert!(message.contains(says), "{body:?}: {message}");
+        }
+    }
+    let sent = sandbox.messages(chat_id).pop().unwrap();
+    let file = &sent.payload.unwrap()[0];
+    assert_eq!((file.name.as_str(), file.size), ("a.txt", 5));
+}
+
+/// Sends `request` on a fresh connection and reads all it gets back.
+async fn raw_exchange(sandbox: &Sandbox, request: &str) -> Vec<u8> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let address = sandbox.base_url().strip_prefix("http://").unwrap();
+    let mut socket = tokio::net::TcpStream::connect(address).await.unwrap();
+    socket.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    // A reset counts as nothing received, like a clean close.
+    let _ = socket.read_to_end(&mut answer).await;
+    answer
+}
+
+#[tokio::test]
+async fn on_the_wire_a_dropped_connection_gets_no_bytes_and_a_420_names_its_reason() {
+    let sandbox = Sandbox::start(SandboxConfig::default()).unwrap();
+    let request = format!(
+        "POST /v2/businesses/{}/chats HTTP/1.1\r\nHost: sandbox\r\nApi-Key: {}\r\n\
+         Content-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{{}}",
+        sandbox.business_id(),
+        sandbox.api_key()
+    );
+    sandbox.fail_next(1, Fault::DropConnection);
+    assert_eq!(raw_exchange(&sandbox, &request).await, b"");
+
+    sandbox.fail_next(1, Fault::ParallelLimit);
+    let answer = String::from_utf8(raw_exchange(&sandbox, &request).await).unwrap();
+    assert!(
+        answer.starts_with("HTTP/1.1 420 Method Failure\r\n"),
+        "{answer}"
+    );
+    let head = answer.to_ascii_lowercase();
+    for header in [
+        "x-ratelimit-resource-limit: 5000\r\n",
+        // The dropped request took no quota unit: it never got that far.
+        "x-ratelimit-resource-remaining: 4999\r\n",
+        "x-ratelimit-resource-until: ",
+        "date: ",
+        "content-type: application/json\r\n",
+    ] {
+        assert!(head.contains(header), "{header}: {answer}");
+    }
+
+    let answer = String::from_utf8(raw_exchange(&sandbox, &request).await).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200 OK\r\n"), "{answer}");
+    let statuses: Vec<_> = sandbox.requests().iter().map(|r| r.status).collect();
+    assert_eq!(statuses, [None, Some(420), Some(200)]);
+}
+
+#[test]
+fn starts_and_stops_from_sync_code_and_from_either_runtime() {
+    fn send_and_sync<T: Send + Sync>() {}
+    send_and_sync::<Sandbox>();
+
+    // No runtime at all.
+    drop(Sandbox::start(SandboxConfig::default().chats(3)).unwrap());
+
+    // `#[tokio::main]`'s runtime and a current-thread one: started, used and
+    // dropped in async code, in the caller's task and in a spawned one.
+    let runtimes = [
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap(),
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap(),
+    ];
+    for runtime in runtimes {
+        runtime.block_on(async {
+            let sandbox = Sandbox::start(SandboxConfig::default().chats(25)).unwrap();
+            let chats: Vec<_> = sandbox
+                .client()
+                .unwrap()
+                .chats(sandbox.business_id())
+                .stream()
+                .try_collect()
+                .await
+                .unwrap();
+            assert_eq!(chats, sandbox.chats());
+            drop(sandbox);
+
+            let sandbox = Sandbox::start(SandboxConfig::default().chats(3)).unwrap();
+            let url = sandbox.base_url().to_owned();
+            tokio::spawn(async move { drop(sandbox) }).await.unwrap();
+            let after = reqwest::Client::new().get(url).send().await;
+            assert!(after.is_err(), "still answering after drop");
+        });
+    }
 }

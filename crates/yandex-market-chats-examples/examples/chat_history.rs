@@ -12,9 +12,9 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use futures::TryStreamExt;
-use yandex_market_chats::sandbox::SandboxConfig;
 use yandex_market_chats::{ChatMessage, HistoryPageSize};
 use yandex_market_chats_examples::{Failure, chat_or_first, connect, exit, number, value};
+use yandex_market_chats_sandbox::SandboxConfig;
 
 const HELP: &str = "Print a chat's messages (getChatHistory), oldest first.
 

@@ -12,11 +12,11 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use futures::TryStreamExt;
-use yandex_market_chats::sandbox::SandboxConfig;
 use yandex_market_chats::{
     Chat, ChatContext, ChatContextIdentifiableType, ChatStatus, ChatType, PageSize,
 };
 use yandex_market_chats_examples::{Failure, Target, connect, exit, number, value};
+use yandex_market_chats_sandbox::SandboxConfig;
 
 const HELP: &str = "List a business's chats with buyers (Yandex.Market Partner API, getChats).
 

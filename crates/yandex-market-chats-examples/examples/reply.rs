@@ -12,8 +12,8 @@
 
 use std::process::ExitCode;
 
-use yandex_market_chats::sandbox::SandboxConfig;
 use yandex_market_chats_examples::{Failure, chat_or_first, connect, exit, number, value};
+use yandex_market_chats_sandbox::SandboxConfig;
 
 const HELP: &str = "Send a message or a file to a chat (sendMessageToChat, sendFileToChat).
 

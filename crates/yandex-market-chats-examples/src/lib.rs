@@ -4,11 +4,13 @@
 //! This library holds what the examples share: where to connect (the API
 //! with `YANDEX_MARKET_API_KEY`, else the built-in sandbox), argument
 //! parsing helpers and exit codes (0 success, 2 usage error, 1 anything else).
+//! It also runs the workspace README's code blocks as doc tests
+//! (`ReadmeDoctests`, compiled only for them).
 
 use std::process::ExitCode;
 
-use yandex_market_chats::sandbox::{Sandbox, SandboxConfig};
 use yandex_market_chats::{Client, Error};
+use yandex_market_chats_sandbox::{Sandbox, SandboxConfig};
 
 /// What went wrong, and so which exit code.
 #[derive(Debug)]
@@ -131,3 +133,11 @@ pub async fn chat_or_first(target: &Target, chat_id: Option<u64>) -> Result<u64,
     eprintln!("no --chat-id: using chat {}", chat.chat_id);
     Ok(chat.chat_id.get())
 }
+
+/// The workspace README's code blocks, compiled and run as doc tests by
+/// `cargo test --workspace`. They live here, not in `yandex-market-chats`:
+/// they use the sandbox crate, which depends on the product crate, so the
+/// product crate cannot depend on it.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;

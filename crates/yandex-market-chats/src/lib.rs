@@ -85,12 +85,3 @@ pub use yandex_market_chats_api::types::{
 pub use chrono;
 /// The HTTP client crate, for [`ClientBuilder::http_client`].
 pub use reqwest;
-
-#[cfg(feature = "sandbox")]
-#[cfg_attr(docsrs, doc(cfg(feature = "sandbox")))]
-pub mod sandbox;
-
-/// The README's code blocks, compiled and run as doc tests.
-#[cfg(all(doctest, feature = "sandbox"))]
-#[doc = include_str!("../../../README.md")]
-pub struct ReadmeDoctests;

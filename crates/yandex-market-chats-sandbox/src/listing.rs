@@ -1,23 +1,20 @@
 //! getChats in the sandbox: filters and paging.
 
-use httpmock::HttpMockRequest;
 use serde_json::{Value, json};
+use yandex_market_chats::{Chat, ChatContextType, ChatStatus, ChatType};
 
-use super::Shared;
-use super::api::{Failure, Query, decode_token, encode_token};
-use crate::{Chat, ChatContextType, ChatStatus, ChatType};
+use crate::input::Input;
+use crate::paging;
+use crate::routes::Failure;
+use crate::state::Shared;
 
 const DEFAULT_LIMIT: usize = 10;
 const MAX_LIMIT: usize = 20;
 
 /// One page of the chats the request's filters select.
-pub(super) fn list(
-    shared: &Shared,
-    request: &HttpMockRequest,
-    query: &Query,
-) -> Result<Value, Failure> {
-    let limit = query.limit(DEFAULT_LIMIT, MAX_LIMIT)?;
-    let body = query.json_body(request)?;
+pub(crate) fn list(shared: &Shared, input: &Input) -> Result<Value, Failure> {
+    let limit = input.query.limit(DEFAULT_LIMIT, MAX_LIMIT)?;
+    let body = input.json_body()?;
     let filter = Filter::parse(&body)?;
 
     let state = shared.state();
@@ -26,19 +23,8 @@ pub(super) fn list(
         .iter()
         .filter(|chat| filter.matches(chat))
         .collect();
-    let offset = match query.page_token() {
-        None => 0,
-        Some(token) => decode_token(shared, token, matching.len())?,
-    };
-    let page: Vec<&Chat> = matching.iter().skip(offset).take(limit).copied().collect();
-    let end = offset + page.len();
-    let mut result = json!({ "chats": page });
-    result["paging"] = if end < matching.len() {
-        json!({ "nextPageToken": encode_token(shared, end) })
-    } else {
-        json!({})
-    };
-    Ok(json!({ "status": "OK", "result": result }))
+    let (page, paging) = paging::page(shared, &matching, input.query.page_token(), limit)?;
+    Ok(json!({ "status": "OK", "result": { "chats": page, "paging": paging } }))
 }
 
 /// The request body's filters; absent means "any".

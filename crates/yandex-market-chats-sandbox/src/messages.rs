@@ -2,20 +2,23 @@
 //! getChatMessage, sendMessageToChat, sendFileToChat and createChat.
 
 use chrono::{FixedOffset, Utc};
-use httpmock::HttpMockRequest;
 use serde_json::{Value, json};
-
-use super::api::{Failure, Query, decode_token, encode_token};
-use super::{Shared, State, multipart};
-use crate::{
+use yandex_market_chats::{
     Chat, ChatContextType, ChatFullContext, ChatMessage, ChatMessageFile, ChatMessageSender,
     ChatStatus, ChatType, MAX_FILE_BYTES, MAX_MESSAGE_CHARS,
 };
 
+use crate::data::nonzero;
+use crate::input::Input;
+use crate::multipart;
+use crate::paging;
+use crate::routes::Failure;
+use crate::state::{Shared, State};
+
 const DEFAULT_LIMIT: usize = 50;
 const MAX_LIMIT: usize = 100;
 
-fn ok(result: impl serde::Serialize) -> Value {
+fn ok(result: Value) -> Value {
     json!({ "status": "OK", "result": result })
 }
 
@@ -27,21 +30,17 @@ fn chat_index(state: &State, chat_id: u64) -> Result<usize, Failure> {
         .ok_or_else(|| Failure::NotFound(format!("chat {chat_id} not found")))
 }
 
-pub(super) fn get_chat(shared: &Shared, query: &Query) -> Result<Value, Failure> {
-    let chat_id = query.id("chatId")?;
+pub(crate) fn get_chat(shared: &Shared, input: &Input) -> Result<Value, Failure> {
+    let chat_id = input.query.id("chatId")?;
     let state = shared.state();
     let index = chat_index(&state, chat_id)?;
-    Ok(ok(&state.chats[index]))
+    Ok(ok(json!(state.chats[index])))
 }
 
-pub(super) fn history(
-    shared: &Shared,
-    request: &HttpMockRequest,
-    query: &Query,
-) -> Result<Value, Failure> {
-    let chat_id = query.id("chatId")?;
-    let limit = query.limit(DEFAULT_LIMIT, MAX_LIMIT)?;
-    let body = query.json_body(request)?;
+pub(crate) fn history(shared: &Shared, input: &Input) -> Result<Value, Failure> {
+    let chat_id = input.query.id("chatId")?;
+    let limit = input.query.limit(DEFAULT_LIMIT, MAX_LIMIT)?;
+    let body = input.json_body()?;
     let from = match body.get("messageIdFrom") {
         None | Some(Value::Null) => 1,
         Some(value) => value
@@ -55,25 +54,15 @@ pub(super) fn history(
         .iter()
         .filter(|m| m.message_id.get() >= from)
         .collect();
-    let offset = match query.page_token() {
-        None => 0,
-        Some(token) => decode_token(shared, token, matching.len())?,
-    };
-    let page: Vec<&ChatMessage> = matching.iter().skip(offset).take(limit).copied().collect();
-    let end = offset + page.len();
-    let paging = if end < matching.len() {
-        json!({ "nextPageToken": encode_token(shared, end) })
-    } else {
-        json!({})
-    };
+    let (page, paging) = paging::page(shared, &matching, input.query.page_token(), limit)?;
     Ok(ok(
         json!({ "context": state.chats[index].context, "messages": page, "paging": paging }),
     ))
 }
 
-pub(super) fn get_message(shared: &Shared, query: &Query) -> Result<Value, Failure> {
-    let chat_id = query.id("chatId")?;
-    let message_id = query.id("messageId")?;
+pub(crate) fn get_message(shared: &Shared, input: &Input) -> Result<Value, Failure> {
+    let chat_id = input.query.id("chatId")?;
+    let message_id = input.query.id("messageId")?;
     let state = shared.state();
     chat_index(&state, chat_id)?;
     let message = state.messages[&chat_id]
@@ -82,16 +71,12 @@ pub(super) fn get_message(shared: &Shared, query: &Query) -> Result<Value, Failu
         .ok_or_else(|| {
             Failure::NotFound(format!("message {message_id} not found in chat {chat_id}"))
         })?;
-    Ok(ok(message))
+    Ok(ok(json!(message)))
 }
 
-pub(super) fn send_message(
-    shared: &Shared,
-    request: &HttpMockRequest,
-    query: &Query,
-) -> Result<Value, Failure> {
-    let chat_id = query.id("chatId")?;
-    let body = query.json_body(request)?;
+pub(crate) fn send_message(shared: &Shared, input: &Input) -> Result<Value, Failure> {
+    let chat_id = input.query.id("chatId")?;
+    let body = input.json_body()?;
     let text = body
         .get("message")
         .and_then(Value::as_str)
@@ -106,23 +91,11 @@ pub(super) fn send_message(
     Ok(json!({ "status": "OK" }))
 }
 
-pub(super) fn send_file(
-    shared: &Shared,
-    request: &HttpMockRequest,
-    query: &Query,
-) -> Result<Value, Failure> {
-    let chat_id = query.id("chatId")?;
-    let headers = request.headers();
-    let content_type = headers
-        .get("content-type")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    let parts = multipart::parse(content_type, request.body_ref())
-        .ok_or("the body must be multipart/form-data".to_owned())?;
-    let file = parts
-        .iter()
-        .find(|p| p.name == "file")
-        .ok_or("the form has no `file` part".to_owned())?;
+/// The only operation that waits: multer reads the form asynchronously
+/// (from memory), before the state is locked.
+pub(crate) async fn send_file(shared: &Shared, input: &Input) -> Result<Value, Failure> {
+    let chat_id = input.query.id("chatId")?;
+    let file = multipart::file_part(input.content_type.as_deref(), input.body.clone()).await?;
     if file.data.is_empty() || file.data.len() > MAX_FILE_BYTES {
         return Err(format!(
             "file must have 1 to {MAX_FILE_BYTES} bytes, got {}",
@@ -168,12 +141,8 @@ fn post(
     Ok(())
 }
 
-pub(super) fn create_chat(
-    shared: &Shared,
-    request: &HttpMockRequest,
-    query: &Query,
-) -> Result<Value, Failure> {
-    let body = query.json_body(request)?;
+pub(crate) fn create_chat(shared: &Shared, input: &Input) -> Result<Value, Failure> {
+    let body = input.json_body()?;
     let (kind, id) = match (
         body.get("context"),
         body.get("orderId").and_then(Value::as_u64),
@@ -249,8 +218,4 @@ fn now() -> chrono::DateTime<FixedOffset> {
     // Whole seconds, as the API sends them.
     let now = Utc::now().with_timezone(&moscow);
     now - chrono::Duration::nanoseconds(i64::from(now.timestamp_subsec_nanos()))
-}
-
-fn nonzero(n: u64) -> std::num::NonZeroU64 {
-    std::num::NonZeroU64::new(n).expect("sandbox ids start above zero")
 }

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Duration, FixedOffset, TimeZone};
 
-use crate::{
+use yandex_market_chats::{
     Chat, ChatContextType, ChatCustomer, ChatFullContext, ChatMessage, ChatMessageFile,
     ChatMessageSender, ChatStatus, ChatType,
 };
@@ -71,8 +71,9 @@ pub(crate) fn seed_chats(count: usize, seed: u64) -> Vec<Chat> {
         .collect()
 }
 
-fn nonzero(n: u64) -> std::num::NonZeroU64 {
-    std::num::NonZeroU64::new(n).expect("seeded ids start above zero")
+/// An id the sandbox made; they all start above zero.
+pub(crate) fn nonzero(n: u64) -> std::num::NonZeroU64 {
+    std::num::NonZeroU64::new(n).expect("sandbox ids start above zero")
 }
 
 const CUSTOMER_LINES: &[&str] = &[

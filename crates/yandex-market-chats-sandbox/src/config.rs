@@ -1,0 +1,96 @@
+//! [`SandboxConfig`]: what a sandbox holds and how strict it is.
+
+use std::time::Duration;
+
+/// How to set up a [`Sandbox`](crate::Sandbox). Start from `SandboxConfig::default()`.
+#[derive(Clone, Debug)]
+#[must_use]
+pub struct SandboxConfig {
+    pub(crate) chats: usize,
+    pub(crate) seed: u64,
+    pub(crate) business_id: u64,
+    pub(crate) api_key: String,
+    pub(crate) read_only_api_key: Option<String>,
+    pub(crate) hourly_quota: Option<u32>,
+    pub(crate) quota_window: Duration,
+    pub(crate) parallel_limit: Option<usize>,
+    pub(crate) latency: Duration,
+}
+
+impl Default for SandboxConfig {
+    /// 95 chats from seed 1 for business 1, key `sandbox-api-key`, a quota of
+    /// 5,000 per hour, the 4-parallel-request limit, no added latency.
+    fn default() -> Self {
+        Self {
+            chats: 95,
+            seed: 1,
+            business_id: 1,
+            api_key: "sandbox-api-key".to_owned(),
+            read_only_api_key: None,
+            hourly_quota: Some(5_000),
+            quota_window: Duration::from_secs(3600),
+            parallel_limit: Some(4),
+            latency: Duration::ZERO,
+        }
+    }
+}
+
+impl SandboxConfig {
+    /// How many chats the business has.
+    pub fn chats(mut self, count: usize) -> Self {
+        self.chats = count;
+        self
+    }
+
+    /// The seed of the generated chats: the same seed, the same chats.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+
+    /// The one business the sandbox knows; others get 404.
+    pub fn business_id(mut self, business_id: u64) -> Self {
+        self.business_id = business_id;
+        self
+    }
+
+    /// The key the sandbox accepts (`Api-Key` or `Authorization: Bearer`).
+    pub fn api_key(mut self, key: impl Into<String>) -> Self {
+        self.api_key = key.into();
+        self
+    }
+
+    /// A second key with only the `all-methods:read-only` scope: it reads,
+    /// and its writes are answered 403.
+    pub fn read_only_api_key(mut self, key: impl Into<String>) -> Self {
+        self.read_only_api_key = Some(key.into());
+        self
+    }
+
+    /// getChats requests per quota window before 420 with `Remaining: 0`;
+    /// `None` for no quotas at all. The other operations have the API's
+    /// quotas (1,000 per hour, 10,000 for getChatHistory) in the same window.
+    pub fn hourly_quota(mut self, quota: Option<u32>) -> Self {
+        self.hourly_quota = quota;
+        self
+    }
+
+    /// The quota window; an hour by default, shorter for tests.
+    pub fn quota_window(mut self, window: Duration) -> Self {
+        self.quota_window = window;
+        self
+    }
+
+    /// Requests in flight per business before 420 from the parallel limit;
+    /// `None` for no limit.
+    pub fn parallel_limit(mut self, limit: Option<usize>) -> Self {
+        self.parallel_limit = limit;
+        self
+    }
+
+    /// Time every request takes, so that requests overlap as they do for real.
+    pub fn latency(mut self, latency: Duration) -> Self {
+        self.latency = latency;
+        self
+    }
+}

@@ -1,0 +1,62 @@
+//! What the sandbox remembers, shared by the handle and the server thread.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Instant;
+
+use yandex_market_chats::{Chat, ChatMessage, Operation};
+
+use crate::config::SandboxConfig;
+use crate::data;
+use crate::faults::Fault;
+use crate::log::RecordedRequest;
+
+/// The configuration and the mutable state behind one lock. Every critical
+/// section is short and never spans an `.await`.
+pub(crate) struct Shared {
+    pub(crate) config: SandboxConfig,
+    /// Masks page-token offsets; derived from the seed, so tokens differ
+    /// between sandboxes.
+    pub(crate) token_mask: u64,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+pub(crate) struct State {
+    /// The business's chats, in paging order; new chats are appended.
+    pub(crate) chats: Vec<Chat>,
+    /// Each chat's messages, oldest first.
+    pub(crate) messages: HashMap<u64, Vec<ChatMessage>>,
+    pub(crate) next_message_id: u64,
+    /// What to do with the next requests, in order; `None` answers normally.
+    pub(crate) faults: VecDeque<Option<Fault>>,
+    pub(crate) requests: Vec<RecordedRequest>,
+    /// Per business and operation: when the quota window started and how much is used.
+    pub(crate) quota: HashMap<(u64, Operation), (Instant, u32)>,
+    pub(crate) in_flight: HashMap<u64, usize>,
+}
+
+impl Shared {
+    /// The seeded state for `config`.
+    pub(crate) fn new(config: SandboxConfig) -> Self {
+        let chats = data::seed_chats(config.chats, config.seed);
+        let (messages, next_message_id) = data::seed_messages(&chats, config.seed);
+        let token_mask = fastrand::Rng::with_seed(config.seed ^ 0x9e37_79b9_7f4a_7c15).u64(..);
+        Self {
+            config,
+            token_mask,
+            state: Mutex::new(State {
+                chats,
+                messages,
+                next_message_id,
+                ..State::default()
+            }),
+        }
+    }
+
+    /// The state; a panic elsewhere never poisons the sandbox for the
+    /// other tests' requests.
+    pub(crate) fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
