@@ -13,8 +13,8 @@ use httpmock::HttpMockRequest;
 use httpmock::prelude::*;
 use serde_json::json;
 use yandex_market_chats::{
-    ChatContext, ChatContextIdentifiableType, ChatMessageSender, Client, Error, HistoryPageSize,
-    Operation, RetryPolicy,
+    ChatContext, ChatContextIdentifiableType, ChatMessageSender, ChatTarget, Client, Error,
+    HistoryPageSize, Operation, RetryPolicy,
 };
 use yandex_market_chats_sandbox::{Fault, Sandbox, SandboxConfig};
 
@@ -506,22 +506,16 @@ async fn create_chat_returns_the_existing_chat_or_opens_a_new_one() {
         .into_iter()
         .find(|c| c.context.order_id.is_some() && c.context.return_id.is_none())
         .unwrap();
-    let context = ChatContext {
-        type_: ChatContextIdentifiableType::Order,
-        id: existing.context.order_id.unwrap(),
-    };
+    // The order id read from a response goes back as it is.
+    let order_id = existing.context.order_id.unwrap();
     let chat = client
-        .create_chat(sandbox.business_id(), context)
+        .create_chat(sandbox.business_id(), ChatTarget::Order(order_id))
         .await
         .unwrap();
     assert_eq!(chat.id(), existing.chat_id.get());
 
-    let context = ChatContext {
-        type_: ChatContextIdentifiableType::Order,
-        id: 99_999_999.try_into().unwrap(),
-    };
     let chat = client
-        .create_chat(sandbox.business_id(), context)
+        .create_chat(sandbox.business_id(), ChatTarget::Order(99_999_999.into()))
         .await
         .unwrap();
     assert_eq!(sandbox.chats().len(), 7);

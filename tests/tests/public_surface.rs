@@ -11,8 +11,10 @@ use std::time::Duration;
 
 use yandex_market_chats::limits::{Acquire, Limiter, LimiterSettings, QuotaState, Release};
 use yandex_market_chats::{
-    ChatStream, Client, ClientBuilder, Credential, Error, InProcessLimiter, MessageStream,
-    Operation, PageStream, RateLimit, RetryPolicy, TimeoutKind,
+    ApiErrorDetails, ApiErrorEntry, BusinessId, CampaignId, Chat, ChatContext,
+    ChatContextIdentifiableType, ChatHandle, ChatId, ChatMessage, ChatStream, ChatTarget, Client,
+    ClientBuilder, Credential, Error, InProcessLimiter, MessageId, MessageStream, Operation,
+    OrderId, PageStream, RateLimit, RetryPolicy, ReturnId, TimeoutKind,
 };
 
 fn send_sync_static<T: Send + Sync + 'static>() {}
@@ -29,7 +31,13 @@ fn traits() {
     clone::<ClientBuilder>();
     clone::<Client>();
     clone::<InProcessLimiter>();
+    send_sync_static::<ChatTarget>();
+    copy::<ChatId>();
+    copy::<MessageId>();
+    copy::<BusinessId>();
 }
+
+fn copy<T: Copy + std::fmt::Display + Eq + std::hash::Hash + Ord>() {}
 
 /// Any `Limiter` is `Send + Sync + 'static` and plugs into the builder.
 fn limiter<L: Limiter>(builder: ClientBuilder, limiter: L) -> ClientBuilder {
@@ -113,6 +121,92 @@ fn errors(error: &Error) -> Option<u16> {
         }
         _ => error.status(),
     }
+}
+
+/// Every other error variant, with its fields.
+fn more_errors(error: &Error) -> Option<String> {
+    match error {
+        Error::InvalidInput { message } => Some(message.clone()),
+        Error::Api { status, details } => {
+            let ApiErrorDetails {
+                code,
+                message,
+                errors,
+                rate_limit,
+                ..
+            } = details.as_ref();
+            let entries: &Vec<ApiErrorEntry> = errors;
+            let _ = (
+                status,
+                code,
+                message,
+                rate_limit,
+                entries.first().map(|e| &e.code),
+            );
+            None
+        }
+        Error::Transport {
+            message,
+            before_sending,
+            source,
+        } => {
+            let _ = (before_sending, source);
+            Some(message.clone())
+        }
+        Error::Decode {
+            status,
+            reason,
+            excerpt,
+        } => {
+            let _ = (status, excerpt);
+            Some(reason.clone())
+        }
+        Error::PaginationLoop { token } => Some(token.clone()),
+        _ => {
+            let _ = (
+                error.is_retryable(),
+                error.is_rate_limited(),
+                error.is_auth(),
+                error.rate_limit(),
+            );
+            None
+        }
+    }
+}
+
+/// Ids read from a response go into the next call as they are; integer
+/// literals keep compiling; ids are `Copy`, print as bare digits.
+async fn ids_round_trip(client: &Client, chat: &Chat, message: &ChatMessage) -> Result<(), Error> {
+    let handle = client.chat(42, chat.chat_id);
+    let _ = client.chat(42u64, 10_668);
+    let _ = client.chat(BusinessId::from(42), ChatId::from(10_668));
+    let _: ChatMessage = handle.message(message.message_id).await?;
+    let _: ChatMessage = handle.message(700_520).await?;
+    let _ = handle.history().message_id_from(message.message_id);
+    let _ = handle.history().message_id_from(1);
+    let (id, again): (ChatId, ChatId) = (chat.chat_id, chat.chat_id);
+    let _: (u64, String) = (id.get(), again.to_string());
+    let _: (u64, u64) = (handle.id(), handle.business_id());
+    if let Some(order_id) = chat.context.order_id {
+        let _: ChatHandle = client.create_chat(42, ChatTarget::Order(order_id)).await?;
+        let _ = client.chats(42).contexts([ChatTarget::Order(order_id)]);
+    }
+    let _: Option<(ReturnId, CampaignId)> = chat.context.return_id.zip(chat.context.campaign_id);
+    let _ = client.create_chat(42, ChatTarget::Return(7.into())).await?;
+    let _: MessageId = message.message_id;
+    // The API's own context type still works wherever a target goes.
+    let context = ChatContext {
+        type_: ChatContextIdentifiableType::Order,
+        id: std::num::NonZeroU64::MIN,
+    };
+    let _ = client.chats(42).contexts([context.clone()]);
+    let _ = client.create_chat(42, context).await?;
+    #[allow(deprecated)]
+    let _ = client
+        .chats(42)
+        .order_ids([1, 2])
+        .order_ids([OrderId::from(3)]);
+    Ok(())
 }
 
 #[test]

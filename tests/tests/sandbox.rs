@@ -5,8 +5,8 @@ use std::time::Duration;
 use futures::TryStreamExt;
 use serde_json::json;
 use yandex_market_chats::{
-    Chat, ChatContext, ChatContextIdentifiableType, ChatContextType, ChatMessageSender, ChatStatus,
-    ChatType, Client, Error, PageSize, RetryPolicy,
+    Chat, ChatContextType, ChatMessageSender, ChatStatus, ChatTarget, ChatType, Client, Error,
+    PageSize, RetryPolicy,
 };
 use yandex_market_chats_sandbox::{Fault, Sandbox, SandboxConfig};
 
@@ -146,15 +146,10 @@ async fn every_filter_selects_what_it_says() {
         .iter()
         .find(|c| c.context.type_ == ChatContextType::Return)
         .unwrap();
+    // Ids read from a response go back as they are.
     let contexts = [
-        ChatContext {
-            type_: ChatContextIdentifiableType::Order,
-            id: order_chat.context.order_id.unwrap(),
-        },
-        ChatContext {
-            type_: ChatContextIdentifiableType::Return,
-            id: return_chat.context.return_id.unwrap(),
-        },
+        ChatTarget::Order(order_chat.context.order_id.unwrap()),
+        ChatTarget::Return(return_chat.context.return_id.unwrap()),
     ];
     let got = collect(client.chats(business).contexts(contexts)).await;
     assert_eq!(ids(&got), {

@@ -65,21 +65,19 @@ pub mod types {
         schemars::JsonSchema
     )]
     pub struct Chat {
-        ///The chat ID.
         #[serde(rename = "chatId")]
-        pub chat_id: ::std::num::NonZeroU64,
+        pub chat_id: crate::ids::ChatId,
         pub context: ChatFullContext,
         /**Date and time when the chat was created.
 Date format: ISO 8601 with an offset relative to UTC.
 */
         #[serde(rename = "createdAt")]
         pub created_at: ::chrono::DateTime<::chrono::FixedOffset>,
-        ///The order ID.
         #[serde(
             rename = "orderId",
             skip_serializing_if = "::std::option::Option::is_none"
         )]
-        pub order_id: ::std::option::Option<::std::num::NonZeroU64>,
+        pub order_id: ::std::option::Option<crate::ids::OrderId>,
         pub status: crate::open_enums::ChatStatus,
         #[serde(rename = "type")]
         pub type_: crate::open_enums::ChatType,
@@ -150,26 +148,23 @@ Date format: ISO 8601 with an offset relative to UTC.
         schemars::JsonSchema
     )]
     pub struct ChatFullContext {
-        ///The campaign (store) ID. Returned for orders and refunds.
         #[serde(
             rename = "campaignId",
             skip_serializing_if = "::std::option::Option::is_none"
         )]
-        pub campaign_id: ::std::option::Option<::std::num::NonZeroU64>,
+        pub campaign_id: ::std::option::Option<crate::ids::CampaignId>,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub customer: ::std::option::Option<ChatCustomer>,
-        ///The order ID. It is returned for orders and refunds.
         #[serde(
             rename = "orderId",
             skip_serializing_if = "::std::option::Option::is_none"
         )]
-        pub order_id: ::std::option::Option<::std::num::NonZeroU64>,
-        ///The refund ID. It is returned only for refunds.
+        pub order_id: ::std::option::Option<crate::ids::OrderId>,
         #[serde(
             rename = "returnId",
             skip_serializing_if = "::std::option::Option::is_none"
         )]
-        pub return_id: ::std::option::Option<::std::num::NonZeroU64>,
+        pub return_id: ::std::option::Option<crate::ids::ReturnId>,
         #[serde(rename = "type")]
         pub type_: crate::open_enums::ChatContextType,
     }
@@ -191,12 +186,11 @@ Date format: ISO 8601 with an offset relative to UTC.
         pub context: ChatFullContext,
         ///The messages.
         pub messages: ::std::vec::Vec<ChatMessage>,
-        ///The order ID.
         #[serde(
             rename = "orderId",
             skip_serializing_if = "::std::option::Option::is_none"
         )]
-        pub order_id: ::std::option::Option<::std::num::NonZeroU64>,
+        pub order_id: ::std::option::Option<crate::ids::OrderId>,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub paging: ::std::option::Option<Paging>,
     }
@@ -223,9 +217,8 @@ Date format: ISO 8601 with an offset relative to UTC.
         ///The text of the message. Optional when `payload` is returned.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub message: ::std::option::Option<::std::string::String>,
-        ///The message ID.
         #[serde(rename = "messageId")]
-        pub message_id: ::std::num::NonZeroU64,
+        pub message_id: crate::ids::MessageId,
         ///Files attached to the message. Optional when `message` is returned.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub payload: ::std::option::Option<::std::vec::Vec<ChatMessageFile>>,
@@ -291,12 +284,11 @@ Date format: ISO 8601 with an offset relative to UTC.
     pub struct CreateChatRequest {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub context: ::std::option::Option<ChatContext>,
-        ///The order ID on the Market. Use `context` instead.
         #[serde(
             rename = "orderId",
             skip_serializing_if = "::std::option::Option::is_none"
         )]
-        pub order_id: ::std::option::Option<::std::num::NonZeroU64>,
+        pub order_id: ::std::option::Option<crate::ids::OrderId>,
     }
     impl CreateChatRequest {
         pub fn builder() -> builder::CreateChatRequest {
@@ -332,9 +324,8 @@ Date format: ISO 8601 with an offset relative to UTC.
         schemars::JsonSchema
     )]
     pub struct CreateChatResult {
-        ///The chat ID.
         #[serde(rename = "chatId")]
-        pub chat_id: ::std::num::NonZeroU64,
+        pub chat_id: crate::ids::ChatId,
     }
     impl CreateChatResult {
         pub fn builder() -> builder::CreateChatResult {
@@ -369,12 +360,11 @@ Date format: ISO 8601 with an offset relative to UTC.
         schemars::JsonSchema
     )]
     pub struct GetChatHistoryRequest {
-        ///The ID of the message to start from; it and every later message are returned.
         #[serde(
             rename = "messageIdFrom",
             skip_serializing_if = "::std::option::Option::is_none"
         )]
-        pub message_id_from: ::std::option::Option<::std::num::NonZeroU64>,
+        pub message_id_from: ::std::option::Option<crate::ids::MessageId>,
     }
     impl GetChatHistoryRequest {
         pub fn builder() -> builder::GetChatHistoryRequest {
@@ -465,7 +455,7 @@ Date format: ISO 8601 with an offset relative to UTC.
             rename = "orderIds",
             skip_serializing_if = "::std::option::Option::is_none"
         )]
-        pub order_ids: ::std::option::Option<::std::vec::Vec<::std::num::NonZeroU64>>,
+        pub order_ids: ::std::option::Option<::std::vec::Vec<crate::ids::OrderId>>,
         ///Filter by chat statuses.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub statuses: ::std::option::Option<
@@ -802,10 +792,7 @@ Date format: ISO 8601 with an offset relative to UTC.
         }
         #[derive(Clone, Debug)]
         pub struct Chat {
-            chat_id: ::std::result::Result<
-                ::std::num::NonZeroU64,
-                ::std::string::String,
-            >,
+            chat_id: ::std::result::Result<crate::ids::ChatId, ::std::string::String>,
             context: ::std::result::Result<
                 super::ChatFullContext,
                 ::std::string::String,
@@ -815,7 +802,7 @@ Date format: ISO 8601 with an offset relative to UTC.
                 ::std::string::String,
             >,
             order_id: ::std::result::Result<
-                ::std::option::Option<::std::num::NonZeroU64>,
+                ::std::option::Option<crate::ids::OrderId>,
                 ::std::string::String,
             >,
             status: ::std::result::Result<
@@ -847,7 +834,7 @@ Date format: ISO 8601 with an offset relative to UTC.
         impl Chat {
             pub fn chat_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::num::NonZeroU64>,
+                T: ::std::convert::TryInto<crate::ids::ChatId>,
                 T::Error: ::std::fmt::Display,
             {
                 self.chat_id = value
@@ -883,9 +870,7 @@ Date format: ISO 8601 with an offset relative to UTC.
             }
             pub fn order_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<::std::num::NonZeroU64>,
-                >,
+                T: ::std::convert::TryInto<::std::option::Option<crate::ids::OrderId>>,
                 T::Error: ::std::fmt::Display,
             {
                 self.order_id = value
@@ -1089,7 +1074,7 @@ Date format: ISO 8601 with an offset relative to UTC.
         #[derive(Clone, Debug)]
         pub struct ChatFullContext {
             campaign_id: ::std::result::Result<
-                ::std::option::Option<::std::num::NonZeroU64>,
+                ::std::option::Option<crate::ids::CampaignId>,
                 ::std::string::String,
             >,
             customer: ::std::result::Result<
@@ -1097,11 +1082,11 @@ Date format: ISO 8601 with an offset relative to UTC.
                 ::std::string::String,
             >,
             order_id: ::std::result::Result<
-                ::std::option::Option<::std::num::NonZeroU64>,
+                ::std::option::Option<crate::ids::OrderId>,
                 ::std::string::String,
             >,
             return_id: ::std::result::Result<
-                ::std::option::Option<::std::num::NonZeroU64>,
+                ::std::option::Option<crate::ids::ReturnId>,
                 ::std::string::String,
             >,
             type_: ::std::result::Result<
@@ -1124,7 +1109,7 @@ Date format: ISO 8601 with an offset relative to UTC.
             pub fn campaign_id<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
-                    ::std::option::Option<::std::num::NonZeroU64>,
+                    ::std::option::Option<crate::ids::CampaignId>,
                 >,
                 T::Error: ::std::fmt::Display,
             {
@@ -1149,9 +1134,7 @@ Date format: ISO 8601 with an offset relative to UTC.
             }
             pub fn order_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<::std::num::NonZeroU64>,
-                >,
+                T: ::std::convert::TryInto<::std::option::Option<crate::ids::OrderId>>,
                 T::Error: ::std::fmt::Display,
             {
                 self.order_id = value
@@ -1163,9 +1146,7 @@ Date format: ISO 8601 with an offset relative to UTC.
             }
             pub fn return_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<::std::num::NonZeroU64>,
-                >,
+                T: ::std::convert::TryInto<::std::option::Option<crate::ids::ReturnId>>,
                 T::Error: ::std::fmt::Display,
             {
                 self.return_id = value
@@ -1224,7 +1205,7 @@ Date format: ISO 8601 with an offset relative to UTC.
                 ::std::string::String,
             >,
             order_id: ::std::result::Result<
-                ::std::option::Option<::std::num::NonZeroU64>,
+                ::std::option::Option<crate::ids::OrderId>,
                 ::std::string::String,
             >,
             paging: ::std::result::Result<
@@ -1269,9 +1250,7 @@ Date format: ISO 8601 with an offset relative to UTC.
             }
             pub fn order_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<::std::num::NonZeroU64>,
-                >,
+                T: ::std::convert::TryInto<::std::option::Option<crate::ids::OrderId>>,
                 T::Error: ::std::fmt::Display,
             {
                 self.order_id = value
@@ -1328,7 +1307,7 @@ Date format: ISO 8601 with an offset relative to UTC.
                 ::std::string::String,
             >,
             message_id: ::std::result::Result<
-                ::std::num::NonZeroU64,
+                crate::ids::MessageId,
                 ::std::string::String,
             >,
             payload: ::std::result::Result<
@@ -1378,7 +1357,7 @@ Date format: ISO 8601 with an offset relative to UTC.
             }
             pub fn message_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::num::NonZeroU64>,
+                T: ::std::convert::TryInto<crate::ids::MessageId>,
                 T::Error: ::std::fmt::Display,
             {
                 self.message_id = value
@@ -1585,7 +1564,7 @@ Date format: ISO 8601 with an offset relative to UTC.
                 ::std::string::String,
             >,
             order_id: ::std::result::Result<
-                ::std::option::Option<::std::num::NonZeroU64>,
+                ::std::option::Option<crate::ids::OrderId>,
                 ::std::string::String,
             >,
         }
@@ -1612,9 +1591,7 @@ Date format: ISO 8601 with an offset relative to UTC.
             }
             pub fn order_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<::std::num::NonZeroU64>,
-                >,
+                T: ::std::convert::TryInto<::std::option::Option<crate::ids::OrderId>>,
                 T::Error: ::std::fmt::Display,
             {
                 self.order_id = value
@@ -1712,10 +1689,7 @@ Date format: ISO 8601 with an offset relative to UTC.
         }
         #[derive(Clone, Debug)]
         pub struct CreateChatResult {
-            chat_id: ::std::result::Result<
-                ::std::num::NonZeroU64,
-                ::std::string::String,
-            >,
+            chat_id: ::std::result::Result<crate::ids::ChatId, ::std::string::String>,
         }
         impl ::std::default::Default for CreateChatResult {
             fn default() -> Self {
@@ -1727,7 +1701,7 @@ Date format: ISO 8601 with an offset relative to UTC.
         impl CreateChatResult {
             pub fn chat_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::num::NonZeroU64>,
+                T: ::std::convert::TryInto<crate::ids::ChatId>,
                 T::Error: ::std::fmt::Display,
             {
                 self.chat_id = value
@@ -1795,7 +1769,7 @@ Date format: ISO 8601 with an offset relative to UTC.
         #[derive(Clone, Debug)]
         pub struct GetChatHistoryRequest {
             message_id_from: ::std::result::Result<
-                ::std::option::Option<::std::num::NonZeroU64>,
+                ::std::option::Option<crate::ids::MessageId>,
                 ::std::string::String,
             >,
         }
@@ -1809,9 +1783,7 @@ Date format: ISO 8601 with an offset relative to UTC.
         impl GetChatHistoryRequest {
             pub fn message_id_from<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<
-                    ::std::option::Option<::std::num::NonZeroU64>,
-                >,
+                T: ::std::convert::TryInto<::std::option::Option<crate::ids::MessageId>>,
                 T::Error: ::std::fmt::Display,
             {
                 self.message_id_from = value
@@ -2054,7 +2026,7 @@ Date format: ISO 8601 with an offset relative to UTC.
                 ::std::string::String,
             >,
             order_ids: ::std::result::Result<
-                ::std::option::Option<::std::vec::Vec<::std::num::NonZeroU64>>,
+                ::std::option::Option<::std::vec::Vec<crate::ids::OrderId>>,
                 ::std::string::String,
             >,
             statuses: ::std::result::Result<
@@ -2111,7 +2083,7 @@ Date format: ISO 8601 with an offset relative to UTC.
             pub fn order_ids<T>(mut self, value: T) -> Self
             where
                 T: ::std::convert::TryInto<
-                    ::std::option::Option<::std::vec::Vec<::std::num::NonZeroU64>>,
+                    ::std::option::Option<::std::vec::Vec<crate::ids::OrderId>>,
                 >,
                 T::Error: ::std::fmt::Display,
             {
@@ -2698,7 +2670,7 @@ pub mod builder {
     #[derive(Debug, Clone)]
     pub struct GetChats<'a> {
         client: &'a super::Client,
-        business_id: Result<::std::num::NonZeroU64, String>,
+        business_id: Result<crate::ids::BusinessId, String>,
         limit: Result<Option<::std::num::NonZeroU32>, String>,
         page_token: Result<Option<::std::string::String>, String>,
         body: Result<types::builder::GetChatsRequest, String>,
@@ -2715,12 +2687,12 @@ pub mod builder {
         }
         pub fn business_id<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<::std::num::NonZeroU64>,
+            V: std::convert::TryInto<crate::ids::BusinessId>,
         {
             self.business_id = value
                 .try_into()
                 .map_err(|_| {
-                    "conversion to `:: std :: num :: NonZeroU64` for business_id failed"
+                    "conversion to `crate :: ids :: BusinessId` for business_id failed"
                         .to_string()
                 });
             self
@@ -2875,7 +2847,7 @@ pub mod builder {
     #[derive(Debug, Clone)]
     pub struct CreateChat<'a> {
         client: &'a super::Client,
-        business_id: Result<::std::num::NonZeroU64, String>,
+        business_id: Result<crate::ids::BusinessId, String>,
         body: Result<types::builder::CreateChatRequest, String>,
     }
     impl<'a> CreateChat<'a> {
@@ -2888,12 +2860,12 @@ pub mod builder {
         }
         pub fn business_id<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<::std::num::NonZeroU64>,
+            V: std::convert::TryInto<crate::ids::BusinessId>,
         {
             self.business_id = value
                 .try_into()
                 .map_err(|_| {
-                    "conversion to `:: std :: num :: NonZeroU64` for business_id failed"
+                    "conversion to `crate :: ids :: BusinessId` for business_id failed"
                         .to_string()
                 });
             self
@@ -3018,8 +2990,8 @@ pub mod builder {
     #[derive(Debug, Clone)]
     pub struct GetChat<'a> {
         client: &'a super::Client,
-        business_id: Result<::std::num::NonZeroU64, String>,
-        chat_id: Result<::std::num::NonZeroU64, String>,
+        business_id: Result<crate::ids::BusinessId, String>,
+        chat_id: Result<crate::ids::ChatId, String>,
     }
     impl<'a> GetChat<'a> {
         pub fn new(client: &'a super::Client) -> Self {
@@ -3031,24 +3003,24 @@ pub mod builder {
         }
         pub fn business_id<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<::std::num::NonZeroU64>,
+            V: std::convert::TryInto<crate::ids::BusinessId>,
         {
             self.business_id = value
                 .try_into()
                 .map_err(|_| {
-                    "conversion to `:: std :: num :: NonZeroU64` for business_id failed"
+                    "conversion to `crate :: ids :: BusinessId` for business_id failed"
                         .to_string()
                 });
             self
         }
         pub fn chat_id<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<::std::num::NonZeroU64>,
+            V: std::convert::TryInto<crate::ids::ChatId>,
         {
             self.chat_id = value
                 .try_into()
                 .map_err(|_| {
-                    "conversion to `:: std :: num :: NonZeroU64` for chat_id failed"
+                    "conversion to `crate :: ids :: ChatId` for chat_id failed"
                         .to_string()
                 });
             self
@@ -3145,8 +3117,8 @@ pub mod builder {
     #[derive(Debug, Clone)]
     pub struct GetChatHistory<'a> {
         client: &'a super::Client,
-        business_id: Result<::std::num::NonZeroU64, String>,
-        chat_id: Result<::std::num::NonZeroU64, String>,
+        business_id: Result<crate::ids::BusinessId, String>,
+        chat_id: Result<crate::ids::ChatId, String>,
         limit: Result<Option<::std::num::NonZeroU32>, String>,
         page_token: Result<Option<::std::string::String>, String>,
         body: Result<types::builder::GetChatHistoryRequest, String>,
@@ -3164,24 +3136,24 @@ pub mod builder {
         }
         pub fn business_id<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<::std::num::NonZeroU64>,
+            V: std::convert::TryInto<crate::ids::BusinessId>,
         {
             self.business_id = value
                 .try_into()
                 .map_err(|_| {
-                    "conversion to `:: std :: num :: NonZeroU64` for business_id failed"
+                    "conversion to `crate :: ids :: BusinessId` for business_id failed"
                         .to_string()
                 });
             self
         }
         pub fn chat_id<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<::std::num::NonZeroU64>,
+            V: std::convert::TryInto<crate::ids::ChatId>,
         {
             self.chat_id = value
                 .try_into()
                 .map_err(|_| {
-                    "conversion to `:: std :: num :: NonZeroU64` for chat_id failed"
+                    "conversion to `crate :: ids :: ChatId` for chat_id failed"
                         .to_string()
                 });
             self
@@ -3340,9 +3312,9 @@ pub mod builder {
     #[derive(Debug, Clone)]
     pub struct GetChatMessage<'a> {
         client: &'a super::Client,
-        business_id: Result<::std::num::NonZeroU64, String>,
-        chat_id: Result<::std::num::NonZeroU64, String>,
-        message_id: Result<::std::num::NonZeroU64, String>,
+        business_id: Result<crate::ids::BusinessId, String>,
+        chat_id: Result<crate::ids::ChatId, String>,
+        message_id: Result<crate::ids::MessageId, String>,
     }
     impl<'a> GetChatMessage<'a> {
         pub fn new(client: &'a super::Client) -> Self {
@@ -3355,36 +3327,36 @@ pub mod builder {
         }
         pub fn business_id<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<::std::num::NonZeroU64>,
+            V: std::convert::TryInto<crate::ids::BusinessId>,
         {
             self.business_id = value
                 .try_into()
                 .map_err(|_| {
-                    "conversion to `:: std :: num :: NonZeroU64` for business_id failed"
+                    "conversion to `crate :: ids :: BusinessId` for business_id failed"
                         .to_string()
                 });
             self
         }
         pub fn chat_id<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<::std::num::NonZeroU64>,
+            V: std::convert::TryInto<crate::ids::ChatId>,
         {
             self.chat_id = value
                 .try_into()
                 .map_err(|_| {
-                    "conversion to `:: std :: num :: NonZeroU64` for chat_id failed"
+                    "conversion to `crate :: ids :: ChatId` for chat_id failed"
                         .to_string()
                 });
             self
         }
         pub fn message_id<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<::std::num::NonZeroU64>,
+            V: std::convert::TryInto<crate::ids::MessageId>,
         {
             self.message_id = value
                 .try_into()
                 .map_err(|_| {
-                    "conversion to `:: std :: num :: NonZeroU64` for message_id failed"
+                    "conversion to `crate :: ids :: MessageId` for message_id failed"
                         .to_string()
                 });
             self
@@ -3483,8 +3455,8 @@ pub mod builder {
     #[derive(Debug, Clone)]
     pub struct SendMessageToChat<'a> {
         client: &'a super::Client,
-        business_id: Result<::std::num::NonZeroU64, String>,
-        chat_id: Result<::std::num::NonZeroU64, String>,
+        business_id: Result<crate::ids::BusinessId, String>,
+        chat_id: Result<crate::ids::ChatId, String>,
         body: Result<types::builder::SendMessageToChatRequest, String>,
     }
     impl<'a> SendMessageToChat<'a> {
@@ -3498,24 +3470,24 @@ pub mod builder {
         }
         pub fn business_id<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<::std::num::NonZeroU64>,
+            V: std::convert::TryInto<crate::ids::BusinessId>,
         {
             self.business_id = value
                 .try_into()
                 .map_err(|_| {
-                    "conversion to `:: std :: num :: NonZeroU64` for business_id failed"
+                    "conversion to `crate :: ids :: BusinessId` for business_id failed"
                         .to_string()
                 });
             self
         }
         pub fn chat_id<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<::std::num::NonZeroU64>,
+            V: std::convert::TryInto<crate::ids::ChatId>,
         {
             self.chat_id = value
                 .try_into()
                 .map_err(|_| {
-                    "conversion to `:: std :: num :: NonZeroU64` for chat_id failed"
+                    "conversion to `crate :: ids :: ChatId` for chat_id failed"
                         .to_string()
                 });
             self
@@ -3643,6 +3615,334 @@ pub mod builder {
 /// Items consumers will typically use such as the Client.
 pub mod prelude {
     pub use self::super::Client;
+}
+/// Id types: one per kind of id, each a `u64` that is a JSON number on
+/// the wire and prints as bare digits.
+pub mod ids {
+    ///A cabinet (business) ID. To find out, use the request GET v2/campaigns.
+    ///
+    /// Build one from a `u64` (`From`), read it with [`Self::get`]; it
+    /// serializes as a JSON number and displays as bare digits.
+    ///
+    /**```
+let id = yandex_market_chats_api::ids::BusinessId::from(10_668);
+assert_eq!(id.get(), 10_668);
+assert_eq!(id.to_string(), "10668");
+assert_eq!(serde_json::to_string(&id).unwrap(), "10668");
+```*/
+    #[derive(
+        Clone,
+        Copy,
+        Debug,
+        PartialEq,
+        Eq,
+        Hash,
+        PartialOrd,
+        Ord,
+        ::serde::Serialize,
+        ::serde::Deserialize,
+        schemars::JsonSchema,
+    )]
+    #[serde(transparent)]
+    #[schemars(transparent)]
+    pub struct BusinessId(u64);
+    impl BusinessId {
+        /// The id as a number.
+        pub const fn get(self) -> u64 {
+            self.0
+        }
+    }
+    impl ::std::convert::From<u64> for BusinessId {
+        fn from(id: u64) -> Self {
+            Self(id)
+        }
+    }
+    impl ::std::convert::From<BusinessId> for u64 {
+        fn from(id: BusinessId) -> u64 {
+            id.0
+        }
+    }
+    impl ::std::fmt::Display for BusinessId {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            ::std::fmt::Display::fmt(&self.0, f)
+        }
+    }
+    impl ::std::str::FromStr for BusinessId {
+        type Err = ::std::num::ParseIntError;
+        fn from_str(text: &str) -> ::std::result::Result<Self, Self::Err> {
+            text.parse().map(Self)
+        }
+    }
+    ///A campaign (store) ID.
+    ///
+    /// Build one from a `u64` (`From`), read it with [`Self::get`]; it
+    /// serializes as a JSON number and displays as bare digits.
+    ///
+    /**```
+let id = yandex_market_chats_api::ids::CampaignId::from(10_668);
+assert_eq!(id.get(), 10_668);
+assert_eq!(id.to_string(), "10668");
+assert_eq!(serde_json::to_string(&id).unwrap(), "10668");
+```*/
+    #[derive(
+        Clone,
+        Copy,
+        Debug,
+        PartialEq,
+        Eq,
+        Hash,
+        PartialOrd,
+        Ord,
+        ::serde::Serialize,
+        ::serde::Deserialize,
+        schemars::JsonSchema,
+    )]
+    #[serde(transparent)]
+    #[schemars(transparent)]
+    pub struct CampaignId(u64);
+    impl CampaignId {
+        /// The id as a number.
+        pub const fn get(self) -> u64 {
+            self.0
+        }
+    }
+    impl ::std::convert::From<u64> for CampaignId {
+        fn from(id: u64) -> Self {
+            Self(id)
+        }
+    }
+    impl ::std::convert::From<CampaignId> for u64 {
+        fn from(id: CampaignId) -> u64 {
+            id.0
+        }
+    }
+    impl ::std::fmt::Display for CampaignId {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            ::std::fmt::Display::fmt(&self.0, f)
+        }
+    }
+    impl ::std::str::FromStr for CampaignId {
+        type Err = ::std::num::ParseIntError;
+        fn from_str(text: &str) -> ::std::result::Result<Self, Self::Err> {
+            text.parse().map(Self)
+        }
+    }
+    ///A chat ID.
+    ///
+    /// Build one from a `u64` (`From`), read it with [`Self::get`]; it
+    /// serializes as a JSON number and displays as bare digits.
+    ///
+    /**```
+let id = yandex_market_chats_api::ids::ChatId::from(10_668);
+assert_eq!(id.get(), 10_668);
+assert_eq!(id.to_string(), "10668");
+assert_eq!(serde_json::to_string(&id).unwrap(), "10668");
+```*/
+    #[derive(
+        Clone,
+        Copy,
+        Debug,
+        PartialEq,
+        Eq,
+        Hash,
+        PartialOrd,
+        Ord,
+        ::serde::Serialize,
+        ::serde::Deserialize,
+        schemars::JsonSchema,
+    )]
+    #[serde(transparent)]
+    #[schemars(transparent)]
+    pub struct ChatId(u64);
+    impl ChatId {
+        /// The id as a number.
+        pub const fn get(self) -> u64 {
+            self.0
+        }
+    }
+    impl ::std::convert::From<u64> for ChatId {
+        fn from(id: u64) -> Self {
+            Self(id)
+        }
+    }
+    impl ::std::convert::From<ChatId> for u64 {
+        fn from(id: ChatId) -> u64 {
+            id.0
+        }
+    }
+    impl ::std::fmt::Display for ChatId {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            ::std::fmt::Display::fmt(&self.0, f)
+        }
+    }
+    impl ::std::str::FromStr for ChatId {
+        type Err = ::std::num::ParseIntError;
+        fn from_str(text: &str) -> ::std::result::Result<Self, Self::Err> {
+            text.parse().map(Self)
+        }
+    }
+    ///A message ID.
+    ///
+    /// Build one from a `u64` (`From`), read it with [`Self::get`]; it
+    /// serializes as a JSON number and displays as bare digits.
+    ///
+    /**```
+let id = yandex_market_chats_api::ids::MessageId::from(10_668);
+assert_eq!(id.get(), 10_668);
+assert_eq!(id.to_string(), "10668");
+assert_eq!(serde_json::to_string(&id).unwrap(), "10668");
+```*/
+    #[derive(
+        Clone,
+        Copy,
+        Debug,
+        PartialEq,
+        Eq,
+        Hash,
+        PartialOrd,
+        Ord,
+        ::serde::Serialize,
+        ::serde::Deserialize,
+        schemars::JsonSchema,
+    )]
+    #[serde(transparent)]
+    #[schemars(transparent)]
+    pub struct MessageId(u64);
+    impl MessageId {
+        /// The id as a number.
+        pub const fn get(self) -> u64 {
+            self.0
+        }
+    }
+    impl ::std::convert::From<u64> for MessageId {
+        fn from(id: u64) -> Self {
+            Self(id)
+        }
+    }
+    impl ::std::convert::From<MessageId> for u64 {
+        fn from(id: MessageId) -> u64 {
+            id.0
+        }
+    }
+    impl ::std::fmt::Display for MessageId {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            ::std::fmt::Display::fmt(&self.0, f)
+        }
+    }
+    impl ::std::str::FromStr for MessageId {
+        type Err = ::std::num::ParseIntError;
+        fn from_str(text: &str) -> ::std::result::Result<Self, Self::Err> {
+            text.parse().map(Self)
+        }
+    }
+    ///An order ID on the Market.
+    ///
+    /// Build one from a `u64` (`From`), read it with [`Self::get`]; it
+    /// serializes as a JSON number and displays as bare digits.
+    ///
+    /**```
+let id = yandex_market_chats_api::ids::OrderId::from(10_668);
+assert_eq!(id.get(), 10_668);
+assert_eq!(id.to_string(), "10668");
+assert_eq!(serde_json::to_string(&id).unwrap(), "10668");
+```*/
+    #[derive(
+        Clone,
+        Copy,
+        Debug,
+        PartialEq,
+        Eq,
+        Hash,
+        PartialOrd,
+        Ord,
+        ::serde::Serialize,
+        ::serde::Deserialize,
+        schemars::JsonSchema,
+    )]
+    #[serde(transparent)]
+    #[schemars(transparent)]
+    pub struct OrderId(u64);
+    impl OrderId {
+        /// The id as a number.
+        pub const fn get(self) -> u64 {
+            self.0
+        }
+    }
+    impl ::std::convert::From<u64> for OrderId {
+        fn from(id: u64) -> Self {
+            Self(id)
+        }
+    }
+    impl ::std::convert::From<OrderId> for u64 {
+        fn from(id: OrderId) -> u64 {
+            id.0
+        }
+    }
+    impl ::std::fmt::Display for OrderId {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            ::std::fmt::Display::fmt(&self.0, f)
+        }
+    }
+    impl ::std::str::FromStr for OrderId {
+        type Err = ::std::num::ParseIntError;
+        fn from_str(text: &str) -> ::std::result::Result<Self, Self::Err> {
+            text.parse().map(Self)
+        }
+    }
+    ///A return (refund) ID.
+    ///
+    /// Build one from a `u64` (`From`), read it with [`Self::get`]; it
+    /// serializes as a JSON number and displays as bare digits.
+    ///
+    /**```
+let id = yandex_market_chats_api::ids::ReturnId::from(10_668);
+assert_eq!(id.get(), 10_668);
+assert_eq!(id.to_string(), "10668");
+assert_eq!(serde_json::to_string(&id).unwrap(), "10668");
+```*/
+    #[derive(
+        Clone,
+        Copy,
+        Debug,
+        PartialEq,
+        Eq,
+        Hash,
+        PartialOrd,
+        Ord,
+        ::serde::Serialize,
+        ::serde::Deserialize,
+        schemars::JsonSchema,
+    )]
+    #[serde(transparent)]
+    #[schemars(transparent)]
+    pub struct ReturnId(u64);
+    impl ReturnId {
+        /// The id as a number.
+        pub const fn get(self) -> u64 {
+            self.0
+        }
+    }
+    impl ::std::convert::From<u64> for ReturnId {
+        fn from(id: u64) -> Self {
+            Self(id)
+        }
+    }
+    impl ::std::convert::From<ReturnId> for u64 {
+        fn from(id: ReturnId) -> u64 {
+            id.0
+        }
+    }
+    impl ::std::fmt::Display for ReturnId {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            ::std::fmt::Display::fmt(&self.0, f)
+        }
+    }
+    impl ::std::str::FromStr for ReturnId {
+        type Err = ::std::num::ParseIntError;
+        fn from_str(text: &str) -> ::std::result::Result<Self, Self::Err> {
+            text.parse().map(Self)
+        }
+    }
 }
 /// Enums that accept values this client has never seen.
 ///

@@ -12,6 +12,7 @@
 //! ```
 
 mod error;
+mod ids;
 mod multipart;
 mod names;
 mod open_enums;
@@ -64,8 +65,10 @@ pub fn generate_from_str(path: impl AsRef<Path>, yaml: &str) -> Result<String, E
     let left_out = multipart::leave_out(&mut spec);
     let enums = open_enums::collect(&spec).map_err(unsupported)?;
     let enum_module = open_enums::module(&enums).map_err(unsupported)?;
+    let ids = ids::collect(&spec);
+    let id_module = ids::module(&ids);
 
-    let mut generator = progenitor::Generator::new(&settings::settings(&enums));
+    let mut generator = progenitor::Generator::new(&settings::settings(&enums, &ids));
     // progenitor still panics on a few inputs it does not support (for
     // example positional arguments with separate tags); report those as
     // errors about the fragment instead of crashing the build script.
@@ -84,8 +87,10 @@ pub fn generate_from_str(path: impl AsRef<Path>, yaml: &str) -> Result<String, E
         })?;
 
     let context_module = request_context::module();
-    let mut file: syn::File = syn::parse2(quote::quote! { #tokens #enum_module #context_module })
-        .map_err(|source| Error::Syntax {
+    let mut file: syn::File = syn::parse2(
+        quote::quote! { #tokens #id_module #enum_module #context_module },
+    )
+    .map_err(|source| Error::Syntax {
         path: path.to_owned(),
         source,
     })?;

@@ -3,11 +3,12 @@
 
 use progenitor::{GenerationSettings, InterfaceStyle, TypeImpl, TypePatch};
 
+use crate::ids::Id;
 use crate::names;
 use crate::open_enums::OpenEnum;
 use crate::request_context;
 
-pub(crate) fn settings(open_enums: &[OpenEnum]) -> GenerationSettings {
+pub(crate) fn settings(open_enums: &[OpenEnum], ids: &[Id]) -> GenerationSettings {
     let mut settings = GenerationSettings::default();
     settings
         // Builder methods: `client.get_chats().business_id(..).body(..).send()`.
@@ -28,6 +29,13 @@ pub(crate) fn settings(open_enums: &[OpenEnum]) -> GenerationSettings {
         );
     for (typify_name, rust_name) in names::patches() {
         settings.with_patch(typify_name, TypePatch::default().with_rename(rust_name));
+    }
+    for id in ids {
+        settings.with_replacement(
+            &id.name,
+            id.rust_path(),
+            [TypeImpl::Display, TypeImpl::FromStr].into_iter(),
+        );
     }
     for open in open_enums {
         settings.with_replacement(

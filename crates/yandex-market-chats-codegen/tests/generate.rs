@@ -15,7 +15,10 @@ fn same_input_same_bytes() {
     let second = generate(fragment()).unwrap();
     assert!(first == second);
     assert!(first.starts_with("// @generated"));
-    assert!(first.contains("pub enum ChatStatusType"));
+    assert!(first.contains("pub enum ChatStatus "));
+    assert!(first.contains("pub struct ChatId(u64)"));
+    assert!(!first.contains("Dto"));
+    assert!(!first.contains("\"api-version\""));
     assert!(first.contains("Unknown(::std::string::String)"));
     assert!(first.contains("::chrono::DateTime<::chrono::FixedOffset>"));
     assert!(!first.contains("DateTime<::chrono::offset::Utc>"));

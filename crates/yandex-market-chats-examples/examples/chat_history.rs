@@ -49,7 +49,7 @@ async fn run() -> Result<(), Failure> {
             "--json" => json = true,
             "--chat-id" => chat_id = Some(number(&flag, &value(&flag, &mut args)?)?),
             "--business-id" => business_id = Some(number(&flag, &value(&flag, &mut args)?)?),
-            "--from" => from = Some(number(&flag, &value(&flag, &mut args)?)?),
+            "--from" => from = Some(number::<u64>(&flag, &value(&flag, &mut args)?)?),
             "--page-size" => {
                 page_size = HistoryPageSize::new(number(&flag, &value(&flag, &mut args)?)?)?
             }

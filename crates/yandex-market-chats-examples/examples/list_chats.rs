@@ -12,9 +12,7 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use futures::TryStreamExt;
-use yandex_market_chats::{
-    Chat, ChatContext, ChatContextIdentifiableType, ChatStatus, ChatType, PageSize,
-};
+use yandex_market_chats::{Chat, ChatStatus, ChatTarget, ChatType, OrderId, PageSize, ReturnId};
 use yandex_market_chats_examples::{Failure, Target, connect, exit, number, value};
 use yandex_market_chats_sandbox::SandboxConfig;
 
@@ -45,7 +43,7 @@ struct Args {
     business_id: Option<u64>,
     statuses: Vec<ChatStatus>,
     types: Vec<ChatType>,
-    contexts: Vec<ChatContext>,
+    contexts: Vec<ChatTarget>,
     page_size: PageSize,
     max_pages: Option<u32>,
     json: bool,
@@ -65,16 +63,12 @@ fn parse_args(raw: impl IntoIterator<Item = String>) -> Result<Args, Failure> {
                 .statuses
                 .push(known(&flag, &value()?, ChatStatus::KNOWN)?),
             "--type" => args.types.push(known(&flag, &value()?, ChatType::KNOWN)?),
-            "--order-id" => args.contexts.push(context(
-                &flag,
-                &value()?,
-                ChatContextIdentifiableType::Order,
-            )?),
-            "--return-id" => args.contexts.push(context(
-                &flag,
-                &value()?,
-                ChatContextIdentifiableType::Return,
-            )?),
+            "--order-id" => args
+                .contexts
+                .push(ChatTarget::Order(id(&flag, &value()?)?.into())),
+            "--return-id" => args
+                .contexts
+                .push(ChatTarget::Return(id(&flag, &value()?)?.into())),
             "--page-size" => {
                 let n = number(&flag, &value()?)?;
                 args.page_size =
@@ -114,16 +108,12 @@ where
     )))
 }
 
-fn context(
-    flag: &str,
-    raw: &str,
-    kind: ChatContextIdentifiableType,
-) -> Result<ChatContext, Failure> {
-    let id: u64 = number(flag, raw)?;
-    let id = id
-        .try_into()
-        .map_err(|_| Failure::Usage(format!("{flag} must be at least 1")))?;
-    Ok(ChatContext { type_: kind, id })
+/// An order or return id: at least 1.
+fn id(flag: &str, raw: &str) -> Result<u64, Failure> {
+    match number(flag, raw)? {
+        0 => Err(Failure::Usage(format!("{flag} must be at least 1"))),
+        id => Ok(id),
+    }
 }
 
 #[tokio::main]
@@ -201,7 +191,7 @@ async fn run() -> Result<(), Failure> {
 }
 
 fn table_row(chat: &Chat) -> String {
-    let id = |n: Option<std::num::NonZeroU64>| n.map_or_else(|| "-".to_owned(), |n| n.to_string());
+    let id = |n: Option<u64>| n.map_or_else(|| "-".to_owned(), |n| n.to_string());
     let customer = chat
         .context
         .customer
@@ -213,8 +203,8 @@ fn table_row(chat: &Chat) -> String {
         chat.status.as_str(),
         chat.type_.as_str(),
         chat.context.type_.as_str(),
-        &id(chat.context.order_id),
-        &id(chat.context.return_id),
+        &id(chat.context.order_id.map(OrderId::get)),
+        &id(chat.context.return_id.map(ReturnId::get)),
         &customer,
         &chat.updated_at.to_rfc3339(),
     ])

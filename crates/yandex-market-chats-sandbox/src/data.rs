@@ -49,14 +49,14 @@ pub(crate) fn seed_chats(count: usize, seed: u64) -> Vec<Chat> {
             let created = base + Duration::minutes(i as i64 * 37 + rng.i64(0..30));
             let updated = created + Duration::minutes(rng.i64(1..5_000));
             Chat {
-                chat_id: nonzero(next_id),
-                order_id: order_id.map(nonzero),
+                chat_id: next_id.into(),
+                order_id: order_id.map(Into::into),
                 context: ChatFullContext {
                     type_: kind.clone(),
-                    order_id: order_id.map(nonzero),
-                    return_id: return_id.map(nonzero),
+                    order_id: order_id.map(Into::into),
+                    return_id: return_id.map(Into::into),
                     campaign_id: (kind != ChatContextType::Direct)
-                        .then(|| nonzero(21_000_000 + rng.u64(0..3))),
+                        .then(|| (21_000_000 + rng.u64(0..3)).into()),
                     customer: Some(ChatCustomer {
                         name: Some(NAMES[rng.usize(0..NAMES.len())].to_owned()),
                         public_id: Some(format!("user-{:08x}", rng.u32(..))),
@@ -72,10 +72,6 @@ pub(crate) fn seed_chats(count: usize, seed: u64) -> Vec<Chat> {
 }
 
 /// An id the sandbox made; they all start above zero.
-pub(crate) fn nonzero(n: u64) -> std::num::NonZeroU64 {
-    std::num::NonZeroU64::new(n).expect("sandbox ids start above zero")
-}
-
 const CUSTOMER_LINES: &[&str] = &[
     "Hello! When will my order arrive?",
     "The box was damaged, what should I do?",
@@ -116,7 +112,7 @@ pub(crate) fn seed_messages(chats: &[Chat], seed: u64) -> (HashMap<u64, Vec<Chat
                 };
                 let with_file = rng.u8(0..6) == 0;
                 ChatMessage {
-                    message_id: nonzero(next_id),
+                    message_id: next_id.into(),
                     created_at: at,
                     sender,
                     message: Some(lines[rng.usize(0..lines.len())].to_owned()),

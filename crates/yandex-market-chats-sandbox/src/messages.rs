@@ -8,7 +8,6 @@ use yandex_market_chats::{
     ChatStatus, ChatType, MAX_FILE_BYTES, MAX_MESSAGE_CHARS,
 };
 
-use crate::data::nonzero;
 use crate::input::Input;
 use crate::multipart;
 use crate::paging;
@@ -122,7 +121,7 @@ fn post(
     state.next_message_id += 1;
     let now = now();
     let message = ChatMessage {
-        message_id: nonzero(message_id),
+        message_id: message_id.into(),
         created_at: now,
         sender: ChatMessageSender::Partner,
         message: text,
@@ -190,16 +189,16 @@ pub(crate) fn create_chat(shared: &Shared, input: &Input) -> Result<Value, Failu
     let now = now();
     let is_order = kind == "ORDER";
     state.chats.push(Chat {
-        chat_id: nonzero(chat_id),
-        order_id: is_order.then(|| nonzero(id)),
+        chat_id: chat_id.into(),
+        order_id: is_order.then(|| id.into()),
         context: ChatFullContext {
             type_: if is_order {
                 ChatContextType::Order
             } else {
                 ChatContextType::Return
             },
-            order_id: is_order.then(|| nonzero(id)),
-            return_id: (!is_order).then(|| nonzero(id)),
+            order_id: is_order.then(|| id.into()),
+            return_id: (!is_order).then(|| id.into()),
             campaign_id: None,
             customer: None,
         },

@@ -3,7 +3,6 @@
 //! timeouts) is in `transport.rs`; what outcomes mean, in `classify.rs`.
 
 use std::future::Future;
-use std::num::NonZeroU64;
 
 use reqwest::header::{ACCEPT, HeaderValue};
 use yandex_market_chats_api as api;
@@ -16,12 +15,14 @@ use yandex_market_chats_api::{ClientInfo, ResponseValue};
 
 use crate::classify::CallResult;
 use crate::transport::Call;
-use crate::{Chat, ChatMessage, HistoryPageSize, Operation, PageSize};
+use crate::{
+    BusinessId, Chat, ChatId, ChatMessage, HistoryPageSize, MessageId, Operation, PageSize,
+};
 
 /// A getChats request without its page token; checked, immutable.
 #[derive(Debug)]
 pub(crate) struct ChatsRequest {
-    pub business_id: NonZeroU64,
+    pub business_id: BusinessId,
     pub page_size: PageSize,
     pub body: GetChatsRequest,
 }
@@ -41,7 +42,7 @@ impl Call for GetChats<'_> {
     fn send<'a>(
         &'a self,
         api: &'a api::Client,
-        business_id: NonZeroU64,
+        business_id: BusinessId,
     ) -> impl Future<Output = CallResult<Self::Output>> + Send + 'a {
         let mut call = api
             .get_chats()
@@ -56,7 +57,7 @@ impl Call for GetChats<'_> {
 }
 
 pub(crate) struct GetChat {
-    pub chat_id: NonZeroU64,
+    pub chat_id: ChatId,
 }
 
 impl Call for GetChat {
@@ -69,7 +70,7 @@ impl Call for GetChat {
     fn send<'a>(
         &'a self,
         api: &'a api::Client,
-        business_id: NonZeroU64,
+        business_id: BusinessId,
     ) -> impl Future<Output = CallResult<Self::Output>> + Send + 'a {
         api.get_chat()
             .business_id(business_id)
@@ -81,8 +82,8 @@ impl Call for GetChat {
 /// A getChatHistory request without its page token; checked, immutable.
 #[derive(Debug)]
 pub(crate) struct HistoryRequest {
-    pub business_id: NonZeroU64,
-    pub chat_id: NonZeroU64,
+    pub business_id: BusinessId,
+    pub chat_id: ChatId,
     pub page_size: HistoryPageSize,
     pub body: GetChatHistoryRequest,
 }
@@ -102,7 +103,7 @@ impl Call for GetChatHistory<'_> {
     fn send<'a>(
         &'a self,
         api: &'a api::Client,
-        business_id: NonZeroU64,
+        business_id: BusinessId,
     ) -> impl Future<Output = CallResult<Self::Output>> + Send + 'a {
         let mut call = api
             .get_chat_history()
@@ -118,8 +119,8 @@ impl Call for GetChatHistory<'_> {
 }
 
 pub(crate) struct GetChatMessage {
-    pub chat_id: NonZeroU64,
-    pub message_id: NonZeroU64,
+    pub chat_id: ChatId,
+    pub message_id: MessageId,
 }
 
 impl Call for GetChatMessage {
@@ -132,7 +133,7 @@ impl Call for GetChatMessage {
     fn send<'a>(
         &'a self,
         api: &'a api::Client,
-        business_id: NonZeroU64,
+        business_id: BusinessId,
     ) -> impl Future<Output = CallResult<Self::Output>> + Send + 'a {
         api.get_chat_message()
             .business_id(business_id)
@@ -143,7 +144,7 @@ impl Call for GetChatMessage {
 }
 
 pub(crate) struct SendMessage {
-    pub chat_id: NonZeroU64,
+    pub chat_id: ChatId,
     pub body: SendMessageToChatRequest,
 }
 
@@ -157,7 +158,7 @@ impl Call for SendMessage {
     fn send<'a>(
         &'a self,
         api: &'a api::Client,
-        business_id: NonZeroU64,
+        business_id: BusinessId,
     ) -> impl Future<Output = CallResult<Self::Output>> + Send + 'a {
         api.send_message_to_chat()
             .business_id(business_id)
@@ -181,7 +182,7 @@ impl Call for CreateChat {
     fn send<'a>(
         &'a self,
         api: &'a api::Client,
-        business_id: NonZeroU64,
+        business_id: BusinessId,
     ) -> impl Future<Output = CallResult<Self::Output>> + Send + 'a {
         api.create_chat()
             .business_id(business_id)
@@ -195,7 +196,7 @@ impl Call for CreateChat {
 /// same request context and decodes with the generated types, answering
 /// exactly as a generated call would.
 pub(crate) struct SendFile {
-    pub chat_id: NonZeroU64,
+    pub chat_id: ChatId,
     pub name: String,
     pub bytes: bytes::Bytes,
 }
@@ -207,7 +208,7 @@ impl Call for SendFile {
     fn result(_: &mut EmptyApiResponse) -> Option<()> {
         Some(())
     }
-    async fn send(&self, api: &api::Client, business_id: NonZeroU64) -> CallResult<Self::Output> {
+    async fn send(&self, api: &api::Client, business_id: BusinessId) -> CallResult<Self::Output> {
         {
             let body = reqwest::Body::from(self.bytes.clone());
             let part = reqwest::multipart::Part::stream_with_length(body, self.bytes.len() as u64)
@@ -222,7 +223,7 @@ impl Call for SendFile {
             let mut request = api
                 .client()
                 .post(url)
-                .query(&[("chatId", self.chat_id.get())])
+                .query(&[("chatId", self.chat_id)])
                 .header(ACCEPT, HeaderValue::from_static("application/json"))
                 .multipart(form)
                 .build()

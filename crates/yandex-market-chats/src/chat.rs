@@ -8,31 +8,34 @@
 //! write may have happened, so check (for example in the history) before
 //! repeating it.
 
-use std::num::NonZeroU64;
-
 use yandex_market_chats_api::types::{CreateChatRequest, SendMessageToChatRequest};
 
 use crate::calls::{CreateChat, GetChat, GetChatMessage, SendFile, SendMessage};
-use crate::{Chat, ChatContext, ChatMessage, Client, Error, HistoryQuery};
+use crate::ids::checked;
+use crate::{
+    BusinessId, Chat, ChatId, ChatMessage, ChatTarget, Client, Error, HistoryQuery, MessageId,
+};
 
 /// The longest message the API accepts, in characters.
 pub const MAX_MESSAGE_CHARS: usize = 4096;
 /// The largest file the API accepts: 5 MB.
 pub const MAX_FILE_BYTES: usize = 5 * 1024 * 1024;
 
-pub(crate) fn id(what: &str, value: u64) -> Result<NonZeroU64, Error> {
-    NonZeroU64::new(value)
-        .ok_or_else(|| Error::invalid_input(format!("{what} must be at least 1, got 0")))
-}
-
 impl Client {
     /// A handle on one chat. Nothing is sent until you call one of its
     /// methods; ids of 0 are reported there, before any request.
-    pub fn chat(&self, business_id: u64, chat_id: u64) -> ChatHandle {
+    ///
+    /// Ids read from a response go in as they are (`chat.chat_id`), and so
+    /// do integer literals.
+    pub fn chat(
+        &self,
+        business_id: impl Into<BusinessId>,
+        chat_id: impl Into<ChatId>,
+    ) -> ChatHandle {
         ChatHandle {
             client: self.clone(),
-            business_id,
-            chat_id,
+            business_id: business_id.into(),
+            chat_id: chat_id.into(),
         }
     }
 
@@ -43,10 +46,9 @@ impl Client {
     ///
     /// ```no_run
     /// # async fn run(client: yandex_market_chats::Client) -> Result<(), yandex_market_chats::Error> {
-    /// use yandex_market_chats::{ChatContext, ChatContextIdentifiableType};
+    /// use yandex_market_chats::ChatTarget;
     ///
-    /// let context = ChatContext { type_: ChatContextIdentifiableType::Order, id: 51_234_567.try_into().unwrap() };
-    /// let chat = client.create_chat(42, context).await?;
+    /// let chat = client.create_chat(42, ChatTarget::Order(51_234_567.into())).await?;
     /// chat.send_message("Hello! Your order is on its way.").await?;
     /// # Ok(()) }
     /// ```
@@ -56,18 +58,19 @@ impl Client {
     /// docs for writes.
     pub async fn create_chat(
         &self,
-        business_id: u64,
-        context: ChatContext,
+        business_id: impl Into<BusinessId>,
+        target: impl Into<ChatTarget>,
     ) -> Result<ChatHandle, Error> {
-        let business = id("business id", business_id)?;
+        let business = checked("business id", business_id.into())?;
         let call = CreateChat {
             body: CreateChatRequest {
-                context: Some(context),
+                context: Some(target.into().context()?),
+                // Deprecated by the API; `context` says the same.
                 order_id: None,
             },
         };
         let answer = self.execute(business, &call).await?;
-        Ok(self.chat(business_id, answer.result.chat_id.get()))
+        Ok(self.chat(business, answer.result.chat_id))
     }
 }
 
@@ -89,25 +92,25 @@ impl Client {
 #[derive(Clone, Debug)]
 pub struct ChatHandle {
     pub(crate) client: Client,
-    business_id: u64,
-    chat_id: u64,
+    business_id: BusinessId,
+    chat_id: ChatId,
 }
 
 impl ChatHandle {
     /// The chat's id.
     pub fn id(&self) -> u64 {
-        self.chat_id
+        self.chat_id.get()
     }
 
     /// The business the chat belongs to.
     pub fn business_id(&self) -> u64 {
-        self.business_id
+        self.business_id.get()
     }
 
-    pub(crate) fn ids(&self) -> Result<(NonZeroU64, NonZeroU64), Error> {
+    pub(crate) fn ids(&self) -> Result<(BusinessId, ChatId), Error> {
         Ok((
-            id("business id", self.business_id)?,
-            id("chat id", self.chat_id)?,
+            checked("business id", self.business_id)?,
+            checked("chat id", self.chat_id)?,
         ))
     }
 
@@ -131,9 +134,9 @@ impl ChatHandle {
     ///
     /// # Errors
     /// Input errors (an id of 0) before any request, then what the request ends with.
-    pub async fn message(&self, message_id: u64) -> Result<ChatMessage, Error> {
+    pub async fn message(&self, message_id: impl Into<MessageId>) -> Result<ChatMessage, Error> {
         let (business, chat_id) = self.ids()?;
-        let message_id = id("message id", message_id)?;
+        let message_id = checked("message id", message_id.into())?;
         let answer = self
             .client
             .execute(

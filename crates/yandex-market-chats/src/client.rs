@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use crate::config::Config;
 use crate::limits::QuotaState;
-use crate::{ChatsQuery, ClientBuilder, Error, Operation};
+use crate::{BusinessId, ChatsQuery, ClientBuilder, Error, Operation};
 
 /// A Yandex.Market chats client. Cheap to clone: clones share the connection
 /// pool, the in-flight limit and the hourly quota.
@@ -70,8 +70,8 @@ impl Client {
     ///
     /// A `business_id` of 0 is reported by the first request method, before
     /// anything is sent.
-    pub fn chats(&self, business_id: u64) -> ChatsQuery {
-        ChatsQuery::new(self.clone(), business_id)
+    pub fn chats(&self, business_id: impl Into<BusinessId>) -> ChatsQuery {
+        ChatsQuery::new(self.clone(), business_id.into())
     }
 
     /// How much of `operation`'s hourly quota is left for a business, as the
@@ -82,13 +82,14 @@ impl Client {
     /// What the limiter reports (the default one never fails).
     pub async fn quota(
         &self,
-        business_id: u64,
+        business_id: impl Into<BusinessId>,
         operation: Operation,
     ) -> Result<Option<QuotaState>, Error> {
+        let business_id: BusinessId = business_id.into();
         self.inner
             .config
             .limiter
-            .quota(business_id, operation)
+            .quota(business_id.get(), operation)
             .await
     }
 

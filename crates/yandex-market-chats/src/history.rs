@@ -3,11 +3,11 @@
 use yandex_market_chats_api::types::GetChatHistoryRequest;
 
 use crate::calls::{GetChatHistory, HistoryRequest};
-use crate::chat::id;
+use crate::ids::checked;
 use crate::paging::{
     self, Items, Listing, MessagePage, MessagePageStream, MessageStream, PagingOptions,
 };
-use crate::{ChatHandle, Client, Error, HistoryPageSize};
+use crate::{ChatHandle, Client, Error, HistoryPageSize, MessageId};
 
 /// A query for a chat's messages, from [`ChatHandle::history`]. Nothing is
 /// sent until `.stream()`, `.pages()` or `.page(..)`; invalid input is
@@ -19,7 +19,7 @@ use crate::{ChatHandle, Client, Error, HistoryPageSize};
 pub struct HistoryQuery {
     chat: ChatHandle,
     page_size: HistoryPageSize,
-    message_id_from: Option<u64>,
+    message_id_from: Option<MessageId>,
     paging: PagingOptions,
 }
 
@@ -40,8 +40,8 @@ impl HistoryQuery {
     }
 
     /// Start with this message (`messageIdFrom`): it and every later one.
-    pub fn message_id_from(mut self, message_id: u64) -> Self {
-        self.message_id_from = Some(message_id);
+    pub fn message_id_from(mut self, message_id: impl Into<MessageId>) -> Self {
+        self.message_id_from = Some(message_id.into());
         self
     }
 
@@ -79,7 +79,7 @@ impl HistoryQuery {
         let (business_id, chat_id) = self.chat.ids()?;
         let message_id_from = self
             .message_id_from
-            .map(|m| id("messageIdFrom", m))
+            .map(|m| checked("messageIdFrom", m))
             .transpose()?;
         self.paging.check()?;
         Ok(HistoryRequest {

@@ -1,14 +1,16 @@
 //! The getChats query builder: filters, page size, paging bounds.
 
 use std::collections::HashSet;
-use std::num::NonZeroU64;
 
 use yandex_market_chats_api::types::GetChatsRequest;
 
 use crate::calls::{ChatsRequest, GetChats};
 use crate::paging::{self, ChatStream, Items, Listing, Page, PageStream, PagingOptions};
 
-use crate::{ChatContext, ChatContextType, ChatStatus, ChatType, Client, Error, PageSize};
+use crate::ids::checked;
+use crate::{
+    BusinessId, ChatContextType, ChatStatus, ChatTarget, ChatType, Client, Error, OrderId, PageSize,
+};
 
 /// A query for one business's chats, from [`Client::chats`].
 ///
@@ -38,18 +40,18 @@ use crate::{ChatContext, ChatContextType, ChatStatus, ChatType, Client, Error, P
 #[must_use = "a query does nothing until you call .stream(), .pages() or .page()"]
 pub struct ChatsQuery {
     client: Client,
-    business_id: u64,
+    business_id: BusinessId,
     statuses: Vec<ChatStatus>,
     types: Vec<ChatType>,
     context_types: Vec<ChatContextType>,
-    contexts: Vec<ChatContext>,
-    order_ids: Vec<u64>,
+    contexts: Vec<ChatTarget>,
+    order_ids: Vec<OrderId>,
     page_size: PageSize,
     paging: PagingOptions,
 }
 
 impl ChatsQuery {
-    pub(crate) fn new(client: Client, business_id: u64) -> Self {
+    pub(crate) fn new(client: Client, business_id: BusinessId) -> Self {
         Self {
             client,
             business_id,
@@ -81,19 +83,21 @@ impl ChatsQuery {
         self
     }
 
-    /// Only chats about these orders or returns.
-    pub fn contexts(mut self, contexts: impl IntoIterator<Item = ChatContext>) -> Self {
-        self.contexts = dedup(contexts);
+    /// Only chats about these orders or returns: [`ChatTarget`]s (or the
+    /// API's [`ChatContext`](crate::ChatContext)s).
+    pub fn contexts(mut self, contexts: impl IntoIterator<Item = impl Into<ChatTarget>>) -> Self {
+        self.contexts = dedup(contexts.into_iter().map(Into::into));
         self
     }
 
     /// Only chats about these orders. Deprecated by the API: use
     /// [`ChatsQuery::contexts`] with `ORDER` contexts.
     #[deprecated(note = "the API deprecates `orderIds`; use `contexts` with ORDER contexts")]
-    pub fn order_ids(mut self, order_ids: impl IntoIterator<Item = u64>) -> Self {
+    pub fn order_ids(mut self, order_ids: impl IntoIterator<Item = impl Into<OrderId>>) -> Self {
         let mut seen = HashSet::new();
         self.order_ids = order_ids
             .into_iter()
+            .map(Into::into)
             .filter(|id| seen.insert(*id))
             .collect();
         self
@@ -141,15 +145,16 @@ impl ChatsQuery {
 
     /// Checks the input and builds the request body.
     fn prepare(&self) -> Result<ChatsRequest, Error> {
-        let business_id = NonZeroU64::new(self.business_id)
-            .ok_or_else(|| Error::invalid_input("business id must be at least 1, got 0"))?;
+        let business_id = checked("business id", self.business_id)?;
         let order_ids = self
             .order_ids
             .iter()
-            .map(|&id| {
-                NonZeroU64::new(id)
-                    .ok_or_else(|| Error::invalid_input("order ids must be at least 1, got 0"))
-            })
+            .map(|&id| checked("order ids", id))
+            .collect::<Result<Vec<_>, _>>()?;
+        let contexts = self
+            .contexts
+            .iter()
+            .map(ChatTarget::context)
             .collect::<Result<Vec<_>, _>>()?;
         self.paging.check()?;
         Ok(ChatsRequest {
@@ -159,7 +164,7 @@ impl ChatsQuery {
                 statuses: non_empty(&self.statuses),
                 types: non_empty(&self.types),
                 context_types: non_empty(&self.context_types),
-                contexts: non_empty(&self.contexts),
+                contexts: non_empty(&contexts),
                 order_ids: non_empty(&order_ids),
             },
         })

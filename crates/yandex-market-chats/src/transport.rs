@@ -3,7 +3,6 @@
 //! an outcome means is decided in `classify.rs`.
 
 use std::future::Future;
-use std::num::NonZeroU64;
 
 use tokio::time::Instant;
 use tracing::Instrument;
@@ -14,7 +13,7 @@ use crate::classify::{CallResult, Failure, Reply, Shaper, timeout};
 use crate::error::TimeoutKind;
 use crate::limits::{Acquire, Held, Release, later};
 use crate::retry::Budget;
-use crate::{Client, Error, Operation, RateLimit};
+use crate::{BusinessId, Client, Error, Operation, RateLimit};
 
 /// One API call: sends its request with the client's generated client.
 /// Called once per attempt.
@@ -29,7 +28,7 @@ pub(crate) trait Call: Sync {
     fn send<'a>(
         &'a self,
         api: &'a api::Client,
-        business_id: NonZeroU64,
+        business_id: BusinessId,
     ) -> impl Future<Output = CallResult<Self::Output>> + Send + 'a;
     /// Takes the result out of a 200 body; `None` when it has none.
     fn result(body: &mut Self::Output) -> Option<Self::Result>;
@@ -57,7 +56,7 @@ impl Client {
     /// registration wakes tokio's time driver, a measurable cost per page.
     pub(crate) async fn execute<C: Call>(
         &self,
-        business_id: NonZeroU64,
+        business_id: BusinessId,
         call: &C,
     ) -> Result<Answer<C::Result>, Error> {
         let config = &self.inner.config;
@@ -88,7 +87,7 @@ impl Client {
 
     async fn attempt<C: Call>(
         &self,
-        business_id: NonZeroU64,
+        business_id: BusinessId,
         call: &C,
         attempt: u32,
         deadline: Instant,
