@@ -1,11 +1,25 @@
 //! The generated client (`yandex-market-chats-api`) sends exactly what the
 //! fragment says and parses what the API sends today.
+//!
+//! The mocks are the typed ones of `yandex-market-chats-httpmock`, generated
+//! from the same fragment: a path, a query name or a response type that
+//! the client and the mocks disagree on fails here. What the types cannot say
+//! (the auth header, the exact JSON on the wire, unknown fields, a `null`)
+//! goes through `into_inner()`.
+
+use std::num::NonZeroU32;
 
 use httpmock::prelude::*;
 use serde_json::json;
 use yandex_market_chats_api::request_context::{RequestContext, capture};
-use yandex_market_chats_api::types::{ChatContext, GetChatsRequest};
+use yandex_market_chats_api::types::{
+    ApiErrorResponse, ChatContext, CreateChatRequest, CreateChatResponse, GetChatHistoryRequest,
+    GetChatHistoryResponse, GetChatMessageResponse, GetChatResponse, GetChatsRequest,
+    SendMessageToChatRequest,
+};
 use yandex_market_chats_api::{Client, Error, open_enums};
+use yandex_market_chats_httpmock::MockServerExt;
+use yandex_market_chats_httpmock::operations::GetChatsThen;
 
 fn client(server: &MockServer) -> Client {
     let mut headers = reqwest::header::HeaderMap::new();
@@ -15,6 +29,16 @@ fn client(server: &MockServer) -> Client {
         reqwest::Client::new(),
         RequestContext::new(std::sync::Arc::new(headers)),
     )
+}
+
+fn id<T: From<u64>>(value: u64) -> T {
+    T::from(value)
+}
+
+/// A typed value from the JSON the API sends, so that a test names only the
+/// top-level types.
+fn typed<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> T {
+    serde_json::from_value(value).unwrap()
 }
 
 fn page_body() -> serde_json::Value {
@@ -54,21 +78,21 @@ fn page_body() -> serde_json::Value {
 #[tokio::test]
 async fn sends_method_path_query_body_and_auth_header() {
     let server = MockServer::start_async().await;
-    let mock = server
-        .mock_async(|when, then| {
-            when.method(POST)
-                .path("/v2/businesses/42/chats")
-                .query_param("limit", "20")
-                .query_param("pageToken", "tok-1")
-                .header("api-key", "test-key")
-                .header_missing("api-version")
-                .json_body(json!({
-                    "statuses": ["NEW"],
-                    "contexts": [{ "type": "ORDER", "id": 9 }]
-                }));
-            then.status(200).json_body(page_body());
-        })
-        .await;
+    let mock = server.get_chats(|when, then| {
+        let when = when
+            .business_id(&id(42))
+            .limit(NonZeroU32::new(20))
+            .page_token("tok-1");
+        // The wire JSON as written here, not the request type's own serialization.
+        when.into_inner()
+            .header("api-key", "test-key")
+            .header_missing("api-version")
+            .json_body(json!({
+                "statuses": ["NEW"],
+                "contexts": [{ "type": "ORDER", "id": 9 }]
+            }));
+        then.into_inner().status(200).json_body(page_body());
+    });
 
     let body = GetChatsRequest {
         statuses: Some(vec![open_enums::ChatStatus::New]),
@@ -94,17 +118,11 @@ async fn sends_method_path_query_body_and_auth_header() {
 #[tokio::test]
 async fn sends_an_empty_object_and_no_optional_query_without_filters() {
     let server = MockServer::start_async().await;
-    let mock = server
-        .mock_async(|when, then| {
-            when.method(POST)
-                .path("/v2/businesses/1/chats")
-                .query_param_missing("limit")
-                .query_param_missing("pageToken")
-                .json_body(json!({}));
-            then.status(200)
-                .json_body(json!({"status": "OK", "result": {"chats": []}}));
-        })
-        .await;
+    let mock = server.get_chats(|when, then| {
+        let when = when.business_id(&id(1)).limit(None).page_token(None);
+        when.into_inner().json_body(json!({}));
+        then.ok(&typed(json!({"status": "OK", "result": {"chats": []}})));
+    });
     client(&server)
         .get_chats()
         .business_id(1u64)
@@ -118,14 +136,14 @@ async fn sends_an_empty_object_and_no_optional_query_without_filters() {
 #[tokio::test]
 async fn parses_today_s_api_unknown_values_and_offsets() {
     let server = MockServer::start_async().await;
-    server
-        .mock_async(|when, then| {
-            when.method(POST);
-            then.status(200)
-                .header("X-RateLimit-Resource-Remaining", "4999")
-                .json_body(page_body());
-        })
-        .await;
+    server.get_chats(|when, then| {
+        when.business_id(&id(42));
+        // Unknown fields and values: only raw JSON can carry them.
+        then.into_inner()
+            .status(200)
+            .header("X-RateLimit-Resource-Remaining", "4999")
+            .json_body(page_body());
+    });
     let api = client(&server);
     let (response, info) = capture(
         api.get_chats()
@@ -166,23 +184,67 @@ async fn parses_today_s_api_unknown_values_and_offsets() {
     assert!(info.error_headers().is_none());
 }
 
+/// An error body: typed where the type can say it, raw JSON where it cannot.
+enum ErrorBody {
+    Typed(ApiErrorResponse),
+    Raw(serde_json::Value),
+}
+
+impl ErrorBody {
+    fn json(&self) -> serde_json::Value {
+        match self {
+            Self::Typed(body) => serde_json::to_value(body).unwrap(),
+            Self::Raw(body) => body.clone(),
+        }
+    }
+}
+
+/// The typed response method for `status`; 420 has no reason phrase, so it
+/// is its class's.
+fn error_response(then: GetChatsThen, status: u16, body: &ErrorBody) {
+    let body = match body {
+        ErrorBody::Typed(body) => body,
+        ErrorBody::Raw(json) => {
+            then.into_inner().status(status).json_body(json.clone());
+            return;
+        }
+    };
+    match status {
+        400 => then.bad_request(body),
+        401 => then.unauthorized(body),
+        403 => then.forbidden(body),
+        404 => then.not_found(body),
+        500 => then.internal_server_error(body),
+        other => then.client_error(other, body),
+    };
+}
+
 #[tokio::test]
 async fn parses_every_error_status_with_errors_as_list_null_or_missing() {
     let bodies = [
-        json!({"status": "ERROR", "errors": [{"code": "BAD_REQUEST", "message": "limit is too big"}]}),
-        json!({"status": "ERROR", "errors": null}),
-        json!({"status": "ERROR"}),
-        json!({"error": {"code": 403, "message": "Token is invalid"}}),
+        ErrorBody::Typed(typed(
+            json!({"status": "ERROR", "errors": [{"code": "BAD_REQUEST", "message": "limit is too big"}]}),
+        )),
+        // A typed body leaves a `None` out; only raw JSON sends `null`.
+        ErrorBody::Raw(json!({"status": "ERROR", "errors": null})),
+        ErrorBody::Typed(typed(json!({"status": "ERROR"}))),
+        ErrorBody::Typed(typed(
+            json!({"error": {"code": 403, "message": "Token is invalid"}}),
+        )),
     ];
+    assert_eq!(bodies[1].json(), json!({"status": "ERROR", "errors": null}));
+    assert_eq!(
+        bodies[2].json(),
+        json!({"status": "ERROR"}),
+        "errors missing"
+    );
     for status in [400u16, 401, 403, 404, 420, 500] {
         for body in &bodies {
             let server = MockServer::start_async().await;
-            server
-                .mock_async(|when, then| {
-                    when.method(POST);
-                    then.status(status).json_body(body.clone());
-                })
-                .await;
+            let mock = server.get_chats(|when, then| {
+                when.business_id(&id(42));
+                error_response(then, status, body);
+            });
             let api = client(&server);
             let (result, info) = capture(
                 api.get_chats()
@@ -192,9 +254,11 @@ async fn parses_every_error_status_with_errors_as_list_null_or_missing() {
             )
             .await;
             let error = result.unwrap_err();
+            let body = body.json();
             let Error::ErrorResponse(response) = error else {
                 panic!("{status} {body}: expected a typed error response, got {error:?}");
             };
+            mock.assert_async().await;
             assert_eq!(response.status().as_u16(), status);
             assert_eq!(info.status().map(|s| s.as_u16()), Some(status));
             assert!(info.error_headers().is_some());
@@ -210,6 +274,143 @@ async fn parses_every_error_status_with_errors_as_list_null_or_missing() {
             }
         }
     }
+}
+
+#[tokio::test]
+async fn every_other_operation_s_typed_mock_matches_what_the_client_sends() {
+    let server = MockServer::start_async().await;
+    let api = client(&server);
+    let chat = json!({
+        "chatId": 12,
+        "context": { "type": "RETURN", "orderId": 6, "returnId": 7 },
+        "type": "ARBITRAGE",
+        "status": "NEW",
+        "createdAt": "2024-01-02T03:04:05+05:00",
+        "updatedAt": "2024-01-02T03:04:06+05:00"
+    });
+    let message = json!({
+        "messageId": 700,
+        "createdAt": "2024-01-02T03:04:05+05:00",
+        "sender": "CUSTOMER",
+        "message": "Hello",
+        "payload": [{ "name": "a.pdf", "url": "https://example.invalid/a.pdf", "size": 3 }]
+    });
+
+    // createChat
+    let request: CreateChatRequest = typed(json!({"context": {"type": "ORDER", "id": 9}}));
+    let created: CreateChatResponse = typed(json!({"status": "OK", "result": {"chatId": 12}}));
+    let mock = server.create_chat(|when, then| {
+        when.business_id(&id(42)).body(&request);
+        then.ok(&created);
+    });
+    let response = api
+        .create_chat()
+        .business_id(42u64)
+        .body(request.clone())
+        .send()
+        .await;
+    assert_eq!(response.unwrap().into_inner(), created);
+    mock.assert_async().await;
+
+    // getChat
+    let got: GetChatResponse = typed(json!({"status": "OK", "result": chat}));
+    let get_chat = server.get_chat(|when, then| {
+        when.business_id(&id(42)).chat_id(&id(12));
+        then.ok(&got);
+    });
+    let response = api
+        .get_chat()
+        .business_id(42u64)
+        .chat_id(12u64)
+        .send()
+        .await;
+    assert_eq!(response.unwrap().into_inner(), got);
+    get_chat.assert_async().await;
+
+    // getChatHistory
+    let request: GetChatHistoryRequest = typed(json!({"messageIdFrom": 650}));
+    let history: GetChatHistoryResponse = typed(json!({
+        "status": "OK",
+        "result": {
+            "context": { "type": "ORDER", "orderId": 9 },
+            "messages": [message],
+            "paging": { "nextPageToken": "next-2" }
+        }
+    }));
+    let mock = server.get_chat_history(|when, then| {
+        when.business_id(&id(42))
+            .chat_id(&id(12))
+            .limit(NonZeroU32::new(100))
+            .page_token("next-1")
+            .body(&request);
+        then.ok(&history);
+    });
+    let response = api
+        .get_chat_history()
+        .business_id(42u64)
+        .chat_id(12u64)
+        .limit(100u32)
+        .page_token("next-1")
+        .body(request.clone())
+        .send()
+        .await;
+    assert_eq!(response.unwrap().into_inner(), history);
+    mock.assert_async().await;
+
+    // getChatMessage and sendMessageToChat share a path; the method tells them apart.
+    let one: GetChatMessageResponse = typed(json!({"status": "OK", "result": message}));
+    let get = server.get_chat_message(|when, then| {
+        when.business_id(&id(42))
+            .chat_id(&id(12))
+            .message_id(&id(700));
+        then.ok(&one);
+    });
+    let request: SendMessageToChatRequest = typed(json!({"message": "Hello!"}));
+    let send = server.send_message_to_chat(|when, then| {
+        when.business_id(&id(42)).chat_id(&id(12)).body(&request);
+        then.ok(&typed(json!({"status": "OK"})));
+    });
+    let response = api
+        .get_chat_message()
+        .business_id(42u64)
+        .chat_id(12u64)
+        .message_id(700u64)
+        .send()
+        .await;
+    assert_eq!(response.unwrap().into_inner(), one);
+    let response = api
+        .send_message_to_chat()
+        .business_id(42u64)
+        .chat_id(12u64)
+        .body(request.clone())
+        .send()
+        .await;
+    assert_eq!(
+        response.unwrap().into_inner().status,
+        open_enums::ApiResponseStatusType::Ok
+    );
+    get.assert_async().await;
+    send.assert_async().await;
+
+    // A typed mock matches its parameters: another business's chat is another mock.
+    let other = server.get_chat(|when, then| {
+        when.business_id(&id(43)).chat_id(&id(12));
+        then.not_found(&typed(json!({"status": "ERROR"})));
+    });
+    let api = client(&server);
+    let error = api
+        .get_chat()
+        .business_id(43u64)
+        .chat_id(12u64)
+        .send()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&error, Error::ErrorResponse(r) if r.status().as_u16() == 404),
+        "{error:?}"
+    );
+    other.assert_async().await;
+    assert_eq!(get_chat.calls_async().await, 1);
 }
 
 #[test]

@@ -1,21 +1,29 @@
-//! `cargo xtask <task>`: the maintainer's loop around the generated client.
+//! `cargo xtask <task>`: the maintainer's loop around the generated code.
 //!
-//! - `generate`: regenerate `crates/yandex-market-chats-api/snapshot/chats.rs`
-//!   from `openapi/chats.yaml`.
-//! - `check`: regenerate in memory and compare with the snapshot; print a
-//!   unified diff and fail when they differ.
+//! - `generate`: from `openapi/chats.yaml`, write the api crate's copy of it
+//!   (`crates/yandex-market-chats-api/openapi/chats.yaml`, which its build
+//!   script reads), the client snapshot
+//!   (`crates/yandex-market-chats-api/snapshot/chats.rs`) and the typed
+//!   httpmock mocks (`crates/yandex-market-chats-httpmock/src/generated.rs`).
+//! - `check`: regenerate in memory and compare with those three files; print
+//!   a unified diff and fail when any differs.
 //! - `bench [--quick]`, `build-cost`: see `tasks.rs`.
 //! - `mutants [FILE...] [--shard K/N] [--in-diff DIFF] [--iterate]`: see `mutants.rs`.
+//!
+//! The workspace is the parent of `CARGO_MANIFEST_DIR`, read when the task
+//! runs (cargo sets it for `cargo run`), never the folder xtask was built in.
 
-use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use xtask::CheckError;
 
 const USAGE: &str = "usage: cargo xtask <task>
 
-  generate           write the generated client to crates/yandex-market-chats-api/snapshot/chats.rs
-  check              fail with a diff when that snapshot differs from a fresh generation
+  generate           from openapi/chats.yaml, write the api crate's copy of it
+                     (crates/yandex-market-chats-api/openapi/chats.yaml), the client snapshot
+                     (crates/yandex-market-chats-api/snapshot/chats.rs) and the typed httpmock
+                     mocks (crates/yandex-market-chats-httpmock/src/generated.rs)
+  check              fail with a diff when any of those differs from a fresh generation
   bench [--quick]    time and memory of the SDK against a hand-written baseline (release build;
                      --quick: a small debug run that only keeps the benchmark working)
   build-cost         clean-build a reqwest-only crate and one using the SDK; compare (minutes)
@@ -25,7 +33,16 @@ const USAGE: &str = "usage: cargo xtask <task>
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let root = workspace_root();
+    if let [flag] = args.as_slice()
+        && matches!(flag.as_str(), "help" | "--help" | "-h")
+    {
+        println!("{USAGE}");
+        return ExitCode::SUCCESS;
+    }
+    let root = match xtask::workspace_root(std::env::var_os("CARGO_MANIFEST_DIR")) {
+        Ok(root) => root,
+        Err(message) => return report(Err(message)),
+    };
     match args
         .iter()
         .map(String::as_str)
@@ -35,10 +52,10 @@ fn main() -> ExitCode {
         ["generate"] => report(xtask::generate(&root)),
         ["check"] => match xtask::check(&root) {
             Ok(summary) => report(Ok(summary)),
-            Err(CheckError::Drift { what, diff }) => {
+            Err(CheckError::Drift { files, diff }) => {
                 print!("{diff}");
                 report(Err(CheckError::Drift {
-                    what,
+                    files,
                     diff: String::new(),
                 }
                 .to_string()))
@@ -51,10 +68,6 @@ fn main() -> ExitCode {
         ["mutants", rest @ ..] => report(
             xtask::mutants::parse(rest).and_then(|options| xtask::mutants::run(&root, &options)),
         ),
-        ["help" | "--help" | "-h"] => {
-            println!("{USAGE}");
-            ExitCode::SUCCESS
-        }
         _ => {
             eprintln!("{USAGE}");
             ExitCode::from(2)
@@ -75,12 +88,4 @@ fn report(result: Result<String, String>) -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-fn workspace_root() -> PathBuf {
-    // xtask lives one level below the workspace root.
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("xtask is inside the workspace")
-        .to_path_buf()
 }
