@@ -55,9 +55,6 @@
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
-// `Sandbox::start` and `Sandbox::client` return the product crate's `Error`,
-// which is large (see the allow in `yandex-market-chats`).
-#![allow(clippy::result_large_err)]
 
 mod config;
 mod data;

@@ -150,7 +150,7 @@ pub enum ErrorType {
     /// with `400`.
     WrongEventFormat,
     /// `DUPLICATED_EVENT`: a duplicate notification. Sent with `400`. Prefer
-    /// answering duplicates with `200` (see [`Notification::dedup_key`]).
+    /// answering duplicates with `200` (see [`Notification::dedup_key`](super::Notification::dedup_key)).
     DuplicatedEvent,
 }
 
