@@ -116,9 +116,16 @@ fn format(value: &Value) -> Option<String> {
 fn fragment_shape(schema: &Value) -> Shape {
     if let Some(reference) = schema["$ref"].as_str() {
         // Id types are transparent: a plain integer in the derived schema.
-        if ["BusinessId", "CampaignId", "ChatId", "MessageId", "OrderId", "ReturnId"]
-            .iter()
-            .any(|id| reference.ends_with(&format!("/{id}")))
+        if [
+            "BusinessId",
+            "CampaignId",
+            "ChatId",
+            "MessageId",
+            "OrderId",
+            "ReturnId",
+        ]
+        .iter()
+        .any(|id| reference.ends_with(&format!("/{id}")))
         {
             return Shape::Scalar("integer".to_owned(), None);
         }
