@@ -74,7 +74,7 @@ mod state;
 
 use std::sync::Arc;
 
-use yandex_market_chats::{Chat, ChatMessage, Client, ClientBuilder, Error};
+use yandex_market_chats::{Chat, ChatId, ChatMessage, Client, ClientBuilder, Error};
 
 pub use config::SandboxConfig;
 pub use faults::Fault;
@@ -142,7 +142,8 @@ impl Sandbox {
 
     /// A chat's messages, oldest first (empty for an unknown chat). Messages
     /// sent through the API are appended.
-    pub fn messages(&self, chat_id: u64) -> Vec<ChatMessage> {
+    pub fn messages(&self, chat_id: impl Into<ChatId>) -> Vec<ChatMessage> {
+        let chat_id: u64 = chat_id.into().get();
         self.shared
             .state()
             .messages
@@ -151,7 +152,13 @@ impl Sandbox {
             .unwrap_or_default()
     }
 
-    /// Every request received so far, in order.
+    /// The most requests of the business that were in flight at once so
+    /// far (the parallel limit's count): how close clients came to it.
+    pub fn max_in_flight(&self) -> usize {
+        self.shared.state().max_in_flight
+    }
+
+    /// Every request received so far, in arrival order.
     pub fn requests(&self) -> Vec<RecordedRequest> {
         self.shared.state().requests.clone()
     }

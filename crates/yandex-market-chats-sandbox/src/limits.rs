@@ -73,10 +73,12 @@ impl<'a> InFlight<'a> {
             let mut state = shared.state();
             let count = state.in_flight.entry(business).or_default();
             *count += 1;
+            let now = *count;
+            state.max_in_flight = state.max_in_flight.max(now);
             shared
                 .config
                 .parallel_limit
-                .is_some_and(|limit| *count > limit)
+                .is_some_and(|limit| now > limit)
         });
         Self {
             shared,

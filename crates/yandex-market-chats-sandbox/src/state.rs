@@ -34,6 +34,8 @@ pub(crate) struct State {
     /// Per business and operation: when the quota window started and how much is used.
     pub(crate) quota: HashMap<(u64, Operation), (Instant, u32)>,
     pub(crate) in_flight: HashMap<u64, usize>,
+    /// The most requests of one business in flight at once so far.
+    pub(crate) max_in_flight: usize,
 }
 
 impl Shared {

@@ -116,6 +116,13 @@ pub enum Error {
         target: Option<String>,
     },
 
+    /// The shared limiter cannot be reached and is set to fail closed (see
+    /// `redis::OnUnreachable`, feature `redis`). Nothing was sent.
+    LimiterUnavailable {
+        /// What failed (never a password).
+        message: String,
+    },
+
     /// The server sent back a page token this stream had already sent: paging
     /// would never end.
     PaginationLoop {
@@ -178,6 +185,7 @@ impl fmt::Display for Error {
                 "the server answered HTTP {status} redirecting to {}; redirects are not followed (the API documents none)",
                 target.as_deref().unwrap_or("an unreadable location")
             ),
+            Self::LimiterUnavailable { message } => write!(f, "limiter unavailable: {message}"),
             Self::PaginationLoop { token } => write!(
                 f,
                 "pagination loop: the server returned page token {token:?} again"

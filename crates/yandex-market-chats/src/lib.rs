@@ -74,6 +74,8 @@ mod page_size;
 mod paging;
 mod query;
 mod rate_limit;
+#[cfg(feature = "redis")]
+pub mod redis;
 mod retry;
 mod target;
 mod transport;

@@ -152,11 +152,21 @@ impl Client {
                 span.record("status", status.as_u16());
             }
             let result = shaper.shape(reply.ok(), timed_out, &info, C::result);
-            let rate_limit = match &result {
-                Ok((_, rate_limit)) => rate_limit.clone(),
-                Err(failure) => failure.error.rate_limit().cloned(),
+            let release = match &result {
+                Ok((_, rate_limit)) => Release::sent(rate_limit.clone()),
+                // No connection was made: the server never counted it, so
+                // its quota unit goes back.
+                Err(Failure {
+                    error:
+                        Error::Transport {
+                            before_sending: true,
+                            ..
+                        },
+                    ..
+                }) => Release::not_sent(),
+                Err(failure) => Release::sent(failure.error.rate_limit().cloned()),
             };
-            permit.release(Release::sent(rate_limit));
+            permit.release(release);
             result
         }
         .instrument(span.clone())

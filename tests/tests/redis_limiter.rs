@@ -1,0 +1,476 @@
+//! `RedisLimiter` against a real `redis-server` and the sandbox: several OS
+//! processes (`ymc_lister`) share one business's limits.
+//!
+//! Needs `redis-server` on PATH (or `YMC_REDIS_URL`); see `redis_support`.
+
+mod common;
+mod redis_support;
+
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use futures::TryStreamExt;
+use yandex_market_chats::redis::{OnUnreachable, RedisLimiter};
+use yandex_market_chats::{Client, Error, PageSize};
+use yandex_market_chats_sandbox::{Fault, Sandbox, SandboxConfig};
+
+use common::capture::Capture;
+use redis_support::RedisServer;
+
+const LISTER: &str = env!("CARGO_BIN_EXE_ymc_lister");
+
+fn lister(sandbox: &Sandbox, redis: Option<&RedisServer>, prefix: &str, extra: &[&str]) -> Child {
+    let mut command = Command::new(LISTER);
+    command
+        .args(["--base-url", sandbox.base_url()])
+        .args(["--key", sandbox.api_key()])
+        .args(["--business", &sandbox.business_id().to_string()])
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    if let Some(redis) = redis {
+        command
+            .args(["--redis-url", redis.url()])
+            .args(["--prefix", prefix]);
+    }
+    command.spawn().expect("ymc_lister starts")
+}
+
+/// `(listed per stream, errors)` of a finished lister.
+fn report(output: &Output) -> (Vec<u64>, Vec<String>) {
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let line: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap_or_else(|e| {
+        panic!(
+            "ymc_lister printed no report ({e}): {stdout}\nstderr: {}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+    });
+    let listed = line["listed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n.as_u64().unwrap())
+        .collect();
+    let errors = line["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e.as_str().unwrap().to_owned())
+        .collect();
+    (listed, errors)
+}
+
+fn unique_prefix(test: &str) -> String {
+    format!("ymc-test-{test}-{}", fastrand::u64(..))
+}
+
+fn statuses(sandbox: &Sandbox, status: u16) -> usize {
+    sandbox
+        .requests()
+        .iter()
+        .filter(|r| r.status == Some(status))
+        .count()
+}
+
+#[test]
+fn three_processes_share_four_slots_and_each_lists_every_chat() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let config = || {
+        SandboxConfig::default()
+            .chats(95)
+            .latency(Duration::from_millis(20))
+            .parallel_limit(Some(4))
+    };
+
+    // Shared through Redis: never more than 4 in flight, no 420.
+    let sandbox = Sandbox::start(config()).unwrap();
+    let prefix = unique_prefix("slots");
+    let children: Vec<Child> = (0..3)
+        .map(|_| lister(&sandbox, Some(&redis), &prefix, &["--streams", "3"]))
+        .collect();
+    for child in children {
+        let output = child.wait_with_output().unwrap();
+        let (listed, errors) = report(&output);
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(listed, vec![95, 95, 95], "every stream lists every chat");
+    }
+    assert!(
+        sandbox.max_in_flight() <= 4,
+        "at most 4 in flight, saw {}",
+        sandbox.max_in_flight()
+    );
+    assert_eq!(statuses(&sandbox, 420), 0, "no 420 with shared limits");
+    assert_eq!(sandbox.requests().len(), 3 * 3 * 5);
+
+    // The same run with each process's own limits goes over 4: the test
+    // can fail.
+    let sandbox = Sandbox::start(config()).unwrap();
+    let children: Vec<Child> = (0..3)
+        .map(|_| lister(&sandbox, None, "", &["--streams", "3"]))
+        .collect();
+    for child in children {
+        let output = child.wait_with_output().unwrap();
+        assert!(report(&output).1.is_empty());
+    }
+    assert!(
+        sandbox.max_in_flight() > 4,
+        "in-process limits add up across processes, saw {}",
+        sandbox.max_in_flight()
+    );
+}
+
+#[test]
+fn the_hourly_quota_holds_across_processes() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let sandbox = Sandbox::start(SandboxConfig::default().chats(95)).unwrap();
+    let prefix = unique_prefix("quota");
+    // Each process wants 5 pages; together they may send 10.
+    let args = [
+        "--streams",
+        "1",
+        "--quota",
+        "10",
+        "--max-quota-wait-ms",
+        "0",
+    ];
+    let children: Vec<Child> = (0..3)
+        .map(|_| lister(&sandbox, Some(&redis), &prefix, &args))
+        .collect();
+    let mut refused = 0;
+    for child in children {
+        let output = child.wait_with_output().unwrap();
+        let (_, errors) = report(&output);
+        for error in &errors {
+            assert!(error.contains("client-side hourly quota"), "{error}");
+        }
+        refused += errors.len();
+    }
+    assert_eq!(sandbox.requests().len(), 10, "exactly the quota is sent");
+    assert!(
+        refused >= 1,
+        "the processes that found it spent were refused"
+    );
+    assert_eq!(statuses(&sandbox, 420), 0);
+}
+
+#[test]
+fn slots_of_a_killed_process_are_free_after_their_lease_not_later() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    // No parallel limit in the sandbox: the killed process's requests stay
+    // open on the server's side; only the leases matter here.
+    let sandbox = Sandbox::start(SandboxConfig::default().parallel_limit(None)).unwrap();
+    sandbox.fail_next(4, Fault::Slow(Duration::from_secs(30)));
+    let prefix = unique_prefix("killed");
+    let lease = Duration::from_millis(1500);
+    let mut holder = lister(
+        &sandbox,
+        Some(&redis),
+        &prefix,
+        &["--streams", "4", "--lease-ms", "1500"],
+    );
+    let waiting = Instant::now();
+    while sandbox.requests().len() < 4 {
+        assert!(
+            waiting.elapsed() < Duration::from_secs(10),
+            "the holder never sent"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let taken = Instant::now();
+    holder.kill().unwrap(); // SIGKILL: no release is ever sent
+    holder.wait().unwrap();
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let client = sandbox
+        .client_builder()
+        .limiter(RedisLimiter::new(redis.url()).unwrap().key_prefix(&prefix))
+        .build()
+        .unwrap();
+    let page = runtime
+        .block_on(client.chats(sandbox.business_id()).page(None))
+        .unwrap();
+    let waited = taken.elapsed();
+    assert!(!page.chats.is_empty());
+    assert!(
+        waited >= lease - Duration::from_millis(400),
+        "the slots were held until their leases ended: waited {waited:?}"
+    );
+    assert!(
+        waited <= lease + Duration::from_millis(700),
+        "free after the lease, not later: waited {waited:?}"
+    );
+}
+
+#[test]
+fn three_competing_processes_each_make_progress() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let sandbox = Sandbox::start(
+        SandboxConfig::default()
+            .chats(300)
+            .latency(Duration::from_millis(5)),
+    )
+    .unwrap();
+    let prefix = unique_prefix("fair");
+    // One slot for all: each process (told apart by its page size) has to
+    // take turns with the others.
+    let children: Vec<Child> = ["20", "19", "18"]
+        .iter()
+        .map(|size| {
+            lister(
+                &sandbox,
+                Some(&redis),
+                &prefix,
+                &[
+                    "--streams",
+                    "1",
+                    "--max-in-flight",
+                    "1",
+                    "--page-size",
+                    size,
+                ],
+            )
+        })
+        .collect();
+    for child in children {
+        let output = child.wait_with_output().unwrap();
+        let (listed, errors) = report(&output);
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(listed, vec![300]);
+    }
+    assert_eq!(sandbox.max_in_flight(), 1);
+    // In the first half of the run every process was served: none waited
+    // for the others to finish.
+    let requests = sandbox.requests();
+    let first_half = &requests[..requests.len() / 2];
+    for size in ["20", "19", "18"] {
+        let served = first_half
+            .iter()
+            .filter(|r| r.query_param("limit") == Some(size))
+            .count();
+        assert!(
+            served >= 3,
+            "the process with pages of {size} got {served} of the first {} requests",
+            first_half.len()
+        );
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn redis_restarted_mid_run_falls_back_then_shares_again() {
+    let Some(mut redis) = RedisServer::start() else {
+        return;
+    };
+    if !redis.is_own() {
+        eprintln!("SKIPPED: needs a redis-server it may restart (unset YMC_REDIS_URL)");
+        return;
+    }
+    let capture = Capture::default();
+    let _guard = tracing::subscriber::set_default(capture.clone());
+    let sandbox = Sandbox::start(
+        SandboxConfig::default()
+            .chats(400)
+            .latency(Duration::from_millis(2)),
+    )
+    .unwrap();
+    let prefix = unique_prefix("restart");
+    let client: Client = sandbox
+        .client_builder()
+        .limiter(RedisLimiter::new(redis.url()).unwrap().key_prefix(&prefix))
+        .build()
+        .unwrap();
+    let business = sandbox.business_id();
+    let window_key = format!("{prefix}:{{{business}}}:getChats:window");
+
+    let mut stream = client
+        .chats(business)
+        .page_size(PageSize::new(5).unwrap())
+        .stream();
+    let mut listed = 0;
+    for _ in 0..20 {
+        stream.try_next().await.unwrap().unwrap();
+        listed += 1;
+    }
+    assert_eq!(redis.query::<i64>(redis::cmd("EXISTS").arg(&window_key)), 1);
+
+    redis.stop();
+    // Fail-open: the listing goes on with in-process limits.
+    for _ in 0..60 {
+        stream.try_next().await.unwrap().unwrap();
+        listed += 1;
+    }
+    let warnings = capture
+        .events
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|e| e.contains("Redis limiter unreachable"))
+        .count();
+    assert_eq!(warnings, 1, "one warning per outage:\n{}", capture.text());
+
+    redis.restart();
+    assert_eq!(redis.query::<i64>(redis::cmd("EXISTS").arg(&window_key)), 0);
+    // Back on Redis within a second or two: its state fills again.
+    let started = Instant::now();
+    while redis.query::<i64>(redis::cmd("EXISTS").arg(&window_key)) == 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the limiter never went back to Redis:\n{}",
+            capture.text()
+        );
+        if stream.try_next().await.unwrap().is_some() {
+            listed += 1;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    while stream.try_next().await.unwrap().is_some() {
+        listed += 1;
+    }
+    assert_eq!(listed, 400, "no chat lost or repeated");
+    assert!(capture.text().contains("Redis limiter answers again"));
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn fail_closed_refuses_with_a_clear_error_and_sends_nothing() {
+    // Nothing listens on this port.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let sandbox = Sandbox::start(SandboxConfig::default()).unwrap();
+    let limiter = RedisLimiter::new(&format!("redis://:hunter2-secret@127.0.0.1:{port}/0"))
+        .unwrap()
+        .on_unreachable(OnUnreachable::FailClosed)
+        .unreachable_after(Duration::from_millis(200));
+    let client = sandbox.client_builder().limiter(limiter).build().unwrap();
+    let error = client
+        .chats(sandbox.business_id())
+        .page(None)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, Error::LimiterUnavailable { .. }),
+        "{error:?}"
+    );
+    let text = error.to_string();
+    assert!(text.contains("unreachable"), "{text}");
+    assert!(!text.contains("hunter2-secret"), "{text}");
+    assert!(!format!("{error:?}").contains("hunter2-secret"));
+    assert!(sandbox.requests().is_empty());
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn fail_open_without_redis_lists_with_in_process_limits() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let capture = Capture::default();
+    let _guard = tracing::subscriber::set_default(capture.clone());
+    let sandbox = Sandbox::start(SandboxConfig::default().chats(45)).unwrap();
+    let limiter =
+        RedisLimiter::new(&format!("redis://:hunter2-secret@127.0.0.1:{port}/0")).unwrap();
+    let client = sandbox.client_builder().limiter(limiter).build().unwrap();
+    let chats: Vec<_> = client
+        .chats(sandbox.business_id())
+        .stream()
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(chats, sandbox.chats());
+    let text = capture.text();
+    assert_eq!(
+        text.matches("Redis limiter unreachable").count(),
+        1,
+        "{text}"
+    );
+    assert!(!text.contains("hunter2-secret"), "{text}");
+}
+
+/// The window rules are the in-process limiter's: both limiters, fed the
+/// same requests and server answers, see the same quota.
+#[tokio::test(flavor = "current_thread")]
+async fn redis_keeps_the_window_rules_of_the_in_process_limiter() {
+    use chrono::{TimeDelta, Utc};
+    use yandex_market_chats::limits::{Acquire, Limiter, LimiterSettings, Release};
+    use yandex_market_chats::{InProcessLimiter, Operation, RateLimit};
+
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let settings = LimiterSettings::default().with_quota(Operation::GetChats, Some(100));
+    let local = InProcessLimiter::new();
+    let shared = RedisLimiter::new(redis.url())
+        .unwrap()
+        .key_prefix(unique_prefix("rules"));
+    Limiter::configure(&local, &settings).unwrap();
+    Limiter::configure(&shared, &settings).unwrap();
+
+    let now = Utc::now();
+    let said = |remaining: u64, until_in: i64, resets_in: u64| {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert("x-ratelimit-resource-remaining", "1".parse().unwrap());
+        let mut rate = RateLimit::from_headers(&headers).unwrap();
+        rate.limit = Some(100);
+        rate.remaining = Some(remaining);
+        rate.until = Some(now + TimeDelta::seconds(until_in));
+        rate.resets_in = Some(Duration::from_secs(resets_in));
+        rate
+    };
+    let request = || {
+        Acquire::new(
+            7,
+            Operation::GetChats,
+            Duration::from_secs(5),
+            Duration::ZERO,
+        )
+    };
+    // (answer, sent): each step takes a unit and gives it back with this.
+    let steps: Vec<(Option<RateLimit>, bool)> = vec![
+        (None, true),                       // our own count only
+        (None, false),                      // never sent: refunded
+        (Some(said(40, 600, 600)), true),   // the server's view wins
+        (Some(said(45, 600, 600)), true),   // a larger count in the same window loses
+        (Some(said(30, 300, 300)), true),   // an older window: a late answer, ignored
+        (Some(said(99, 4200, 3600)), true), // a new window: adopted
+    ];
+    for (step, (answer, sent)) in steps.into_iter().enumerate() {
+        let a = Limiter::acquire(&local, request()).await.unwrap();
+        let b = Limiter::acquire(&shared, request()).await.unwrap();
+        let release = if sent {
+            Release::sent(answer)
+        } else {
+            Release::not_sent()
+        };
+        Limiter::release(&local, a, release.clone());
+        Limiter::release(&shared, b, release);
+        // The shared release runs in the background.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let want = Limiter::quota(&local, 7, Operation::GetChats)
+            .await
+            .unwrap()
+            .unwrap();
+        let got = Limiter::quota(&shared, 7, Operation::GetChats)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(got.remaining, want.remaining, "step {step}: remaining");
+        let (w, g) = (want.resets_in.unwrap(), got.resets_in.unwrap());
+        assert!(
+            w.abs_diff(g) < Duration::from_millis(500),
+            "step {step}: resets in {g:?}, in-process {w:?}"
+        );
+    }
+}
