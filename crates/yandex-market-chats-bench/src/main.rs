@@ -14,6 +14,7 @@
 
 mod alloc;
 mod baseline;
+mod redis_server;
 mod server;
 
 use std::time::{Duration, Instant};
@@ -26,7 +27,7 @@ use yandex_market_chats_api::request_context::RequestContext;
 #[global_allocator]
 static ALLOCATOR: alloc::Counting = alloc::Counting;
 
-const TARGET_RATIO: f64 = 1.05;
+const TARGET_RATIO: f64 = 1.02;
 const TARGET_MEMORY_GROWTH: usize = 2 * 1024 * 1024;
 
 struct Plan {
@@ -138,6 +139,7 @@ async fn main() {
         println!("ratio (3)/(2) wrapper / generated:  {:.3}", ratio(w, g));
 
         history(&generated, &wrapper, &plan).await;
+        shared_limits(&base, &wrapper, &plan).await;
     }
 
     println!();
@@ -173,6 +175,52 @@ async fn main() {
         eprintln!("error: the memory target is missed: growth {growth} bytes > {target}");
         std::process::exit(1);
     }
+}
+
+/// What the Redis limiter adds per request on loopback: `.stream()` with
+/// the default limiter against the same with a `RedisLimiter`, interleaved.
+async fn shared_limits(base: &str, wrapper: &Client, plan: &Plan) {
+    println!();
+    let Some(redis) = redis_server::RedisServer::start() else {
+        println!("shared limits: skipped (no redis-server on PATH and no YMC_REDIS_URL)");
+        return;
+    };
+    let limiter = yandex_market_chats::redis::RedisLimiter::new(&redis.url)
+        .expect("a valid Redis URL")
+        .key_prefix(format!("ymc-bench-{}", std::process::id()));
+    let shared = Client::builder()
+        .api_key("bench-key")
+        .base_url(base)
+        .limiter(limiter)
+        .build()
+        .expect("a valid client");
+    run_wrapper(&shared, plan.chats).await;
+    let mut runs: [Vec<Run>; 2] = Default::default();
+    for round in 0..plan.rounds {
+        for k in 0..2 {
+            let which = (round + k) % 2;
+            let client = if which == 0 { wrapper } else { &shared };
+            runs[which].push(run_wrapper(client, plan.chats).await);
+        }
+    }
+    let [local, redis_run] = runs.map(|runs| median(&runs));
+    let pages = plan.chats.div_ceil(server::PAGE) as f64;
+    println!(
+        "shared limits: {} pages through a RedisLimiter on loopback",
+        pages
+    );
+    println!(
+        "(3) wrapper, in-process limiter       {:>9.1} ms",
+        ms(local.total)
+    );
+    println!(
+        "(4) wrapper, RedisLimiter             {:>9.1} ms",
+        ms(redis_run.total)
+    );
+    println!(
+        "Redis limiter overhead per request:   {:>9.1} us (two round trips: acquire, then release in the background)",
+        (redis_run.total.as_secs_f64() - local.total.as_secs_f64()) / pages * 1e6
+    );
 }
 
 fn verdict(ok: bool) -> &'static str {
