@@ -139,7 +139,7 @@ async fn main() {
         println!("ratio (3)/(2) wrapper / generated:  {:.3}", ratio(w, g));
 
         history(&generated, &wrapper, &plan).await;
-        shared_limits(&base, &wrapper, &plan).await;
+        shared_limits(&base, &plan).await;
     }
 
     println!();
@@ -179,7 +179,7 @@ async fn main() {
 
 /// What the Redis limiter adds per request on loopback: `.stream()` with
 /// the default limiter against the same with a `RedisLimiter`, interleaved.
-async fn shared_limits(base: &str, wrapper: &Client, plan: &Plan) {
+async fn shared_limits(base: &str, plan: &Plan) {
     println!();
     let Some(redis) = redis_server::RedisServer::start() else {
         println!("shared limits: skipped (no redis-server on PATH and no YMC_REDIS_URL)");
@@ -188,18 +188,23 @@ async fn shared_limits(base: &str, wrapper: &Client, plan: &Plan) {
     let limiter = yandex_market_chats::redis::RedisLimiter::new(&redis.url)
         .expect("a valid Redis URL")
         .key_prefix(format!("ymc-bench-{}", std::process::id()));
-    let shared = Client::builder()
-        .api_key("bench-key")
-        .base_url(base)
-        .limiter(limiter)
-        .build()
-        .expect("a valid client");
+    // Both with a quota the rounds cannot spend (the default 5,000 an hour
+    // would run out over the whole benchmark).
+    let builder = || {
+        Client::builder()
+            .api_key("bench-key")
+            .base_url(base)
+            .operation_quota(yandex_market_chats::Operation::GetChats, Some(10_000_000))
+    };
+    let local = builder().build().expect("a valid client");
+    let shared = builder().limiter(limiter).build().expect("a valid client");
+    run_wrapper(&local, plan.chats).await;
     run_wrapper(&shared, plan.chats).await;
     let mut runs: [Vec<Run>; 2] = Default::default();
     for round in 0..plan.rounds {
         for k in 0..2 {
             let which = (round + k) % 2;
-            let client = if which == 0 { wrapper } else { &shared };
+            let client = if which == 0 { &local } else { &shared };
             runs[which].push(run_wrapper(client, plan.chats).await);
         }
     }

@@ -123,6 +123,13 @@ pub enum Error {
         message: String,
     },
 
+    /// A follower's checkpoint cannot be read or written, or holds something
+    /// that is not this follower's state (see `follow::Checkpoint`).
+    Checkpoint {
+        /// What is wrong, naming the file when there is one.
+        message: String,
+    },
+
     /// The server sent back a page token this stream had already sent: paging
     /// would never end.
     PaginationLoop {
@@ -186,6 +193,7 @@ impl fmt::Display for Error {
                 target.as_deref().unwrap_or("an unreadable location")
             ),
             Self::LimiterUnavailable { message } => write!(f, "limiter unavailable: {message}"),
+            Self::Checkpoint { message } => write!(f, "checkpoint: {message}"),
             Self::PaginationLoop { token } => write!(
                 f,
                 "pagination loop: the server returned page token {token:?} again"

@@ -64,6 +64,7 @@ mod classify;
 mod client;
 mod config;
 mod error;
+pub mod follow;
 mod history;
 mod http_date;
 mod ids;

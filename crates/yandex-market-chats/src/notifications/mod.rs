@@ -118,6 +118,8 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+#[cfg(feature = "axum")]
+pub mod axum;
 mod error;
 mod reply;
 
