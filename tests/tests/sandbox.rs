@@ -1,14 +1,19 @@
-//! The sandbox behaves like getChats, tested through the wrapper crate.
+//! The sandbox behaves like getChats, tested through the wrapper crate; its
+//! buyers write, open chats and notify like Market.
 
-use std::time::Duration;
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use futures::TryStreamExt;
 use serde_json::json;
+use yandex_market_chats::notifications::Notification;
 use yandex_market_chats::{
-    Chat, ChatContextType, ChatMessageSender, ChatStatus, ChatTarget, ChatType, Client, Error,
-    PageSize, RetryPolicy,
+    Chat, ChatContextType, ChatMessage, ChatMessageSender, ChatStatus, ChatTarget, ChatType,
+    Client, Error, PageSize, RetryPolicy,
 };
-use yandex_market_chats_sandbox::{Fault, Sandbox, SandboxConfig};
+use yandex_market_chats_sandbox::{Delivery, Fault, Sandbox, SandboxConfig};
 
 fn ids(chats: &[Chat]) -> Vec<u64> {
     chats.iter().map(|c| c.chat_id.get()).collect()
@@ -646,15 +651,7 @@ fn starts_and_stops_from_sync_code_and_from_either_runtime() {
     for runtime in runtimes {
         runtime.block_on(async {
             let sandbox = Sandbox::start(SandboxConfig::default().chats(25)).unwrap();
-            let chats: Vec<_> = sandbox
-                .client()
-                .unwrap()
-                .chats(sandbox.business_id())
-                .stream()
-                .try_collect()
-                .await
-                .unwrap();
-            assert_eq!(chats, sandbox.chats());
+            assert_eq!(listed(&sandbox).await, sandbox.chats());
             drop(sandbox);
 
             let sandbox = Sandbox::start(SandboxConfig::default().chats(3)).unwrap();
@@ -664,4 +661,613 @@ fn starts_and_stops_from_sync_code_and_from_either_runtime() {
             assert!(after.is_err(), "still answering after drop");
         });
     }
+}
+
+// ---- The sandbox learns to talk: buyers, statuses, notifications ----
+
+/// Every chat, as a listing through the SDK returns them.
+async fn listed(sandbox: &Sandbox) -> Vec<Chat> {
+    let client = sandbox.client().unwrap();
+    let chats = client.chats(sandbox.business_id()).stream();
+    chats.try_collect().await.unwrap()
+}
+
+/// The chat as getChat returns it.
+async fn get_chat(sandbox: &Sandbox, chat_id: impl Into<yandex_market_chats::ChatId>) -> Chat {
+    let client = sandbox.client().unwrap();
+    client
+        .chat(sandbox.business_id(), chat_id)
+        .get()
+        .await
+        .unwrap()
+}
+
+/// The chat's whole history, through the SDK.
+async fn history(sandbox: &Sandbox, chat: &Chat) -> Vec<ChatMessage> {
+    let client = sandbox.client().unwrap();
+    client
+        .chat(sandbox.business_id(), chat.chat_id)
+        .history()
+        .stream()
+        .try_collect()
+        .await
+        .unwrap()
+}
+
+/// The largest message id anywhere in the sandbox.
+fn max_message_id(sandbox: &Sandbox) -> u64 {
+    sandbox
+        .chats()
+        .iter()
+        .flat_map(|c| sandbox.messages(c.chat_id))
+        .map(|m| m.message_id.get())
+        .max()
+        .unwrap_or(0)
+}
+
+fn first_with(sandbox: &Sandbox, status: ChatStatus) -> Chat {
+    sandbox
+        .chats()
+        .into_iter()
+        .find(|c| c.status == status)
+        .unwrap_or_else(|| panic!("the seed gives a {status} chat"))
+}
+
+#[tokio::test]
+async fn a_customer_message_ends_the_history_and_moves_updated_at_and_the_status() {
+    let sandbox = Sandbox::start(SandboxConfig::default().chats(12).seed(5)).unwrap();
+    let chat = first_with(&sandbox, ChatStatus::WaitingForCustomer);
+    let before = max_message_id(&sandbox);
+
+    // The id as `sandbox.chats()` gives it.
+    let id = sandbox.customer_message(chat.chat_id, "Where is my parcel?");
+    assert!(id.get() > before, "{id} after {before}");
+    let messages = history(&sandbox, &chat).await;
+    let last = messages.last().unwrap();
+    assert_eq!(last.message_id, id);
+    assert_eq!(last.sender, ChatMessageSender::Customer);
+    assert_eq!(last.message.as_deref(), Some("Where is my parcel?"));
+    let age = chrono::Utc::now().signed_duration_since(last.created_at);
+    assert!(age.num_seconds().abs() <= 5, "createdAt is now: {age}");
+    assert_eq!(last.created_at.offset(), chat.created_at.offset());
+    let got = get_chat(&sandbox, chat.chat_id).await;
+    assert_eq!(got.updated_at, last.created_at);
+    assert_eq!(got.updated_at.offset(), last.created_at.offset());
+    assert_eq!(got.status, ChatStatus::WaitingForPartner);
+
+    // Ids keep growing; a literal id works too.
+    let second = sandbox.customer_message(chat.chat_id.get(), "Hello?");
+    assert!(second > id);
+
+    // The partner answers through the API: the buyer's turn.
+    let client = sandbox.client().unwrap();
+    let handle = client.chat(sandbox.business_id(), chat.chat_id);
+    handle.send_message("It ships today.").await.unwrap();
+    let messages = history(&sandbox, &chat).await;
+    let reply = messages.last().unwrap();
+    assert_eq!(reply.sender, ChatMessageSender::Partner);
+    assert!(reply.message_id > second);
+    let got = get_chat(&sandbox, chat.chat_id).await;
+    assert_eq!(got.status, ChatStatus::WaitingForCustomer);
+    assert_eq!(got.updated_at, reply.created_at);
+    assert_eq!(got.updated_at.offset(), chat.created_at.offset());
+    // And the buyer's again.
+    sandbox.customer_message(chat.chat_id, "Thanks!");
+    assert_eq!(
+        get_chat(&sandbox, chat.chat_id).await.status,
+        ChatStatus::WaitingForPartner
+    );
+
+    // A finished chat reopens; a dispute keeps its status whoever writes.
+    let finished = first_with(&sandbox, ChatStatus::Finished);
+    sandbox.customer_message(finished.chat_id, "One more question");
+    assert_eq!(
+        get_chat(&sandbox, finished.chat_id).await.status,
+        ChatStatus::WaitingForPartner
+    );
+    for status in [ChatStatus::WaitingForArbiter, ChatStatus::WaitingForMarket] {
+        let disputed = first_with(&sandbox, status.clone());
+        let id = sandbox.customer_message(disputed.chat_id, "Any news?");
+        let got = get_chat(&sandbox, disputed.chat_id).await;
+        assert_eq!(got.status, status);
+        assert_eq!(
+            got.updated_at,
+            history(&sandbox, &got).await.last().unwrap().created_at
+        );
+        let handle = client.chat(sandbox.business_id(), disputed.chat_id);
+        handle.send_message("We are on it.").await.unwrap();
+        let got = get_chat(&sandbox, disputed.chat_id).await;
+        assert_eq!(got.status, status);
+        let last = history(&sandbox, &got).await.pop().unwrap();
+        assert!(last.message_id > id);
+        assert_eq!(got.updated_at, last.created_at);
+    }
+}
+
+#[test]
+#[should_panic(expected = "customer_message: the sandbox has no chat 1")]
+fn a_customer_message_to_an_unknown_chat_panics() {
+    let sandbox = Sandbox::start(SandboxConfig::default().chats(2)).unwrap();
+    sandbox.customer_message(1, "anyone?");
+}
+
+#[test]
+#[should_panic(expected = "set_status: the sandbox has no chat 1")]
+fn a_status_for_an_unknown_chat_panics() {
+    let sandbox = Sandbox::start(SandboxConfig::default().chats(2)).unwrap();
+    sandbox.set_status(1, ChatStatus::Finished);
+}
+
+#[tokio::test]
+async fn seeded_chats_were_updated_when_their_last_message_was_written() {
+    for seed in [1, 2, 9, 42] {
+        let sandbox = Sandbox::start(SandboxConfig::default().chats(40).seed(seed)).unwrap();
+        for chat in sandbox.chats() {
+            let last = sandbox
+                .messages(chat.chat_id)
+                .pop()
+                .expect("seeded messages");
+            assert_eq!(
+                chat.updated_at, last.created_at,
+                "seed {seed}, chat {}",
+                chat.chat_id
+            );
+            assert_eq!(chat.updated_at.offset(), chat.created_at.offset());
+            assert!(chat.updated_at > chat.created_at);
+        }
+    }
+    // Through the API too.
+    let sandbox = Sandbox::start(SandboxConfig::default().chats(8)).unwrap();
+    for chat in listed(&sandbox).await {
+        let last = history(&sandbox, &chat).await.pop().unwrap();
+        assert_eq!(chat.updated_at, last.created_at);
+    }
+}
+
+#[tokio::test]
+async fn an_opened_chat_is_listed_and_a_status_set_is_what_get_chat_says() {
+    let sandbox = Sandbox::start(SandboxConfig::default().chats(10).seed(3)).unwrap();
+    let client = sandbox.client().unwrap();
+    let business = sandbox.business_id();
+    let before = max_message_id(&sandbox);
+
+    let chat_id = sandbox.open_chat(61_000_001, "Hello! Is it in stock?");
+    let opened = sandbox.chats().pop().unwrap();
+    assert_eq!(opened.chat_id, chat_id);
+    assert!(sandbox.chats()[..10].iter().all(|c| c.chat_id < chat_id));
+    assert_eq!(opened.status, ChatStatus::New);
+    assert_eq!(opened.type_, ChatType::Chat);
+    assert_eq!(opened.context.type_, ChatContextType::Order);
+    assert_eq!(opened.context.order_id.map(|o| o.get()), Some(61_000_001));
+    assert!(opened.context.customer.is_some());
+
+    // In a listing, through the SDK: every chat, and by its order.
+    assert_eq!(listed(&sandbox).await, sandbox.chats());
+    let by_order: Vec<_> = client
+        .chats(business)
+        .contexts([ChatTarget::Order(61_000_001.into())])
+        .stream()
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(by_order, std::slice::from_ref(&opened));
+    let new: Vec<_> = client
+        .chats(business)
+        .statuses([ChatStatus::New])
+        .stream()
+        .try_collect()
+        .await
+        .unwrap();
+    assert!(new.contains(&opened));
+
+    let messages = history(&sandbox, &opened).await;
+    assert_eq!(messages.len(), 1);
+    assert_eq!(messages[0].sender, ChatMessageSender::Customer);
+    assert!(messages[0].message_id.get() > before);
+    assert_eq!(opened.created_at, messages[0].created_at);
+    assert_eq!(opened.updated_at, messages[0].created_at);
+
+    // The same order: the same chat, now waiting for the partner.
+    assert_eq!(sandbox.open_chat(61_000_001, "Hello?"), chat_id);
+    assert_eq!(sandbox.chats().len(), 11);
+    let got = get_chat(&sandbox, chat_id).await;
+    assert_eq!(got.status, ChatStatus::WaitingForPartner);
+    let updated_at = got.updated_at;
+
+    // Statuses, as getChat shows them; updatedAt stays.
+    for status in [
+        ChatStatus::WaitingForArbiter,
+        ChatStatus::WaitingForMarket,
+        ChatStatus::Finished,
+    ] {
+        sandbox.set_status(chat_id, status.clone());
+        let got = get_chat(&sandbox, chat_id).await;
+        assert_eq!((got.status, got.updated_at), (status, updated_at));
+    }
+}
+
+/// What a notification receiver got: each request's head and JSON body.
+type Received = Arc<Mutex<Vec<(String, serde_json::Value)>>>;
+
+/// A notification receiver on 127.0.0.1 that answers every request with
+/// `status` (after `delay`) and records it first. Returns its base URL.
+async fn receiver(status: u16, delay: Duration) -> (String, Received) {
+    let received: Received = Arc::default();
+    let log = Arc::clone(&received);
+    let url = common::raw_server(move |_, request| {
+        let (head, body) = request.split_once("\r\n\r\n").unwrap();
+        let body = serde_json::from_str(body).unwrap();
+        log.lock().unwrap().push((head.to_owned(), body));
+        async move {
+            tokio::time::sleep(delay).await;
+            let reply = json!({"version": "1.0", "name": "test", "time": "2025-01-01T00:00:00Z"});
+            common::json_reply(status, &reply, &[])
+        }
+    })
+    .await;
+    (url, received)
+}
+
+/// Waits until the sandbox has finished `n` notification POSTs.
+async fn sent(sandbox: &Sandbox, n: usize) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while sandbox.notifications_sent() < n {
+        assert!(
+            Instant::now() < deadline,
+            "{} of {n} sent: {:?}",
+            sandbox.notifications_sent(),
+            sandbox.notifications()
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+fn bodies(received: &Received) -> Vec<serde_json::Value> {
+    received
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(_, b)| b.clone())
+        .collect()
+}
+
+fn keys(body: &serde_json::Value) -> Vec<&str> {
+    let mut keys: Vec<&str> = body
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort_unstable();
+    keys
+}
+
+fn parse(body: &serde_json::Value) -> Notification {
+    Notification::from_json(&serde_json::to_vec(body).unwrap()).unwrap()
+}
+
+#[tokio::test]
+async fn every_kind_of_notification_arrives_in_the_official_format_in_order() {
+    let (url, received) = receiver(200, Duration::ZERO).await;
+    let sandbox = Sandbox::start(
+        SandboxConfig::default()
+            .chats(12)
+            .seed(5)
+            .notify_url(format!("{url}/")),
+    )
+    .unwrap();
+    let business = sandbox.business_id();
+    let chat = sandbox
+        .chats()
+        .into_iter()
+        .find(|c| c.context.type_ == ChatContextType::Order && c.status == ChatStatus::New)
+        .unwrap();
+    let direct = sandbox
+        .chats()
+        .into_iter()
+        .find(|c| c.context.type_ == ChatContextType::Direct)
+        .unwrap();
+
+    let opened = sandbox.open_chat(62_000_002, "Hello!");
+    let message = sandbox.customer_message(chat.chat_id, "Where is it?");
+    sandbox.set_status(chat.chat_id, ChatStatus::WaitingForArbiter);
+    sandbox.set_status(chat.chat_id, ChatStatus::WaitingForMarket); // still a dispute: nothing
+    sandbox.set_status(chat.chat_id, ChatStatus::Finished);
+    sandbox.set_status(direct.chat_id, ChatStatus::WaitingForArbiter); // DIRECT: nothing
+    sandbox.set_status(direct.chat_id, ChatStatus::Finished);
+    // The partner's own messages are not notified.
+    let client = sandbox.client().unwrap();
+    client
+        .chat(business, chat.chat_id)
+        .send_message("We are sorry.")
+        .await
+        .unwrap();
+    sent(&sandbox, 5).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    let got = received.lock().unwrap().clone();
+    assert_eq!(got.len(), 5, "{got:?}");
+    for (head, _) in &got {
+        assert!(
+            head.starts_with("POST /notification HTTP/1.1\r\n"),
+            "{head}"
+        );
+        let head = head.to_ascii_lowercase();
+        assert!(head.contains("content-type: application/json"), "{head}");
+    }
+    let bodies: Vec<_> = got.into_iter().map(|(_, body)| body).collect();
+    let types: Vec<_> = bodies
+        .iter()
+        .map(|b| b["notificationType"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        types,
+        [
+            "CHAT_CREATED",
+            "CHAT_MESSAGE_SENT",
+            "CHAT_MESSAGE_SENT",
+            "CHAT_ARBITRAGE_STARTED",
+            "CHAT_ARBITRAGE_FINISHED"
+        ]
+    );
+    // The fields the notification API requires, and no others.
+    let fields = |time: &'static str, extra: &[&'static str]| {
+        let mut all = vec!["businessId", "chatId", "notificationType", time];
+        all.extend_from_slice(extra);
+        all.sort_unstable();
+        all
+    };
+    assert_eq!(keys(&bodies[0]), fields("createdAt", &[]));
+    assert_eq!(keys(&bodies[1]), fields("sentAt", &["messageId"]));
+    assert_eq!(keys(&bodies[2]), fields("sentAt", &["messageId"]));
+    assert_eq!(keys(&bodies[3]), fields("startedAt", &[]));
+    assert_eq!(keys(&bodies[4]), fields("finishedAt", &[]));
+    assert!(bodies.iter().all(|b| b["businessId"] == business));
+    assert!(bodies[1]["messageId"].is_string(), "a string, per the spec");
+
+    let opened_chat = get_chat(&sandbox, opened).await;
+    let first = sandbox.messages(opened).pop().unwrap();
+    match parse(&bodies[0]) {
+        Notification::ChatCreated(n) => {
+            assert_eq!((n.chat_id, n.business_id), (opened.get(), business));
+            assert_eq!(n.created_at, opened_chat.created_at);
+        }
+        other => panic!("{other:?}"),
+    }
+    match parse(&bodies[1]) {
+        Notification::ChatMessageSent(n) => {
+            assert_eq!(
+                (n.chat_id, n.message_id_u64()),
+                (opened.get(), Some(first.message_id.get()))
+            );
+            assert_eq!(n.sent_at, first.created_at);
+        }
+        other => panic!("{other:?}"),
+    }
+    let written = sandbox
+        .messages(chat.chat_id)
+        .into_iter()
+        .find(|m| m.message_id == message)
+        .unwrap();
+    match parse(&bodies[2]) {
+        Notification::ChatMessageSent(n) => {
+            assert_eq!((n.chat_id, n.business_id), (chat.chat_id.get(), business));
+            assert_eq!(n.message_id, message.to_string());
+            assert_eq!(n.sent_at, written.created_at);
+        }
+        other => panic!("{other:?}"),
+    }
+    let (started, finished) = match (parse(&bodies[3]), parse(&bodies[4])) {
+        (Notification::ChatArbitrageStarted(s), Notification::ChatArbitrageFinished(f)) => {
+            assert_eq!(
+                (s.chat_id, f.chat_id),
+                (chat.chat_id.get(), chat.chat_id.get())
+            );
+            (s.started_at, f.finished_at)
+        }
+        other => panic!("{other:?}"),
+    };
+    assert!(started <= finished);
+    assert!((chrono::Utc::now() - finished.to_utc()).num_seconds() < 10);
+    let keys: std::collections::HashSet<_> = bodies
+        .iter()
+        .map(|b| parse(b).dedup_key().unwrap())
+        .collect();
+    assert_eq!(keys.len(), 5, "five events, five keys");
+    assert!(
+        sandbox
+            .notifications()
+            .iter()
+            .all(|n| n.delivery == Delivery::Answered(200) && !n.duplicate)
+    );
+}
+
+#[tokio::test]
+async fn notifications_can_be_dropped_and_duplicated_and_failures_are_recorded() {
+    let (url, received) = receiver(200, Duration::ZERO).await;
+    let sandbox = Sandbox::start(SandboxConfig::default().chats(3).notify_url(url)).unwrap();
+    let chat = sandbox.chats()[0].chat_id;
+    sandbox.drop_notifications(1);
+    sandbox.duplicate_notifications(1);
+    let ids: Vec<_> = ["one", "two", "three"]
+        .map(|text| sandbox.customer_message(chat, text))
+        .into();
+    sent(&sandbox, 3).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    let got = bodies(&received);
+    let message_ids: Vec<_> = got
+        .iter()
+        .map(|b| b["messageId"].as_str().unwrap())
+        .collect();
+    let want = [ids[1], ids[1], ids[2]].map(|id| id.to_string());
+    assert_eq!(message_ids, want, "the first dropped, the second twice");
+    assert_eq!(parse(&got[0]).dedup_key(), parse(&got[1]).dedup_key());
+    assert_ne!(parse(&got[1]).dedup_key(), parse(&got[2]).dedup_key());
+    let log = sandbox.notifications();
+    let deliveries: Vec<_> = log
+        .iter()
+        .map(|n| (n.delivery.clone(), n.duplicate))
+        .collect();
+    assert_eq!(
+        deliveries,
+        [
+            (Delivery::Dropped, false),
+            (Delivery::Answered(200), false),
+            (Delivery::Answered(200), true),
+            (Delivery::Answered(200), false),
+        ]
+    );
+    assert_eq!(log[0].body["messageId"], ids[0].to_string());
+    assert_eq!(sandbox.notifications_sent(), 3);
+
+    // A receiver that answers 500 is not retried; one that is not there
+    // fails; both are recorded and the next notification still goes.
+    let (url, received) = receiver(500, Duration::ZERO).await;
+    let sandbox = Sandbox::start(SandboxConfig::default().chats(3).notify_url(url)).unwrap();
+    sandbox.customer_message(sandbox.chats()[0].chat_id, "hello");
+    sent(&sandbox, 1).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(received.lock().unwrap().len(), 1);
+    assert_eq!(sandbox.notifications()[0].delivery, Delivery::Answered(500));
+
+    let url = common::refusing_url().await;
+    let sandbox = Sandbox::start(SandboxConfig::default().chats(3).notify_url(url)).unwrap();
+    let chat = sandbox.chats()[0].chat_id;
+    sandbox.customer_message(chat, "hello");
+    sandbox.customer_message(chat, "again");
+    sent(&sandbox, 2).await;
+    for notification in sandbox.notifications() {
+        assert!(
+            matches!(notification.delivery, Delivery::Failed(_)),
+            "{notification:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_receiver_that_hangs_blocks_neither_the_caller_nor_the_api_nor_the_drop() {
+    let (url, received) = receiver(200, Duration::from_secs(60)).await;
+    let sandbox = Sandbox::start(SandboxConfig::default().chats(5).notify_url(url)).unwrap();
+    let chat = sandbox.chats()[0].clone();
+    let start = Instant::now();
+    for i in 0..20 {
+        sandbox.customer_message(chat.chat_id, format!("message {i}"));
+    }
+    sandbox.set_status(chat.chat_id, ChatStatus::Finished);
+    assert!(
+        start.elapsed() < Duration::from_millis(500),
+        "{:?}",
+        start.elapsed()
+    );
+
+    let start = Instant::now();
+    let messages = history(&sandbox, &chat).await;
+    assert_eq!(
+        messages.last().unwrap().message.as_deref(),
+        Some("message 19")
+    );
+    assert!(
+        start.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        start.elapsed()
+    );
+    // One at a time: the first arrives, and while it waits for its answer
+    // no other is sent.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while received.lock().unwrap().is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the first notification never came"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(received.lock().unwrap().len(), 1);
+    assert_eq!(sandbox.notifications_sent(), 0);
+
+    let start = Instant::now();
+    drop(sandbox);
+    assert!(
+        start.elapsed() < Duration::from_millis(1500),
+        "{:?}",
+        start.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn buyers_write_on_their_own_when_asked_to() {
+    let (url, received) = receiver(200, Duration::ZERO).await;
+    let config = || {
+        SandboxConfig::default()
+            .chats(6)
+            .seed(11)
+            .buyers_write_every(Duration::from_millis(40))
+    };
+    let started = Instant::now();
+    let sandbox = Sandbox::start(config().notify_url(url)).unwrap();
+    let twin = Sandbox::start(config()).unwrap();
+    let quiet = Sandbox::start(SandboxConfig::default().chats(6).seed(11)).unwrap();
+    // The seeded messages: the same in all three.
+    let before = max_message_id(&quiet);
+    let new_messages = |sandbox: &Sandbox| {
+        let mut new: Vec<(u64, ChatMessage)> = sandbox
+            .chats()
+            .iter()
+            .flat_map(|c| {
+                sandbox
+                    .messages(c.chat_id)
+                    .into_iter()
+                    .map(|m| (c.chat_id.get(), m))
+            })
+            .filter(|(_, m)| m.message_id.get() > before)
+            .collect();
+        new.sort_by_key(|(_, m)| m.message_id);
+        new
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while new_messages(&sandbox).len() < 4 || new_messages(&twin).len() < 4 {
+        assert!(Instant::now() < deadline, "buyers did not write");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let new = new_messages(&sandbox);
+    assert!(
+        new.iter()
+            .all(|(_, m)| m.sender == ChatMessageSender::Customer)
+    );
+    // One an interval, the first after one: four take at least 160 ms.
+    let elapsed = started.elapsed();
+    assert!(elapsed >= Duration::from_millis(160), "{elapsed:?}");
+    for (chat_id, message) in &new {
+        let chat = sandbox
+            .chats()
+            .into_iter()
+            .find(|c| c.chat_id.get() == *chat_id)
+            .unwrap();
+        assert!(chat.updated_at >= message.created_at);
+    }
+    // The same seed: the same chats and lines, in the same order.
+    let what = |new: &[(u64, ChatMessage)]| -> Vec<(u64, Option<String>)> {
+        new.iter()
+            .take(4)
+            .map(|(c, m)| (*c, m.message.clone()))
+            .collect()
+    };
+    assert_eq!(what(&new), what(&new_messages(&twin)));
+    // Each one notified.
+    sent(&sandbox, 4).await;
+    let notified: Vec<_> = bodies(&received)
+        .iter()
+        .take(4)
+        .map(|b| b["messageId"].as_str().unwrap().to_owned())
+        .collect();
+    let written: Vec<_> = new
+        .iter()
+        .take(4)
+        .map(|(_, m)| m.message_id.to_string())
+        .collect();
+    assert_eq!(notified, written);
+    // Off by default.
+    assert_eq!(max_message_id(&quiet), before);
 }

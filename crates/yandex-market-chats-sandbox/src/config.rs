@@ -15,11 +15,16 @@ pub struct SandboxConfig {
     pub(crate) quota_window: Duration,
     pub(crate) parallel_limit: Option<usize>,
     pub(crate) latency: Duration,
+    /// Where notifications go: `<notify_url>/notification`.
+    pub(crate) notify_url: Option<String>,
+    /// How often a buyer writes on their own; `None`: never.
+    pub(crate) buyers_write_every: Option<Duration>,
 }
 
 impl Default for SandboxConfig {
     /// 95 chats from seed 1 for business 1, key `sandbox-api-key`, a quota of
-    /// 5,000 per hour, the 4-parallel-request limit, no added latency.
+    /// 5,000 per hour, the 4-parallel-request limit, no added latency, no
+    /// notifications, buyers who write only when a test makes them.
     fn default() -> Self {
         Self {
             chats: 95,
@@ -31,6 +36,8 @@ impl Default for SandboxConfig {
             quota_window: Duration::from_secs(3600),
             parallel_limit: Some(4),
             latency: Duration::ZERO,
+            notify_url: None,
+            buyers_write_every: None,
         }
     }
 }
@@ -91,6 +98,49 @@ impl SandboxConfig {
     /// Time every request takes, so that requests overlap as they do for real.
     pub fn latency(mut self, latency: Duration) -> Self {
         self.latency = latency;
+        self
+    }
+
+    /// Sends push notifications, as Market does, to `<url>/notification`
+    /// (`url` without the path, e.g. `http://127.0.0.1:8081`; a trailing `/`
+    /// is ignored): `CHAT_CREATED`, `CHAT_MESSAGE_SENT`,
+    /// `CHAT_ARBITRAGE_STARTED` and `CHAT_ARBITRAGE_FINISHED` for what
+    /// buyers and arbiters do (see [`Sandbox::customer_message`],
+    /// [`Sandbox::open_chat`], [`Sandbox::set_status`]), one JSON `POST`
+    /// each, in the official format. Without it, nothing is sent.
+    ///
+    /// They are sent from the sandbox's thread, one at a time in the order
+    /// of the events (so in order per chat too), never blocking the caller
+    /// or the API's answers. Each `POST` waits at most 10 seconds for the
+    /// answer, as Market does. A `POST` that fails (no connection, a
+    /// timeout, any status but 200) is recorded in
+    /// [`Sandbox::notifications`] and dropped: Market retries a failed
+    /// notification a few times, the sandbox never does, so that what
+    /// arrives is exactly what a test scripts (with
+    /// [`Sandbox::drop_notifications`] and
+    /// [`Sandbox::duplicate_notifications`]).
+    ///
+    /// [`Sandbox::customer_message`]: crate::Sandbox::customer_message
+    /// [`Sandbox::open_chat`]: crate::Sandbox::open_chat
+    /// [`Sandbox::set_status`]: crate::Sandbox::set_status
+    /// [`Sandbox::notifications`]: crate::Sandbox::notifications
+    /// [`Sandbox::drop_notifications`]: crate::Sandbox::drop_notifications
+    /// [`Sandbox::duplicate_notifications`]: crate::Sandbox::duplicate_notifications
+    pub fn notify_url(mut self, url: impl Into<String>) -> Self {
+        let url = url.into();
+        self.notify_url = Some(url.trim_end_matches('/').to_owned());
+        self
+    }
+
+    /// Buyers write on their own: every `interval`, a customer message
+    /// arrives in a chat picked at random (from the seed: the same seed
+    /// picks the same chats and lines), exactly as
+    /// [`Sandbox::customer_message`](crate::Sandbox::customer_message)
+    /// would add it, notification included. Runs on the sandbox's thread;
+    /// the first message comes one `interval` after the start. Off by
+    /// default; [`Duration::ZERO`] turns it off.
+    pub fn buyers_write_every(mut self, interval: Duration) -> Self {
+        self.buyers_write_every = (!interval.is_zero()).then_some(interval);
         self
     }
 }

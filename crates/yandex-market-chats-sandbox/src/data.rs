@@ -9,16 +9,32 @@ use yandex_market_chats::{
     ChatMessageSender, ChatStatus, ChatType,
 };
 
-const NAMES: &[&str] = &[
+/// Buyers' names.
+pub(crate) const NAMES: &[&str] = &[
     "Ivan", "Maria", "Olga", "Pavel", "Anna", "Dmitry", "Elena", "Sergey",
 ];
 /// Offsets the API sends: Moscow, Yekaterinburg, UTC.
 const OFFSETS_SECS: &[i32] = &[3 * 3600, 5 * 3600, 0];
 
+/// `count` chats from `seed` with their messages (see [`seed_chats`] and
+/// [`seed_messages`]), each chat's `updatedAt` the time of its last message,
+/// as the API defines it; and the next free message id.
+pub(crate) fn seed(count: usize, seed: u64) -> (Vec<Chat>, HashMap<u64, Vec<ChatMessage>>, u64) {
+    let mut chats = seed_chats(count, seed);
+    let (messages, next_message_id) = seed_messages(&chats, seed);
+    for chat in &mut chats {
+        if let Some(last) = messages.get(&chat.chat_id.get()).and_then(|m| m.last()) {
+            chat.updated_at = last.created_at;
+        }
+    }
+    (chats, messages, next_message_id)
+}
+
 /// `count` chats from `seed`: every status, both chat types, ORDER, RETURN
 /// and DIRECT contexts, customers and several offsets. The same seed and
-/// count always give the same chats.
-pub(crate) fn seed_chats(count: usize, seed: u64) -> Vec<Chat> {
+/// count always give the same chats. Their `updatedAt` is their
+/// `createdAt` until [`seed`] sets it from their messages.
+fn seed_chats(count: usize, seed: u64) -> Vec<Chat> {
     let mut rng = fastrand::Rng::with_seed(seed);
     let base = DateTime::parse_from_rfc3339("2025-03-01T09:00:00+03:00").expect("a valid date");
     let mut next_id = 10_000 + rng.u64(0..1_000);
@@ -47,7 +63,10 @@ pub(crate) fn seed_chats(count: usize, seed: u64) -> Vec<Chat> {
             let offset =
                 FixedOffset::east_opt(OFFSETS_SECS[i % OFFSETS_SECS.len()]).expect("valid offset");
             let created = base + Duration::minutes(i as i64 * 37 + rng.i64(0..30));
-            let updated = created + Duration::minutes(rng.i64(1..5_000));
+            // Once `updatedAt`, which now comes from the messages; still
+            // drawn, so that each seed keeps the ids and buyers it had.
+            let _ = rng.i64(1..5_000);
+            let created_at = offset.from_utc_datetime(&created.naive_utc());
             Chat {
                 chat_id: next_id.into(),
                 order_id: order_id.map(Into::into),
@@ -64,15 +83,15 @@ pub(crate) fn seed_chats(count: usize, seed: u64) -> Vec<Chat> {
                 },
                 type_: chat_type,
                 status,
-                created_at: offset.from_utc_datetime(&created.naive_utc()),
-                updated_at: offset.from_utc_datetime(&updated.naive_utc()),
+                created_at,
+                updated_at: created_at,
             }
         })
         .collect()
 }
 
-/// An id the sandbox made; they all start above zero.
-const CUSTOMER_LINES: &[&str] = &[
+/// What buyers write, in the seeded messages and when they write on their own.
+pub(crate) const CUSTOMER_LINES: &[&str] = &[
     "Hello! When will my order arrive?",
     "The box was damaged, what should I do?",
     "Can I change the delivery address?",
@@ -88,7 +107,7 @@ const PARTNER_LINES: &[&str] = &[
 
 /// Messages for each chat, oldest first, with ids increasing across the
 /// business; returns them and the next free message id. Deterministic.
-pub(crate) fn seed_messages(chats: &[Chat], seed: u64) -> (HashMap<u64, Vec<ChatMessage>>, u64) {
+fn seed_messages(chats: &[Chat], seed: u64) -> (HashMap<u64, Vec<ChatMessage>>, u64) {
     let mut rng = fastrand::Rng::with_seed(seed.rotate_left(17) ^ 0x5eed);
     let mut next_id = 700_000 + rng.u64(0..1_000);
     let mut all = HashMap::with_capacity(chats.len());

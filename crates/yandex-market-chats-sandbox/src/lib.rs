@@ -32,6 +32,23 @@
 //! `Remaining`). Tests can add latency, script faults (see [`Fault`]) and
 //! read the requests it saw ([`Sandbox::requests`]).
 //!
+//! **Buyers, arbiters and notifications.** Tests play the other side of the
+//! conversation: [`Sandbox::customer_message`] (a buyer writes),
+//! [`Sandbox::open_chat`] (a buyer opens a chat about an order) and
+//! [`Sandbox::set_status`] (a dispute starts or ends, a chat is closed)
+//! change the chats as Market would: a message moves the chat's `updatedAt`
+//! (the time of its last message, seeded chats included) and its status
+//! (`WAITING_FOR_PARTNER` after a buyer, `WAITING_FOR_CUSTOMER` after the
+//! partner; a dispute keeps its status). With
+//! [`SandboxConfig::notify_url`] each of these events is POSTed to
+//! `<url>/notification` in the official format (`CHAT_CREATED`,
+//! `CHAT_MESSAGE_SENT`, `CHAT_ARBITRAGE_STARTED`,
+//! `CHAT_ARBITRAGE_FINISHED`), in order, from the sandbox's thread; tests
+//! can drop or duplicate them ([`Sandbox::drop_notifications`],
+//! [`Sandbox::duplicate_notifications`]) and read what became of each
+//! ([`Sandbox::notifications`]). [`SandboxConfig::buyers_write_every`]
+//! makes buyers write on their own, for examples that follow chats.
+//!
 //! Where the API's behaviour is undocumented the sandbox chooses: every error,
 //! the parallel-limit 420 and the 403 included, uses the documented error body
 //! `{"status": "ERROR", "errors": [{"code", "message"}]}`.
@@ -50,6 +67,14 @@
 //! let chats: Vec<_> = sandbox.client()?.chats(sandbox.business_id()).stream().try_collect().await?;
 //! assert_eq!(chats, sandbox.chats());
 //! assert_eq!(sandbox.requests().len(), 4); // one 500, then 3 pages of 20
+//!
+//! // A buyer writes; the partner's code sees it through the API.
+//! let chat = &chats[0];
+//! let id = sandbox.customer_message(chat.chat_id, "Where is my order?");
+//! let handle = sandbox.client()?.chat(sandbox.business_id(), chat.chat_id);
+//! let last = handle.history().stream().try_collect::<Vec<_>>().await?.pop().unwrap();
+//! assert_eq!(last.message_id, id);
+//! assert_eq!(handle.get().await?.updated_at, last.created_at);
 //! # Ok(()) }
 //! ```
 
@@ -65,20 +90,25 @@ mod listing;
 mod log;
 mod messages;
 mod multipart;
+mod notify;
 mod paging;
 mod response;
 mod routes;
 mod server;
 mod service;
 mod state;
+mod talk;
 
 use std::sync::Arc;
 
-use yandex_market_chats::{Chat, ChatId, ChatMessage, Client, ClientBuilder, Error};
+use yandex_market_chats::{
+    Chat, ChatId, ChatMessage, ChatStatus, Client, ClientBuilder, Error, MessageId, OrderId,
+};
 
 pub use config::SandboxConfig;
 pub use faults::Fault;
 pub use log::RecordedRequest;
+pub use notify::{Delivery, RecordedNotification};
 
 use state::Shared;
 
@@ -106,9 +136,10 @@ impl Sandbox {
     /// # Errors
     /// [`Error::Transport`] when it cannot listen on loopback.
     pub fn start(config: SandboxConfig) -> Result<Self, Error> {
-        let shared = Arc::new(Shared::new(config));
+        let (notifier, outbox) = notify::channel(config.notify_url.is_some());
+        let shared = Arc::new(Shared::new(config, notifier));
         let (server, address) =
-            server::start(Arc::clone(&shared)).map_err(|e| Error::Transport {
+            server::start(Arc::clone(&shared), outbox).map_err(|e| Error::Transport {
                 message: format!("cannot start the sandbox: {e}"),
                 before_sending: true,
                 source: Some(Box::new(e)),
@@ -181,6 +212,144 @@ impl Sandbox {
     /// ```
     pub fn script(&self, faults: impl IntoIterator<Item = Option<Fault>>) {
         self.shared.state().faults.extend(faults);
+    }
+
+    /// A buyer writes `text` in chat `chat_id` (an id from
+    /// [`Sandbox::chats`] as it is, or a literal), as if through Market's
+    /// app; returns the new message's id.
+    ///
+    /// The `CUSTOMER` message is appended with the next message id (ids
+    /// grow over the whole sandbox and are never reused) and `createdAt`
+    /// now (whole seconds, in the chat's offset). The chat's `updatedAt`
+    /// becomes that time, and its status `WAITING_FOR_PARTNER`, a
+    /// `FINISHED` chat's too (it reopens); a chat in a dispute
+    /// (`WAITING_FOR_ARBITER`, `WAITING_FOR_MARKET`) keeps its status. With
+    /// [`SandboxConfig::notify_url`], `CHAT_MESSAGE_SENT` is sent.
+    ///
+    /// A partner's message sent through the API (sendMessageToChat,
+    /// sendFileToChat) follows the same rules the other way: the chat
+    /// becomes `WAITING_FOR_CUSTOMER` (a dispute keeps its status) and its
+    /// `updatedAt` moves to the message's time. The partner's own messages
+    /// are not notified.
+    ///
+    /// # Panics
+    /// When the sandbox has no chat `chat_id`: this is a test helper, and
+    /// such a test is wrong.
+    ///
+    /// ```
+    /// # use yandex_market_chats_sandbox::{Sandbox, SandboxConfig};
+    /// use yandex_market_chats::{ChatMessageSender, ChatStatus};
+    ///
+    /// let sandbox = Sandbox::start(SandboxConfig::default().chats(3))?;
+    /// let chat = sandbox.chats()[0].clone();
+    /// let id = sandbox.customer_message(chat.chat_id, "Where is my order?");
+    /// let last = sandbox.messages(chat.chat_id).pop().unwrap();
+    /// assert_eq!((last.message_id, last.sender), (id, ChatMessageSender::Customer));
+    /// let chat = sandbox.chats().into_iter().find(|c| c.chat_id == chat.chat_id).unwrap();
+    /// assert_eq!(chat.updated_at, last.created_at);
+    /// assert_eq!(chat.status, ChatStatus::WaitingForPartner);
+    /// # Ok::<(), yandex_market_chats::Error>(())
+    /// ```
+    pub fn customer_message(
+        &self,
+        chat_id: impl Into<ChatId>,
+        text: impl Into<String>,
+    ) -> MessageId {
+        let chat_id = chat_id.into().get();
+        match talk::customer_message(&self.shared, chat_id, text.into()) {
+            Some(message_id) => message_id.into(),
+            None => panic!("customer_message: the sandbox has no chat {chat_id}"),
+        }
+    }
+
+    /// A buyer opens a chat about order `order_id` with a first message
+    /// `text`; returns the chat's id.
+    ///
+    /// The new chat is an `ORDER` chat of type `CHAT` with a buyer, the
+    /// next chat id, `createdAt` and `updatedAt` now (Moscow time), and the
+    /// message as its first, `CUSTOMER` one at the same time. Its status is
+    /// `NEW`: Market's "new chat", one nobody has answered yet (a buyer's
+    /// next message makes it `WAITING_FOR_PARTNER`, as in any chat). It is
+    /// appended to [`Sandbox::chats`], so it comes last in listings. With
+    /// [`SandboxConfig::notify_url`], `CHAT_CREATED` is sent, then
+    /// `CHAT_MESSAGE_SENT` for the first message.
+    ///
+    /// An order has one chat, as createChat says: when the order already
+    /// has one, the message goes there, exactly as
+    /// [`Sandbox::customer_message`] would add it, and that chat's id is
+    /// returned.
+    ///
+    /// ```
+    /// # use yandex_market_chats_sandbox::{Sandbox, SandboxConfig};
+    /// use yandex_market_chats::ChatStatus;
+    ///
+    /// let sandbox = Sandbox::start(SandboxConfig::default().chats(3))?;
+    /// let chat_id = sandbox.open_chat(77_000_001, "Hello! Is it in stock?");
+    /// let chat = sandbox.chats().pop().unwrap();
+    /// assert_eq!((chat.chat_id, chat.status), (chat_id, ChatStatus::New));
+    /// assert_eq!(chat.context.order_id.unwrap().get(), 77_000_001);
+    /// assert_eq!(sandbox.messages(chat_id).len(), 1);
+    /// assert_eq!(sandbox.open_chat(77_000_001, "Hello?"), chat_id); // the same chat
+    /// # Ok::<(), yandex_market_chats::Error>(())
+    /// ```
+    pub fn open_chat(&self, order_id: impl Into<OrderId>, text: impl Into<String>) -> ChatId {
+        talk::open_chat(&self.shared, order_id.into().get(), text.into()).into()
+    }
+
+    /// Sets chat `chat_id`'s status, as Market, an arbiter or support would:
+    /// `WAITING_FOR_ARBITER` when a dispute starts, `FINISHED` when the chat
+    /// is closed, ...
+    ///
+    /// `updatedAt` does not change: the API defines it as the time of the
+    /// chat's last message, and a status change writes none. With
+    /// [`SandboxConfig::notify_url`], entering a dispute
+    /// (`WAITING_FOR_ARBITER` or `WAITING_FOR_MARKET`) from outside one
+    /// sends `CHAT_ARBITRAGE_STARTED`, and leaving one sends
+    /// `CHAT_ARBITRAGE_FINISHED` (with the time now, in milliseconds); moving
+    /// between the two dispute statuses sends nothing, and neither is ever
+    /// sent for a `DIRECT` chat, as the notification API says. The chat's
+    /// type (`CHAT`, `ARBITRAGE`) stays as it is.
+    ///
+    /// # Panics
+    /// When the sandbox has no chat `chat_id`.
+    pub fn set_status(&self, chat_id: impl Into<ChatId>, status: ChatStatus) {
+        let chat_id = chat_id.into().get();
+        if talk::set_status(&self.shared, chat_id, status).is_none() {
+            panic!("set_status: the sandbox has no chat {chat_id}");
+        }
+    }
+
+    /// The next `n` notifications are not sent (after drops already
+    /// scripted); [`Sandbox::notifications`] shows them as
+    /// [`Delivery::Dropped`]. Counted per notification (opening a chat
+    /// makes two), and only while [`SandboxConfig::notify_url`] is set.
+    pub fn drop_notifications(&self, n: usize) {
+        self.shared.state().drop_notifications += n;
+    }
+
+    /// Each of the next `n` notifications that are sent (dropped ones do not
+    /// count) is sent twice, the copy right after the original: the same
+    /// body, so the same `dedup_key`, as when Market resends an event.
+    pub fn duplicate_notifications(&self, n: usize) {
+        self.shared.state().duplicate_notifications += n;
+    }
+
+    /// How many notification `POST`s have finished so far, whatever the
+    /// answer (a failed one too; dropped ones are never sent). Tests wait
+    /// for it to reach what they expect.
+    pub fn notifications_sent(&self) -> usize {
+        self.shared
+            .state()
+            .notifications
+            .iter()
+            .filter(|n| !matches!(n.delivery, Delivery::Pending | Delivery::Dropped))
+            .count()
+    }
+
+    /// Every notification so far, in the order of the events (a duplicate
+    /// right after its original), with what became of it.
+    pub fn notifications(&self) -> Vec<RecordedNotification> {
+        self.shared.state().notifications.clone()
     }
 
     /// A builder already pointed at the sandbox with its key; adjust and build.

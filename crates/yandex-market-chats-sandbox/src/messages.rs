@@ -1,18 +1,15 @@
 //! The sandbox's single-chat operations: getChat, getChatHistory,
 //! getChatMessage, sendMessageToChat, sendFileToChat and createChat.
 
-use chrono::{FixedOffset, Utc};
 use serde_json::{Value, json};
-use yandex_market_chats::{
-    Chat, ChatContextType, ChatFullContext, ChatMessage, ChatMessageFile, ChatMessageSender,
-    ChatStatus, ChatType, MAX_FILE_BYTES, MAX_MESSAGE_CHARS,
-};
+use yandex_market_chats::{ChatMessage, ChatMessageSender, MAX_FILE_BYTES, MAX_MESSAGE_CHARS};
 
 use crate::input::Input;
 use crate::multipart;
 use crate::paging;
 use crate::routes::Failure;
 use crate::state::{Shared, State};
+use crate::talk::{self, About, Content};
 
 const DEFAULT_LIMIT: usize = 50;
 const MAX_LIMIT: usize = 100;
@@ -22,10 +19,7 @@ fn ok(result: Value) -> Value {
 }
 
 fn chat_index(state: &State, chat_id: u64) -> Result<usize, Failure> {
-    state
-        .chats
-        .iter()
-        .position(|c| c.chat_id.get() == chat_id)
+    talk::position(state, chat_id)
         .ok_or_else(|| Failure::NotFound(format!("chat {chat_id} not found")))
 }
 
@@ -108,7 +102,7 @@ pub(crate) async fn send_file(shared: &Shared, input: &Input) -> Result<Value, F
     Ok(json!({ "status": "OK" }))
 }
 
-/// Appends a message from the store to a chat.
+/// Appends the partner's message to a chat (see [`talk::append`]).
 fn post(
     shared: &Shared,
     chat_id: u64,
@@ -117,32 +111,18 @@ fn post(
 ) -> Result<(), Failure> {
     let mut state = shared.state();
     let index = chat_index(&state, chat_id)?;
-    let message_id = state.next_message_id;
-    state.next_message_id += 1;
-    let now = now();
-    let message = ChatMessage {
-        message_id: message_id.into(),
-        created_at: now,
-        sender: ChatMessageSender::Partner,
-        message: text,
-        payload: file.map(|(name, size)| {
-            vec![ChatMessageFile {
-                url: format!("https://sandbox.invalid/files/{message_id}/{name}"),
-                name,
-                size,
-            }]
-        }),
-    };
-    state.messages.entry(chat_id).or_default().push(message);
-    let chat = &mut state.chats[index];
-    chat.updated_at = now;
-    chat.status = ChatStatus::WaitingForCustomer;
+    talk::append(
+        &mut state,
+        index,
+        ChatMessageSender::Partner,
+        Content { text, file },
+    );
     Ok(())
 }
 
 pub(crate) fn create_chat(shared: &Shared, input: &Input) -> Result<Value, Failure> {
     let body = input.json_body()?;
-    let (kind, id) = match (
+    let about = match (
         body.get("context"),
         body.get("orderId").and_then(Value::as_u64),
     ) {
@@ -153,7 +133,8 @@ pub(crate) fn create_chat(shared: &Shared, input: &Input) -> Result<Value, Failu
                 .and_then(Value::as_u64)
                 .filter(|id| *id >= 1);
             match (kind, id) {
-                (Some(kind @ ("ORDER" | "RETURN")), Some(id)) => (kind.to_owned(), id),
+                (Some("ORDER"), Some(id)) => About::Order(id),
+                (Some("RETURN"), Some(id)) => About::Return(id),
                 _ => {
                     return Err(format!(
                         "context must be {{type: ORDER|RETURN, id >= 1}}, got {context}"
@@ -162,59 +143,17 @@ pub(crate) fn create_chat(shared: &Shared, input: &Input) -> Result<Value, Failu
                 }
             }
         }
-        (None, Some(order_id)) => ("ORDER".to_owned(), order_id),
+        (None, Some(order_id)) => About::Order(order_id),
         (None, None) => return Err("context is required".to_owned().into()),
     };
     let mut state = shared.state();
-    let existing = state.chats.iter().find(|chat| match kind.as_str() {
-        "ORDER" => {
-            chat.context.type_ == ChatContextType::Order
-                && chat.context.order_id.map(|o| o.get()) == Some(id)
-        }
-        _ => {
-            chat.context.type_ == ChatContextType::Return
-                && chat.context.return_id.map(|r| r.get()) == Some(id)
-        }
-    });
-    if let Some(chat) = existing {
-        return Ok(ok(json!({ "chatId": chat.chat_id })));
+    let existing = match about {
+        About::Order(id) => talk::order_chat(&state, id),
+        About::Return(id) => talk::return_chat(&state, id),
+    };
+    if let Some(index) = existing {
+        return Ok(ok(json!({ "chatId": state.chats[index].chat_id })));
     }
-    let chat_id = state
-        .chats
-        .iter()
-        .map(|c| c.chat_id.get())
-        .max()
-        .unwrap_or(10_000)
-        + 1;
-    let now = now();
-    let is_order = kind == "ORDER";
-    state.chats.push(Chat {
-        chat_id: chat_id.into(),
-        order_id: is_order.then(|| id.into()),
-        context: ChatFullContext {
-            type_: if is_order {
-                ChatContextType::Order
-            } else {
-                ChatContextType::Return
-            },
-            order_id: is_order.then(|| id.into()),
-            return_id: (!is_order).then(|| id.into()),
-            campaign_id: None,
-            customer: None,
-        },
-        type_: ChatType::Chat,
-        status: ChatStatus::New,
-        created_at: now,
-        updated_at: now,
-    });
-    state.messages.insert(chat_id, Vec::new());
+    let chat_id = talk::new_chat(&mut state, about, None);
     Ok(ok(json!({ "chatId": chat_id })))
-}
-
-/// Now, in Moscow time, as the API writes dates.
-fn now() -> chrono::DateTime<FixedOffset> {
-    let moscow = FixedOffset::east_opt(3 * 3600).expect("a valid offset");
-    // Whole seconds, as the API sends them.
-    let now = Utc::now().with_timezone(&moscow);
-    now - chrono::Duration::nanoseconds(i64::from(now.timestamp_subsec_nanos()))
 }

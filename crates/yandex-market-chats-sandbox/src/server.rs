@@ -1,6 +1,8 @@
 //! The server: hyper's HTTP/1.1 connection handling around one service, on
 //! a thread with its own runtime, so that starting and stopping it never
-//! depends on the caller's runtime (or on there being one).
+//! depends on the caller's runtime (or on there being one). The same
+//! runtime sends the notifications and runs the buyers who write on their
+//! own; dropping it stops them too.
 
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -14,8 +16,10 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
+use crate::notify::{self, Outbox};
 use crate::service;
 use crate::state::Shared;
+use crate::talk;
 
 /// How long dropping a sandbox waits for its thread to close the listener
 /// and the connections. Bounded, since the caller may be on a runtime's
@@ -46,9 +50,13 @@ impl Drop for Running {
     }
 }
 
-/// Starts the server on 127.0.0.1 (an ephemeral port); returns once it
-/// accepts connections.
-pub(crate) fn start(shared: Arc<Shared>) -> io::Result<(Running, SocketAddr)> {
+/// Starts the server on 127.0.0.1 (an ephemeral port), with the delivery
+/// of the notifications queued in `outbox` and, when configured, the
+/// buyers who write on their own; returns once it accepts connections.
+pub(crate) fn start(
+    shared: Arc<Shared>,
+    outbox: Option<Outbox>,
+) -> io::Result<(Running, SocketAddr)> {
     // Bound here, so the address is known and a failure is the caller's.
     let listener = std::net::TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
     listener.set_nonblocking(true)?;
@@ -80,10 +88,17 @@ pub(crate) fn start(shared: Arc<Shared>) -> io::Result<(Running, SocketAddr)> {
                     }
                 };
                 let _ = ready_tx.send(Ok(()));
+                if let Some(outbox) = outbox {
+                    tokio::spawn(notify::deliver(Arc::clone(&shared), outbox));
+                }
+                if let Some(every) = shared.config.buyers_write_every {
+                    tokio::spawn(talk::buyers_write(Arc::clone(&shared), every));
+                }
                 tokio::spawn(accept(listener, shared));
                 let _ = shutdown_rx.await;
             });
-            // Cancels the accept loop and every connection: their sockets close.
+            // Cancels the accept loop, every connection (their sockets
+            // close), the notifications not sent yet and the buyers.
             drop(runtime);
             drop(stopped_tx);
         })?;

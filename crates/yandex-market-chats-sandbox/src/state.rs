@@ -10,6 +10,7 @@ use crate::config::SandboxConfig;
 use crate::data;
 use crate::faults::Fault;
 use crate::log::RecordedRequest;
+use crate::notify::{Notifier, RecordedNotification};
 
 /// The configuration and the mutable state behind one lock. Every critical
 /// section is short and never spans an `.await`.
@@ -18,6 +19,9 @@ pub(crate) struct Shared {
     /// Masks page-token offsets; derived from the seed, so tokens differ
     /// between sandboxes.
     pub(crate) token_mask: u64,
+    /// Queues notifications for the delivery task; `None` without a
+    /// notification URL.
+    pub(crate) notifier: Option<Notifier>,
     state: Mutex<State>,
 }
 
@@ -36,17 +40,23 @@ pub(crate) struct State {
     pub(crate) in_flight: HashMap<u64, usize>,
     /// The most requests of one business in flight at once so far.
     pub(crate) max_in_flight: usize,
+    /// Every notification queued so far, in order, with what became of it.
+    pub(crate) notifications: Vec<RecordedNotification>,
+    /// How many of the next notifications are not sent.
+    pub(crate) drop_notifications: usize,
+    /// How many of the next notifications (after the dropped ones) are sent twice.
+    pub(crate) duplicate_notifications: usize,
 }
 
 impl Shared {
-    /// The seeded state for `config`.
-    pub(crate) fn new(config: SandboxConfig) -> Self {
-        let chats = data::seed_chats(config.chats, config.seed);
-        let (messages, next_message_id) = data::seed_messages(&chats, config.seed);
+    /// The seeded state for `config`; notifications go to `notifier`.
+    pub(crate) fn new(config: SandboxConfig, notifier: Option<Notifier>) -> Self {
+        let (chats, messages, next_message_id) = data::seed(config.chats, config.seed);
         let token_mask = fastrand::Rng::with_seed(config.seed ^ 0x9e37_79b9_7f4a_7c15).u64(..);
         Self {
             config,
             token_mask,
+            notifier,
             state: Mutex::new(State {
                 chats,
                 messages,
