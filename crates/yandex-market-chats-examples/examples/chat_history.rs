@@ -13,7 +13,9 @@ use std::process::ExitCode;
 
 use futures::TryStreamExt;
 use yandex_market_chats::{ChatMessage, HistoryPageSize};
-use yandex_market_chats_examples::{Failure, chat_or_first, connect, exit, number, value};
+use yandex_market_chats_examples::{
+    Failure, chat_or_first, connect, exit, number, value, write_error,
+};
 use yandex_market_chats_sandbox::SandboxConfig;
 
 const HELP: &str = "Print a chat's messages (getChatHistory), oldest first.
@@ -43,8 +45,7 @@ async fn run() -> Result<(), Failure> {
     while let Some(flag) = args.next() {
         match flag.as_str() {
             "--help" | "-h" => {
-                println!("{HELP}");
-                return Ok(());
+                return writeln!(std::io::stdout(), "{HELP}").map_err(write_error);
             }
             "--json" => json = true,
             "--chat-id" => chat_id = Some(number(&flag, &value(&flag, &mut args)?)?),
@@ -73,7 +74,6 @@ async fn run() -> Result<(), Failure> {
     let mut messages = query.stream();
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
-    let write_error = |e: std::io::Error| Failure::Run(format!("cannot write the output: {e}"));
     let mut count = 0;
     while let Some(message) = messages.try_next().await? {
         count += 1;

@@ -13,7 +13,7 @@ use std::process::ExitCode;
 
 use futures::TryStreamExt;
 use yandex_market_chats::{Chat, ChatStatus, ChatTarget, ChatType, OrderId, PageSize, ReturnId};
-use yandex_market_chats_examples::{Failure, Target, connect, exit, number, value};
+use yandex_market_chats_examples::{Failure, Target, connect, exit, number, value, write_error};
 use yandex_market_chats_sandbox::SandboxConfig;
 
 const HELP: &str = "List a business's chats with buyers (Yandex.Market Partner API, getChats).
@@ -124,8 +124,7 @@ async fn main() -> ExitCode {
 async fn run() -> Result<(), Failure> {
     let args = parse_args(std::env::args().skip(1))?;
     if args.help {
-        println!("{HELP}");
-        return Ok(());
+        return writeln!(std::io::stdout(), "{HELP}").map_err(write_error);
     }
     let Target {
         client,
@@ -148,7 +147,6 @@ async fn run() -> Result<(), Failure> {
 
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
-    let write_error = |e: std::io::Error| Failure::Run(format!("cannot write the output: {e}"));
     if !args.json {
         writeln!(
             out,

@@ -10,9 +10,12 @@
 //! messages. Exit codes: 0 success, 2 usage error, 1
 //! anything else; a write whose outcome is unknown says so.
 
+use std::io::Write;
 use std::process::ExitCode;
 
-use yandex_market_chats_examples::{Failure, chat_or_first, connect, exit, number, value};
+use yandex_market_chats_examples::{
+    Failure, chat_or_first, connect, exit, number, value, write_error,
+};
 use yandex_market_chats_sandbox::SandboxConfig;
 
 const HELP: &str = "Send a message or a file to a chat (sendMessageToChat, sendFileToChat).
@@ -40,8 +43,7 @@ async fn run() -> Result<(), Failure> {
     while let Some(flag) = args.next() {
         match flag.as_str() {
             "--help" | "-h" => {
-                println!("{HELP}");
-                return Ok(());
+                return writeln!(std::io::stdout(), "{HELP}").map_err(write_error);
             }
             "--chat-id" => chat_id = Some(number::<u64>(&flag, &value(&flag, &mut args)?)?),
             "--business-id" => business_id = Some(number(&flag, &value(&flag, &mut args)?)?),
@@ -81,13 +83,16 @@ async fn run() -> Result<(), Failure> {
     }
     eprintln!("sent to chat {chat_id}");
     if let Some(sandbox) = &target.sandbox {
+        let mut out = std::io::stdout().lock();
         for message in sandbox.messages(chat_id).iter().rev().take(3).rev() {
-            println!(
+            writeln!(
+                out,
                 "{} {:<9} {}",
                 message.created_at.to_rfc3339(),
                 message.sender.as_str(),
                 message.message.as_deref().unwrap_or("[file]")
-            );
+            )
+            .map_err(write_error)?;
         }
     }
     Ok(())

@@ -19,6 +19,19 @@ pub enum Failure {
     Usage(String),
     /// Anything else: exit code 1.
     Run(String),
+    /// Standard output was closed early (`... | head`): the reader has
+    /// what it wanted, so the example ends quietly with exit code 0.
+    OutputClosed,
+}
+
+/// What a failed write to standard output means: a closed pipe ends the
+/// example quietly; anything else is a run error.
+pub fn write_error(error: std::io::Error) -> Failure {
+    if error.kind() == std::io::ErrorKind::BrokenPipe {
+        Failure::OutputClosed
+    } else {
+        Failure::Run(format!("cannot write the output: {error}"))
+    }
 }
 
 impl From<Error> for Failure {
@@ -33,7 +46,7 @@ impl From<Error> for Failure {
 /// Prints a failure as one line on stderr and gives the exit code.
 pub fn exit(result: Result<(), Failure>) -> ExitCode {
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(()) | Err(Failure::OutputClosed) => ExitCode::SUCCESS,
         Err(Failure::Usage(message)) => {
             eprintln!("error: {message}");
             ExitCode::from(2)

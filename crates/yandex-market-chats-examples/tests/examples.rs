@@ -287,3 +287,71 @@ fn reply_sends_to_a_sandbox_chat_and_refuses_bad_input() {
         );
     }
 }
+
+/// `... | head -1`: the reader closes the pipe after one line; every
+/// example then ends quietly with status 0.
+#[test]
+fn every_example_ends_quietly_when_its_output_is_closed_early() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+
+    for (name, args) in [
+        ("list_chats", &[][..]),
+        ("chat_history", &[][..]),
+        ("follow_chats", &["--from-beginning", "--for", "30"][..]),
+    ] {
+        let mut child = Command::new(example_named(name))
+            .args(args)
+            .env_remove("YANDEX_MARKET_API_KEY")
+            .env_remove("YANDEX_MARKET_BUSINESS_ID")
+            .env_remove("YANDEX_MARKET_BASE_URL")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the example runs");
+        let mut first = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut first)
+            .unwrap();
+        assert!(!first.is_empty(), "{name} printed nothing");
+        // The reader is gone: the pipe is closed.
+        let output = child.wait_with_output().unwrap();
+        let stderr = text(&output.stderr);
+        assert!(
+            output.status.success(),
+            "{name}: {:?} {stderr}",
+            output.status
+        );
+        assert!(!stderr.contains("Broken pipe"), "{name}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{name}: {stderr}");
+    }
+}
+
+#[test]
+fn follow_chats_prints_events_as_buyers_write() {
+    let output = run_named("follow_chats", &["--for", "4", "--json"]);
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let events: Vec<serde_json::Value> = text(&output.stdout)
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("each line is JSON"))
+        .collect();
+    let messages: Vec<&serde_json::Value> =
+        events.iter().filter(|e| e["event"] == "message").collect();
+    assert!(
+        !messages.is_empty(),
+        "the sandbox's buyers wrote: {events:?}"
+    );
+    for message in messages {
+        assert_eq!(message["message"]["sender"], "CUSTOMER");
+        assert!(
+            message["dedupKey"]
+                .as_str()
+                .unwrap()
+                .starts_with("message:")
+        );
+    }
+    // The same exit codes as the other examples.
+    let output = run_named("follow_chats", &["--for", "soon"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert_eq!(text(&output.stderr).lines().count(), 1);
+}

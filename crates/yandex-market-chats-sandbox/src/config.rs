@@ -12,6 +12,8 @@ pub struct SandboxConfig {
     pub(crate) api_key: String,
     pub(crate) read_only_api_key: Option<String>,
     pub(crate) hourly_quota: Option<u32>,
+    /// Quotas set per operation, over the defaults.
+    pub(crate) operation_quotas: Vec<(yandex_market_chats::Operation, u32)>,
     pub(crate) quota_window: Duration,
     pub(crate) parallel_limit: Option<usize>,
     pub(crate) latency: Duration,
@@ -33,6 +35,7 @@ impl Default for SandboxConfig {
             api_key: "sandbox-api-key".to_owned(),
             read_only_api_key: None,
             hourly_quota: Some(5_000),
+            operation_quotas: Vec::new(),
             quota_window: Duration::from_secs(3600),
             parallel_limit: Some(4),
             latency: Duration::ZERO,
@@ -79,6 +82,19 @@ impl SandboxConfig {
     /// quotas (1,000 per hour, 10,000 for getChatHistory) in the same window.
     pub fn hourly_quota(mut self, quota: Option<u32>) -> Self {
         self.hourly_quota = quota;
+        self
+    }
+
+    /// The hourly quota of one operation other than getChats (whose quota
+    /// is [`SandboxConfig::hourly_quota`]); by default the API's
+    /// (getChatHistory 10,000, the others 1,000).
+    pub fn operation_quota(
+        mut self,
+        operation: yandex_market_chats::Operation,
+        quota: u32,
+    ) -> Self {
+        self.operation_quotas.retain(|(op, _)| *op != operation);
+        self.operation_quotas.push((operation, quota));
         self
     }
 

@@ -24,9 +24,14 @@ pub(crate) fn take_quota(
     operation: Operation,
 ) -> Result<RateHeaders, RateHeaders> {
     let config = &shared.config;
+    let set = config
+        .operation_quotas
+        .iter()
+        .find(|(op, _)| *op == operation)
+        .map(|(_, quota)| *quota);
     let quota = config.hourly_quota.map(|get_chats| match operation {
         Operation::GetChats => get_chats,
-        other => other.default_hourly_quota(),
+        other => set.unwrap_or(other.default_hourly_quota()),
     });
     let limit = quota.unwrap_or(u32::MAX);
     let mut state = shared.state();

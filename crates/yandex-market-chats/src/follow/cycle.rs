@@ -217,7 +217,7 @@ impl Follower {
         let mut items = Vec::new();
         let read_from = match &known {
             None => {
-                let after_start = |at: &DateTime<FixedOffset>| start.is_none_or(|s| *at > s);
+                let after_start = |at: &DateTime<FixedOffset>| start.is_none_or(|s| *at >= s);
                 if after_start(&chat.created_at) {
                     items.push(Item {
                         // Until its messages are taken, the chat is read again.
@@ -332,7 +332,7 @@ impl Follower {
         let start = self.state.start;
         messages.retain(|m| match from {
             Some(from) => m.message_id.get() > from,
-            None => start.is_none_or(|s| m.created_at > s),
+            None => start.is_none_or(|s| m.created_at >= s),
         });
         messages.sort_by_key(|m| m.message_id);
         messages.dedup_by_key(|m| m.message_id);

@@ -426,7 +426,12 @@ impl Drop for FollowStream {
 
 impl State {
     pub(crate) fn fresh(business_id: BusinessId, options: &Options) -> Self {
-        let start = (!options.from_beginning).then(|| chrono::Utc::now().fixed_offset());
+        // Whole seconds, as the API's times: a message written in the second
+        // the follower starts is delivered (at least once), never lost.
+        let start = (!options.from_beginning).then(|| {
+            let now = chrono::Utc::now().fixed_offset();
+            now - chrono::TimeDelta::nanoseconds(i64::from(chrono::Timelike::nanosecond(&now)))
+        });
         Self::new(business_id.get(), start)
     }
 }

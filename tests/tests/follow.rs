@@ -1,0 +1,574 @@
+//! The follower against the sandbox, whose buyers write while it runs:
+//! every message exactly once and in order per chat (polling alone, and
+//! push + polling), restarts and crashes that lose nothing, checkpoints,
+//! pacing within the quota share.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use futures::TryStreamExt;
+use yandex_market_chats::follow::{ChatEvent, FileCheckpoint, FollowHints, FollowStream};
+use yandex_market_chats::notifications::axum::NotificationEndpoint;
+use yandex_market_chats::{ChatId, ChatStatus, Client, Error, Operation};
+use yandex_market_chats_sandbox::{Sandbox, SandboxConfig};
+
+const FOLLOWER: &str = env!("CARGO_BIN_EXE_ymc_follower");
+
+/// A sandbox whose own quota does not stretch the follower's pacing.
+fn roomy(chats: usize) -> SandboxConfig {
+    SandboxConfig::default()
+        .chats(chats)
+        .hourly_quota(Some(10_000_000))
+}
+
+fn client(sandbox: &Sandbox) -> Client {
+    sandbox
+        .client_builder()
+        .operation_quota(Operation::GetChats, Some(10_000_000))
+        .operation_quota(Operation::GetChatHistory, Some(10_000_000))
+        .operation_quota(Operation::GetChat, Some(10_000_000))
+        .build()
+        .unwrap()
+}
+
+/// Polls the stream for a moment: its first poll sets the start point and
+/// runs the first cycle.
+async fn prime(stream: &mut FollowStream) -> Vec<ChatEvent> {
+    let mut events = Vec::new();
+    while let Ok(next) = tokio::time::timeout(Duration::from_millis(300), stream.try_next()).await {
+        match next.unwrap() {
+            Some(event) => events.push(event),
+            None => break,
+        }
+    }
+    events
+}
+
+/// Takes events until `done` says so, or fails after `limit`.
+async fn take_until(
+    stream: &mut FollowStream,
+    limit: Duration,
+    mut done: impl FnMut(&[ChatEvent]) -> bool,
+) -> Vec<ChatEvent> {
+    let mut events = Vec::new();
+    let deadline = tokio::time::Instant::now() + limit;
+    while !done(&events) {
+        match tokio::time::timeout_at(deadline, stream.try_next()).await {
+            Ok(Ok(Some(event))) => events.push(event),
+            Ok(Ok(None)) => panic!("the stream ended"),
+            Ok(Err(error)) => panic!("the stream failed: {error}"),
+            Err(_) => panic!(
+                "timed out after {limit:?} with {} events: {events:#?}",
+                events.len()
+            ),
+        }
+    }
+    events
+}
+
+fn messages(events: &[ChatEvent]) -> Vec<(u64, u64)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            ChatEvent::Message {
+                chat_id, message, ..
+            } => Some((chat_id.get(), message.message_id.get())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Each message once, and in order within its chat.
+fn assert_once_in_order(events: &[ChatEvent]) {
+    let keys: Vec<String> = events.iter().map(ChatEvent::dedup_key).collect();
+    let unique: HashSet<&String> = keys.iter().collect();
+    assert_eq!(unique.len(), keys.len(), "an event came twice: {keys:?}");
+    let mut last: HashMap<u64, u64> = HashMap::new();
+    for (chat, message) in messages(events) {
+        if let Some(before) = last.insert(chat, message) {
+            assert!(
+                before < message,
+                "chat {chat}: message {message} after {before}"
+            );
+        }
+    }
+}
+
+/// Buyers write `n` messages into the first chats, one every `every`.
+fn buyers_write(sandbox: &Sandbox, n: usize, every: Duration) -> Vec<(u64, u64)> {
+    let chats = sandbox.chats();
+    (0..n)
+        .map(|i| {
+            std::thread::sleep(every);
+            let chat = &chats[i % 5];
+            let id = sandbox.customer_message(chat.chat_id, format!("question {i}"));
+            (chat.chat_id.get(), id.get())
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_message_written_during_the_run_arrives_once_in_order_by_polling() {
+    let sandbox = std::sync::Arc::new(Sandbox::start(roomy(25)).unwrap());
+    let mut stream = client(&sandbox)
+        .follow(sandbox.business_id())
+        .poll_interval(Duration::from_millis(30))
+        .stream();
+    // The first cycle sets the start point: nothing written before it.
+    let before = prime(&mut stream).await;
+    assert!(
+        before.is_empty(),
+        "nothing before the start point: {before:?}"
+    );
+    let writer = {
+        let sandbox = std::sync::Arc::clone(&sandbox);
+        tokio::task::spawn_blocking(move || buyers_write(&sandbox, 20, Duration::from_millis(15)))
+    };
+    let events = take_until(&mut stream, Duration::from_secs(20), |events| {
+        messages(events).len() >= 20
+    })
+    .await;
+    let written = writer.await.unwrap();
+    assert_once_in_order(&events);
+    let mut got = messages(&events);
+    got.sort_unstable();
+    let mut want = written;
+    want.sort_unstable();
+    assert_eq!(got, want, "exactly the messages written, each once");
+    // Only buyers' messages: a reply of ours is no event.
+    let chat = &sandbox.chats()[0];
+    client(&sandbox)
+        .chat(sandbox.business_id(), chat.chat_id)
+        .send_message("we are on it")
+        .await
+        .unwrap();
+    let next = sandbox.customer_message(chat.chat_id, "thanks");
+    let events = take_until(&mut stream, Duration::from_secs(10), |events| {
+        !messages(events).is_empty()
+    })
+    .await;
+    assert_eq!(messages(&events), vec![(chat.chat_id.get(), next.get())]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn from_the_beginning_replays_existing_messages_and_chats() {
+    let sandbox = Sandbox::start(roomy(3)).unwrap();
+    let existing: usize = sandbox
+        .chats()
+        .iter()
+        .map(|c| sandbox.messages(c.chat_id).len())
+        .sum();
+    let mut stream = client(&sandbox)
+        .follow(sandbox.business_id())
+        .from_beginning()
+        .own_messages(true)
+        .poll_interval(Duration::from_millis(30))
+        .stream();
+    let events = take_until(&mut stream, Duration::from_secs(10), |events| {
+        messages(events).len() >= existing
+    })
+    .await;
+    assert_once_in_order(&events);
+    let new_chats = events
+        .iter()
+        .filter(|e| matches!(e, ChatEvent::NewChat { .. }))
+        .count();
+    assert_eq!(new_chats, 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_changes_and_new_chats_are_events() {
+    let sandbox = Sandbox::start(roomy(5)).unwrap();
+    let mut stream = client(&sandbox)
+        .follow(sandbox.business_id())
+        .poll_interval(Duration::from_millis(30))
+        .stream();
+    assert!(prime(&mut stream).await.is_empty());
+    let chat = sandbox.chats()[1].clone();
+    sandbox.set_status(chat.chat_id, ChatStatus::WaitingForArbiter);
+    let opened = sandbox.open_chat(51_234_567, "where is my order?");
+    let events = take_until(&mut stream, Duration::from_secs(10), |events| {
+        events
+            .iter()
+            .any(|e| matches!(e, ChatEvent::StatusChanged { .. }))
+            && events
+                .iter()
+                .any(|e| matches!(e, ChatEvent::NewChat { .. }))
+            && !messages(events).is_empty()
+    })
+    .await;
+    let changed = events
+        .iter()
+        .find_map(|e| match e {
+            ChatEvent::StatusChanged { chat, previous, .. } => {
+                Some((chat.clone(), previous.clone()))
+            }
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(changed.0.chat_id, chat.chat_id);
+    assert_eq!(changed.0.status, ChatStatus::WaitingForArbiter);
+    assert_eq!(changed.1, chat.status);
+    let new = events
+        .iter()
+        .find_map(|e| match e {
+            ChatEvent::NewChat { chat, .. } => Some(chat.chat_id),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(new, opened);
+    assert!(messages(&events).iter().any(|(c, _)| *c == opened.get()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn push_speeds_it_up_a_dropped_notification_is_caught_by_polling_a_doubled_one_is_one_event()
+{
+    // The notification endpoint the sandbox posts to, feeding the follower.
+    let hints = FollowHints::new();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    let app = NotificationEndpoint::new("ymc-tests", "1.0.0")
+        .unwrap()
+        .hints(hints.clone())
+        .router();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let sandbox = Sandbox::start(roomy(10).notify_url(endpoint)).unwrap();
+    let poll = Duration::from_secs(3);
+    let mut stream = client(&sandbox)
+        .follow(sandbox.business_id())
+        .poll_interval(poll)
+        .hints(hints.clone())
+        .stream();
+    assert!(prime(&mut stream).await.is_empty());
+    let chats = sandbox.chats();
+
+    // Push: the message arrives long before the next cycle.
+    let started = Instant::now();
+    let first = sandbox.customer_message(chats[0].chat_id, "pushed");
+    let events = take_until(&mut stream, Duration::from_secs(10), |e| {
+        !messages(e).is_empty()
+    })
+    .await;
+    assert_eq!(
+        messages(&events),
+        vec![(chats[0].chat_id.get(), first.get())]
+    );
+    assert!(started.elapsed() < poll / 2, "took {:?}", started.elapsed());
+
+    // A doubled notification: one event.
+    sandbox.duplicate_notifications(1);
+    let second = sandbox.customer_message(chats[1].chat_id, "pushed twice");
+    let events = take_until(&mut stream, Duration::from_secs(10), |e| {
+        !messages(e).is_empty()
+    })
+    .await;
+    assert_eq!(
+        messages(&events),
+        vec![(chats[1].chat_id.get(), second.get())]
+    );
+
+    // A dropped one: polling catches it within one cycle.
+    sandbox.drop_notifications(1);
+    let started = Instant::now();
+    let third = sandbox.customer_message(chats[2].chat_id, "never pushed");
+    let events = take_until(&mut stream, poll * 2, |e| !messages(e).is_empty()).await;
+    assert_eq!(
+        messages(&events),
+        vec![(chats[2].chat_id.get(), third.get())]
+    );
+    assert!(started.elapsed() <= poll + Duration::from_secs(1));
+    // Nothing more: the doubled notification yielded no second event.
+    let quiet = tokio::time::timeout(Duration::from_millis(500), stream.try_next()).await;
+    assert!(quiet.is_err(), "unexpected event: {quiet:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_with_a_file_checkpoint_loses_nothing_and_repeats_nothing_taken() {
+    let dir = std::env::temp_dir().join(format!("ymc-follow-{}", fastrand::u64(..)));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("chats.state");
+    let sandbox = Sandbox::start(roomy(10)).unwrap();
+    let follow = || {
+        client(&sandbox)
+            .follow(sandbox.business_id())
+            .checkpoint(FileCheckpoint::new(&path))
+            .poll_interval(Duration::from_millis(30))
+            .stream()
+    };
+    let mut stream = follow();
+    assert!(prime(&mut stream).await.is_empty());
+    let chats = sandbox.chats();
+    let mut written = Vec::new();
+    for i in 0..6 {
+        written.push(
+            sandbox
+                .customer_message(chats[i % 3].chat_id, format!("m{i}"))
+                .get(),
+        );
+    }
+    let first = take_until(&mut stream, Duration::from_secs(10), |e| {
+        messages(e).len() >= 3
+    })
+    .await;
+    drop(stream); // mid-run, with events not taken yet
+
+    for i in 6..9 {
+        written.push(
+            sandbox
+                .customer_message(chats[i % 3].chat_id, format!("m{i}"))
+                .get(),
+        );
+    }
+    let mut stream = follow();
+    let taken = messages(&first).len();
+    let second = take_until(&mut stream, Duration::from_secs(10), |e| {
+        messages(e).len() + taken >= 9
+    })
+    .await;
+    let mut all: Vec<u64> = messages(&first)
+        .into_iter()
+        .chain(messages(&second))
+        .map(|(_, m)| m)
+        .collect();
+    let count = all.len();
+    all.sort_unstable();
+    all.dedup();
+    assert_eq!(
+        all.len(),
+        count,
+        "an event taken before the restart came again"
+    );
+    written.sort_unstable();
+    assert_eq!(all, written, "nothing lost");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_corrupt_or_foreign_checkpoint_is_a_clear_error() {
+    let sandbox = Sandbox::start(roomy(2)).unwrap();
+    let dir = std::env::temp_dir().join(format!("ymc-follow-{}", fastrand::u64(..)));
+    std::fs::create_dir_all(&dir).unwrap();
+    for (name, content) in [
+        (
+            "corrupt.state",
+            &b"{\"format\": \"yandex-market-chats/follow\", \"version\""[..],
+        ),
+        ("foreign.state", &b"{\"hello\": \"world\"}"[..]),
+        ("binary.state", &[0xff, 0x00, 0x13][..]),
+    ] {
+        let path = dir.join(name);
+        std::fs::write(&path, content).unwrap();
+        let mut stream = client(&sandbox)
+            .follow(sandbox.business_id())
+            .checkpoint(FileCheckpoint::new(&path))
+            .stream();
+        let error = stream.try_next().await.unwrap_err();
+        assert!(
+            matches!(error, Error::Checkpoint { .. }),
+            "{name}: {error:?}"
+        );
+        assert!(
+            error.to_string().contains("not this follower's state"),
+            "{name}: {error}"
+        );
+        // The file is left as it was: never a silent restart from scratch.
+        assert_eq!(std::fs::read(&path).unwrap(), content);
+        assert!(sandbox.requests().is_empty());
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_killed_follower_loses_nothing() {
+    let sandbox = Sandbox::start(roomy(10)).unwrap();
+    let dir = std::env::temp_dir().join(format!("ymc-follow-{}", fastrand::u64(..)));
+    std::fs::create_dir_all(&dir).unwrap();
+    let checkpoint = dir.join("chats.state");
+    let spawn = || {
+        Command::new(FOLLOWER)
+            .args([
+                sandbox.base_url(),
+                sandbox.api_key(),
+                &sandbox.business_id().to_string(),
+                checkpoint.to_str().unwrap(),
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let read_keys =
+        |child: &mut std::process::Child, done: &dyn Fn(&[String]) -> bool| -> Vec<String> {
+            let stdout = child.stdout.take().unwrap();
+            let (tx, rx) = std::sync::mpsc::channel();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stdout).lines() {
+                    if tx.send(line.unwrap()).is_err() {
+                        break;
+                    }
+                }
+            });
+            let mut keys = Vec::new();
+            let deadline = Instant::now() + Duration::from_secs(15);
+            while !done(&keys) {
+                let left = deadline.saturating_duration_since(Instant::now());
+                match rx.recv_timeout(left) {
+                    Ok(key) => keys.push(key),
+                    Err(_) => panic!("got only {keys:?}"),
+                }
+            }
+            keys
+        };
+    let chats = sandbox.chats();
+    let mut child = spawn();
+    // Wait for its start point to be saved.
+    let started = Instant::now();
+    while !checkpoint.exists() {
+        assert!(started.elapsed() < Duration::from_secs(10));
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let mut written: BTreeMap<String, u64> = BTreeMap::new();
+    for i in 0..5 {
+        let chat = chats[i % 2].chat_id;
+        let id = sandbox.customer_message(chat, format!("m{i}"));
+        written.insert(format!("message:{chat}:{id}"), id.get());
+    }
+    let before = read_keys(&mut child, &|keys: &[String]| {
+        keys.iter().filter(|k| k.starts_with("message:")).count() >= 3
+    });
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+
+    for i in 5..8 {
+        let chat: ChatId = chats[i % 2].chat_id;
+        let id = sandbox.customer_message(chat, format!("m{i}"));
+        written.insert(format!("message:{chat}:{id}"), id.get());
+    }
+    let mut child = spawn();
+    let wanted: Vec<String> = written.keys().cloned().collect();
+    let seen_before = before.clone();
+    let mut after = read_keys(&mut child, &|keys: &[String]| {
+        wanted
+            .iter()
+            .all(|w| keys.contains(w) || seen_before.contains(w))
+    });
+    // At most the last event taken comes again: wait a little for it.
+    std::thread::sleep(Duration::from_millis(300));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let mut seen: Vec<String> = before.clone();
+    seen.append(&mut after);
+    let distinct: HashSet<&String> = seen.iter().collect();
+    for key in written.keys() {
+        assert!(distinct.contains(key), "{key} lost; saw {seen:?}");
+    }
+    let repeated = seen.len() - distinct.len();
+    assert!(
+        repeated <= 1,
+        "more than the last taken event came again: {seen:?}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_small_quota_it_keeps_to_its_share_and_leaves_the_rest() {
+    // 20 getChats and 20 getChatHistory an hour on the server.
+    let sandbox = Sandbox::start(
+        SandboxConfig::default()
+            .chats(60)
+            .hourly_quota(Some(20))
+            .operation_quota(Operation::GetChatHistory, 20),
+    )
+    .unwrap();
+    let client = sandbox.client().unwrap();
+    let mut stream = client
+        .follow(sandbox.business_id())
+        .from_beginning()
+        .poll_interval(Duration::from_millis(10))
+        .stream();
+    // It follows for a while; pacing holds it back.
+    let _ = tokio::time::timeout(Duration::from_secs(2), async {
+        while let Ok(Some(_)) = stream.try_next().await {}
+    })
+    .await;
+    let requests = sandbox.requests();
+    let count = |path_end: &str| {
+        requests
+            .iter()
+            .filter(|r| r.path.ends_with(path_end))
+            .count()
+    };
+    let listing = count("/chats");
+    let history = count("/chats/history");
+    assert!(listing >= 1, "it listed");
+    assert!(listing <= 10, "no more than half of getChats: {listing}");
+    assert!(
+        history <= 10,
+        "no more than half of getChatHistory: {history}"
+    );
+    assert_eq!(
+        requests.iter().filter(|r| r.status == Some(420)).count(),
+        0,
+        "never a 420"
+    );
+    // The rest of the program still gets its requests through.
+    drop(stream);
+    let page = client
+        .chats(sandbox.business_id())
+        .page(None)
+        .await
+        .unwrap();
+    assert!(!page.chats.is_empty());
+}
+
+/// What a follower of 1,000 open chats costs, counted at the sandbox: a
+/// cycle is one getChats request per 20 chats plus one getChatHistory
+/// request per changed chat; naive polling would read every history.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cycle_over_1000_chats_costs_50_listings_plus_one_read_per_changed_chat() {
+    let sandbox = Sandbox::start(roomy(1000)).unwrap();
+    let mut stream = client(&sandbox)
+        .follow(sandbox.business_id())
+        .poll_interval(Duration::from_millis(200))
+        .stream();
+    assert!(prime(&mut stream).await.is_empty());
+    let count = |end: &str| {
+        sandbox
+            .requests()
+            .iter()
+            .filter(|r| r.path.ends_with(end))
+            .count()
+    };
+    let (listing, history) = (count("/chats"), count("/chats/history"));
+    assert!(
+        listing >= 50 && listing % 50 == 0,
+        "whole cycles of 50 pages: {listing}"
+    );
+    assert_eq!(history, 0, "nothing changed: no history read");
+
+    let chats = sandbox.chats();
+    for chat in chats.iter().take(10) {
+        sandbox.customer_message(chat.chat_id, "hello");
+    }
+    let events = take_until(&mut stream, Duration::from_secs(20), |e| {
+        messages(e).len() >= 10
+    })
+    .await;
+    assert_once_in_order(&events);
+    assert_eq!(
+        count("/chats/history") - history,
+        10,
+        "one read per changed chat"
+    );
+    let cycles = (count("/chats") - listing) / 50;
+    assert!(cycles >= 1);
+    println!(
+        "1,000 chats: {} getChats per cycle, 1 getChatHistory per changed chat ({} for 10 changed chats)",
+        50,
+        count("/chats/history") - history
+    );
+}
