@@ -213,4 +213,92 @@ async fn ids_round_trip(client: &Client, chat: &Chat, message: &ChatMessage) -> 
 fn the_public_surface_compiles() {
     // Nothing to run: the file building is the test.
     let _ = (traits as fn(), builder as fn() -> Result<Client, Error>);
+    let _ = redis_surface as fn(&str) -> Result<Client, Error>;
+}
+
+/// The follower's surface: `client.follow(..)` -> `FollowQuery` ->
+/// `FollowStream` (`Send + Unpin + 'static`) of `ChatEvent`s.
+async fn follow_surface(client: &Client) -> Result<(), Error> {
+    use futures::TryStreamExt;
+    use yandex_market_chats::follow::{
+        ChatEvent, Checkpoint, FileCheckpoint, FollowHints, FollowQuery, FollowStream,
+        MemoryCheckpoint,
+    };
+
+    send_unpin_static::<FollowStream>();
+    clone::<FollowHints>();
+    let hints = FollowHints::new();
+    let query: FollowQuery = client
+        .follow(42)
+        .checkpoint(FileCheckpoint::new("chats.state"))
+        .poll_interval(Duration::from_secs(30))
+        .statuses([yandex_market_chats::ChatStatus::New])
+        .types([yandex_market_chats::ChatType::Chat])
+        .context_types([yandex_market_chats::ChatContextType::Order])
+        .from_beginning()
+        .own_messages(false)
+        .quota_share(0.5)
+        .hints(hints.clone());
+    let _ = client.follow(42).checkpoint(MemoryCheckpoint::new());
+    let mut events: FollowStream = query.stream();
+    while let Some(event) = events.try_next().await? {
+        let _: String = event.dedup_key();
+        let _: ChatId = event.chat_id();
+        match event {
+            ChatEvent::Message {
+                chat_id, message, ..
+            } => {
+                let _: (ChatId, MessageId, Option<String>) =
+                    (chat_id, message.message_id, message.message);
+            }
+            ChatEvent::NewChat { chat, .. } => {
+                let _: Chat = chat;
+            }
+            ChatEvent::StatusChanged { chat, previous, .. } => {
+                let _: (Chat, yandex_market_chats::ChatStatus) = (chat, previous);
+            }
+            ChatEvent::ChatGone { chat_id, .. } => {
+                hints.chat(chat_id);
+            }
+            _ => {}
+        }
+    }
+    fn checkpoint<C: Checkpoint>(_: C) {}
+    checkpoint(FileCheckpoint::new(std::path::PathBuf::from("x")));
+    Ok(())
+}
+
+/// The variants the follower and the shared limiter added.
+fn newer_errors(error: &Error) -> Option<&str> {
+    match error {
+        Error::Checkpoint { message } | Error::LimiterUnavailable { message } => Some(message),
+        _ => None,
+    }
+}
+
+/// The shared limiter's surface (feature `redis`): no redis type in it.
+fn redis_surface(key: &str) -> Result<Client, Error> {
+    use yandex_market_chats::redis::{OnUnreachable, RedisLimiter};
+
+    send_sync_static::<RedisLimiter>();
+    clone::<RedisLimiter>();
+    let limiter: RedisLimiter = RedisLimiter::new("redis://127.0.0.1:6379/0")?
+        .key_prefix("app")
+        .lease(Duration::from_secs(20))
+        .unreachable_after(Duration::from_millis(300))
+        .on_unreachable(OnUnreachable::FailOpen);
+    let client = Client::builder().api_key(key).limiter(limiter).build()?;
+    Ok(client)
+}
+
+/// The notification router's surface (feature `axum`).
+fn axum_surface(hints: yandex_market_chats::follow::FollowHints) -> Result<axum::Router, Error> {
+    use yandex_market_chats::notifications::axum::NotificationEndpoint;
+
+    Ok(NotificationEndpoint::new("name", "1.0")?
+        .hints(hints)
+        .secret_path("secret")
+        .max_body_bytes(65_536)
+        .on_notification(|_| {})
+        .router())
 }
