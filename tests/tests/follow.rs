@@ -572,3 +572,79 @@ async fn a_cycle_over_1000_chats_costs_50_listings_plus_one_read_per_changed_cha
         count("/chats/history") - history
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_error_ends_the_stream_with_the_checkpoint_consistent_and_a_new_stream_goes_on() {
+    use yandex_market_chats::RetryPolicy;
+    use yandex_market_chats_sandbox::Fault;
+
+    let dir = std::env::temp_dir().join(format!("ymc-follow-{}", fastrand::u64(..)));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("chats.state");
+    let sandbox = Sandbox::start(roomy(5)).unwrap();
+    let strict = sandbox
+        .client_builder()
+        .retry(RetryPolicy::disabled())
+        .operation_quota(Operation::GetChats, Some(10_000_000))
+        .operation_quota(Operation::GetChatHistory, Some(10_000_000))
+        .build()
+        .unwrap();
+    let follow = |client: &Client| {
+        client
+            .follow(sandbox.business_id())
+            .checkpoint(FileCheckpoint::new(&path))
+            .poll_interval(Duration::from_millis(30))
+            .stream()
+    };
+    let mut stream = follow(&strict);
+    assert!(prime(&mut stream).await.is_empty());
+    let chat = sandbox.chats()[0].chat_id;
+    let first = sandbox.customer_message(chat, "before the outage");
+    let events = take_until(&mut stream, Duration::from_secs(10), |e| {
+        !messages(e).is_empty()
+    })
+    .await;
+    assert_eq!(messages(&events), vec![(chat.get(), first.get())]);
+
+    // The server fails; without retries the stream ends with the error.
+    sandbox.fail_next(1, Fault::InternalError);
+    let second = sandbox.customer_message(chat, "during the outage");
+    let error = loop {
+        match tokio::time::timeout(Duration::from_secs(10), stream.try_next()).await {
+            Ok(Err(error)) => break error,
+            // The status change that came with the first message.
+            Ok(Ok(Some(ChatEvent::StatusChanged { .. }))) => {}
+            Ok(Ok(Some(event))) => panic!("no message during the outage: {event:?}"),
+            Ok(Ok(None)) => panic!("the stream ended without an error"),
+            Err(_) => panic!("no error within 10 s"),
+        }
+    };
+    assert_eq!(error.status(), Some(500), "{error}");
+    drop(stream);
+
+    // A new stream goes on from the checkpoint: the message written during
+    // the outage comes, the one taken before does not.
+    let mut stream = follow(&client(&sandbox));
+    let events = take_until(&mut stream, Duration::from_secs(10), |e| {
+        !messages(e).is_empty()
+    })
+    .await;
+    assert_eq!(messages(&events), vec![(chat.get(), second.get())]);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn a_second_stream_from_one_query_does_not_start_from_scratch() {
+    let sandbox = Sandbox::start(roomy(2)).unwrap();
+    let path = std::env::temp_dir().join(format!("ymc-follow-{}.state", fastrand::u64(..)));
+    let query = client(&sandbox)
+        .follow(sandbox.business_id())
+        .checkpoint(FileCheckpoint::new(&path));
+    let _first = query.clone().stream();
+    let error = query.stream().try_next().await.unwrap_err();
+    assert!(matches!(error, Error::Checkpoint { .. }), "{error:?}");
+    assert!(
+        error.to_string().contains("taken by an earlier stream"),
+        "{error}"
+    );
+}

@@ -153,6 +153,10 @@ impl ChatEvent {
 
 /// A follower of one business's chats, from [`Client::follow`]. Nothing is
 /// sent until the stream is polled.
+///
+/// `.stream()` takes the checkpoint given with [`FollowQuery::checkpoint`]:
+/// a second stream from the same query (or a clone of it) fails with
+/// [`Error::Checkpoint`] rather than start from scratch.
 #[derive(Clone)]
 #[must_use = "a follow query does nothing until you call .stream()"]
 pub struct FollowQuery {
@@ -273,15 +277,23 @@ impl FollowQuery {
     /// Unpin + 'static`; dropping it stops following (the state of the
     /// events taken is saved).
     pub fn stream(self) -> FollowStream {
-        let checkpoint: Box<dyn Checkpoint> = match &self.checkpoint {
+        // A stream takes the query's checkpoint: a second stream from the
+        // same query (or a clone) must not silently start from scratch.
+        let checkpoint: Option<Box<dyn Checkpoint>> = match &self.checkpoint {
             Some(shared) => shared
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .take()
-                .unwrap_or_else(|| Box::new(MemoryCheckpoint::new())),
-            None => Box::new(MemoryCheckpoint::new()),
+                .take(),
+            None => Some(Box::new(MemoryCheckpoint::new())),
         };
-        let problem = if !(0.01..=1.0).contains(&self.options.quota_share) {
+        let problem = if checkpoint.is_none() {
+            Some(Error::Checkpoint {
+                message: "this query's checkpoint was taken by an earlier stream; \
+                          give each stream its own checkpoint (for example a new \
+                          FileCheckpoint on the same path once the first stream is dropped)"
+                    .to_owned(),
+            })
+        } else if !(0.01..=1.0).contains(&self.options.quota_share) {
             Some(Error::invalid_input(format!(
                 "quota_share must be from 0.01 to 1.0, got {}",
                 self.options.quota_share
@@ -302,7 +314,7 @@ impl FollowQuery {
                 self.client,
                 self.business_id,
                 self.options,
-                checkpoint,
+                checkpoint.unwrap_or_else(|| Box::new(MemoryCheckpoint::new())),
             )),
             queue: VecDeque::new(),
             unsaved: false,
