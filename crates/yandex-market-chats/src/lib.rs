@@ -17,9 +17,15 @@
 //!   quotas per operation, following the server's rate-limit headers
 //!   ([`limits`]; plug in your own [`Limiter`]); retries with jittered backoff
 //!   that never repeat a write blindly ([`Error::OutcomeUnknown`]).
+//! - **Follow chats** ([`Client::follow`], [`follow`]): one stream of typed
+//!   events (new messages, new chats, status changes) from polling, sped up
+//!   by push notifications, deduplicated, with checkpoints that survive
+//!   restarts, paced to a share of the quotas.
+//! - **Several processes** (feature `redis`): `redis::RedisLimiter` shares
+//!   the limits of a business across every process on one Redis.
 //! - **One error type** ([`Error`]) with predicates (`is_retryable`,
 //!   `is_rate_limited`, `is_auth`), and **typed push notifications**
-//!   ([`notifications`]).
+//!   ([`notifications`]; with the feature `axum`, a ready router).
 //!
 //! The credential never appears in `Debug`, `Display`, errors or logs.
 //!
