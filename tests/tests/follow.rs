@@ -648,3 +648,41 @@ async fn a_second_stream_from_one_query_does_not_start_from_scratch() {
         "{error}"
     );
 }
+
+/// The first cycle takes a while over many chats; a message written while it
+/// runs (after the start point) is delivered, not absorbed into its baseline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_cycle_does_not_absorb_messages_written_while_it_runs() {
+    let sandbox =
+        std::sync::Arc::new(Sandbox::start(roomy(400).latency(Duration::from_millis(5))).unwrap());
+    let chats = sandbox.chats();
+    let (early, late) = (chats[0].chat_id, chats[399].chat_id);
+    let mut stream = client(&sandbox)
+        .follow(sandbox.business_id())
+        .poll_interval(Duration::from_millis(50))
+        .stream();
+    // Buyers write while the first cycle lists its 20 pages: one in a chat
+    // already listed, one in a chat on the last page.
+    let writer = {
+        let sandbox = std::sync::Arc::clone(&sandbox);
+        tokio::task::spawn_blocking(move || {
+            while sandbox.requests().len() < 8 {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            (
+                sandbox.customer_message(early, "written during the first cycle"),
+                sandbox.customer_message(late, "also during the first cycle"),
+            )
+        })
+    };
+    let events = take_until(&mut stream, Duration::from_secs(20), |e| {
+        messages(e).len() >= 2
+    })
+    .await;
+    let (a, b) = writer.await.unwrap();
+    let mut got = messages(&events);
+    got.sort_unstable();
+    let mut want = vec![(early.get(), a.get()), (late.get(), b.get())];
+    want.sort_unstable();
+    assert_eq!(got, want);
+}
