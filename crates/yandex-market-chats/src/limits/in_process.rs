@@ -8,7 +8,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use chrono::Utc;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
@@ -223,18 +222,7 @@ impl Limiter for InProcessLimiter {
                     }
                 }
                 Verdict::WaitForQuota(wait, notify) => {
-                    let fits =
-                        wait <= request.max_quota_wait && later(Instant::now(), wait) < deadline;
-                    if !fits {
-                        return Err(Error::RateLimited {
-                            reset_at: chrono::TimeDelta::from_std(wait)
-                                .ok()
-                                .and_then(|wait| Utc::now().checked_add_signed(wait)),
-                            local: true,
-                            message: None,
-                            rate_limit: None,
-                        });
-                    }
+                    request.may_wait_for_quota(wait, deadline)?;
                     // Until the reset, or until an answer may have moved it
                     // (every release wakes the business's waiters).
                     let notified = notify.notified();

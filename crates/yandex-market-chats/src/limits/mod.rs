@@ -133,6 +133,27 @@ impl Acquire {
             max_quota_wait,
         }
     }
+
+    /// Whether a request may wait `wait` for the quota to reset: within
+    /// `max_quota_wait` and before its `deadline`. If not, the error it
+    /// fails with: [`Error::RateLimited`] with `local: true` (nothing sent).
+    pub(crate) fn may_wait_for_quota(
+        &self,
+        wait: Duration,
+        deadline: tokio::time::Instant,
+    ) -> Result<(), Error> {
+        if wait <= self.max_quota_wait && later(tokio::time::Instant::now(), wait) < deadline {
+            return Ok(());
+        }
+        Err(Error::RateLimited {
+            reset_at: chrono::TimeDelta::from_std(wait)
+                .ok()
+                .and_then(|wait| chrono::Utc::now().checked_add_signed(wait)),
+            local: true,
+            message: None,
+            rate_limit: None,
+        })
+    }
 }
 
 /// How an attempt ended, handed back with its permit to [`Limiter::release`].

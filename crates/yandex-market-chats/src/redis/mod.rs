@@ -58,7 +58,6 @@ use std::time::Duration;
 
 use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use ::redis::{Script, ScriptInvocation};
-use chrono::Utc;
 use tokio::sync::{Notify, OnceCell};
 use tokio::time::Instant;
 
@@ -488,18 +487,7 @@ impl Limiter for RedisLimiter {
                     hint.min(poll)
                 }
                 Verdict::WaitForQuota(wait) => {
-                    let fits =
-                        wait <= request.max_quota_wait && later(Instant::now(), wait) < deadline;
-                    if !fits {
-                        return Err(Error::RateLimited {
-                            reset_at: chrono::TimeDelta::from_std(wait)
-                                .ok()
-                                .and_then(|wait| Utc::now().checked_add_signed(wait)),
-                            local: true,
-                            message: None,
-                            rate_limit: None,
-                        });
-                    }
+                    request.may_wait_for_quota(wait, deadline)?;
                     // Until the reset, looking again now and then: another
                     // process's answer may move the window.
                     wait.min(Duration::from_secs(1))
