@@ -272,7 +272,10 @@ async fn redis_restarted_mid_run_falls_back_then_shares_again() {
         return;
     };
     if !redis.is_own() {
-        eprintln!("SKIPPED: needs a redis-server it may restart (unset YMC_REDIS_URL)");
+        let _ = std::io::Write::write_all(
+            &mut std::io::stderr(),
+            b"*** SKIPPED: needs a redis-server it may restart (unset YMC_REDIS_URL)\n",
+        );
         return;
     }
     let capture = Capture::default();

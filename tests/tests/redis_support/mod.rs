@@ -46,7 +46,11 @@ impl RedisServer {
             if std::env::var_os("CI").is_some() {
                 panic!("redis-server is not installed and CI is set: install it ({INSTALL})");
             }
-            eprintln!(
+            // Written to stderr directly, not through `eprintln!`: the test
+            // harness captures the macros' output of passing tests, and this
+            // must be seen.
+            let _ = writeln!(
+                std::io::stderr(),
                 "\n*** SKIPPED: this test needs redis-server on PATH (Debian: {INSTALL}),\n*** or YMC_REDIS_URL pointing at a Redis you own.\n"
             );
             return None;
