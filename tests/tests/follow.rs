@@ -686,3 +686,36 @@ async fn the_first_cycle_does_not_absorb_messages_written_while_it_runs() {
     want.sort_unstable();
     assert_eq!(got, want);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chat_that_disappears_ends_with_chat_gone_not_the_stream() {
+    let sandbox = Sandbox::start(roomy(4)).unwrap();
+    let hints = FollowHints::new();
+    let mut stream = client(&sandbox)
+        .follow(sandbox.business_id())
+        .from_beginning()
+        .poll_interval(Duration::from_secs(30))
+        .hints(hints.clone())
+        .stream();
+    // The first cycle knows every chat.
+    let known = prime(&mut stream).await;
+    assert!(!known.is_empty());
+    let chats = sandbox.chats();
+    let (gone, alive) = (chats[0].chat_id, chats[1].chat_id);
+    assert!(sandbox.delete_chat(gone));
+    hints.chat(gone);
+    let events = take_until(&mut stream, Duration::from_secs(10), |e| {
+        e.iter().any(|e| matches!(e, ChatEvent::ChatGone { .. }))
+    })
+    .await;
+    let ended: Vec<String> = events.iter().map(ChatEvent::dedup_key).collect();
+    assert_eq!(ended, vec![format!("gone:{gone}")]);
+    // The stream goes on.
+    let id = sandbox.customer_message(alive, "still here");
+    hints.chat(alive);
+    let events = take_until(&mut stream, Duration::from_secs(10), |e| {
+        !messages(e).is_empty()
+    })
+    .await;
+    assert_eq!(messages(&events), vec![(alive.get(), id.get())]);
+}

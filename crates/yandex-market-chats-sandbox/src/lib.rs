@@ -319,6 +319,18 @@ impl Sandbox {
         }
     }
 
+    /// Removes a chat, as if Market had deleted it: it is no longer listed,
+    /// and getChat, getChatHistory and the other operations on it answer
+    /// 404. Returns whether there was such a chat.
+    pub fn delete_chat(&self, chat_id: impl Into<ChatId>) -> bool {
+        let chat_id = chat_id.into().get();
+        let mut state = self.shared.state();
+        let before = state.chats.len();
+        state.chats.retain(|chat| chat.chat_id.get() != chat_id);
+        state.messages.remove(&chat_id);
+        state.chats.len() < before
+    }
+
     /// The next `n` notifications are not sent (after drops already
     /// scripted); [`Sandbox::notifications`] shows them as
     /// [`Delivery::Dropped`]. Counted per notification (opening a chat

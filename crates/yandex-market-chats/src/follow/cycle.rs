@@ -189,7 +189,19 @@ impl Follower {
         for id in hinted {
             let chat = match self.client.chat(self.business, id).get().await {
                 Ok(chat) => chat,
-                Err(Error::Api { status: 404, .. }) => continue,
+                Err(Error::Api { status: 404, .. }) => {
+                    // Gone: a chat the follower knew ends with an event;
+                    // one it never knew is only logged.
+                    if self.state.chats.contains_key(&id) {
+                        items.push(Item {
+                            event: Some(ChatEvent::ChatGone { chat_id: id.into() }),
+                            change: Some(Change::Remove(id)),
+                        });
+                    } else {
+                        tracing::debug!(chat_id = id, "a hinted chat answers 404: skipped");
+                    }
+                    continue;
+                }
                 Err(error) => return Err(error),
             };
             if !self.matches(&chat) {

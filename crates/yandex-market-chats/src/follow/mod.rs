@@ -115,7 +115,8 @@ pub enum ChatEvent {
         /// The status before.
         previous: ChatStatus,
     },
-    /// A chat is gone (its history answers 404): it is no longer followed.
+    /// A chat is gone (its history, or its getChat when hinted, answers 404):
+    /// it is no longer followed.
     #[non_exhaustive]
     ChatGone {
         /// The chat.
