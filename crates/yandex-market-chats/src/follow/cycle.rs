@@ -255,7 +255,6 @@ impl Follower {
         };
         let mut last = known.as_ref().and_then(|m| m.last_message_id);
         if let Some(from) = read_from {
-            *history_requests += 1;
             self.budget(HISTORY).await?;
             let Some(messages) = self.messages(&chat, from, history_requests).await? else {
                 return Ok(vec![Item {
@@ -327,17 +326,14 @@ impl Follower {
         }
         let mut pages = query.pages();
         let mut messages: Vec<ChatMessage> = Vec::new();
-        let mut first = true;
         while let Some(page) = futures_util_next(&mut pages).await {
+            // Every page is one request, counted for the pacing.
+            *requests += 1;
             let page = match page {
                 Ok(page) => page,
                 Err(Error::Api { status: 404, .. }) => return Ok(None),
                 Err(error) => return Err(error),
             };
-            if !first {
-                *requests += 1;
-            }
-            first = false;
             self.note(HISTORY, page.rate_limit.as_ref());
             messages.extend(page.messages);
         }

@@ -474,12 +474,12 @@ impl Limiter for RedisLimiter {
             };
             let wait = match verdict {
                 Verdict::Go { generation, at } => {
-                    let quota = self.settings().quota(request.operation);
                     return Ok(RedisPermit(Held::Shared(SharedPermit {
                         business_id: request.business_id,
                         operation: request.operation,
                         token,
-                        ticket: quota.map(|_| (generation, at)),
+                        // The script answers generation -1 without a quota.
+                        ticket: (generation >= 0).then_some((generation, at)),
                     })));
                 }
                 Verdict::WaitForSlot(hint) => {
