@@ -11,9 +11,11 @@ use serde_json::json;
 use yandex_market_chats::notifications::Notification;
 use yandex_market_chats::{
     Chat, ChatContextType, ChatMessage, ChatMessageSender, ChatStatus, ChatTarget, ChatType,
-    Client, Error, PageSize, RetryPolicy,
+    Client, Error, HistoryPageSize, PageSize, RetryPolicy,
 };
-use yandex_market_chats_sandbox::{Delivery, Fault, Sandbox, SandboxConfig};
+use yandex_market_chats_sandbox::{
+    Delivery, Fault, HistoryOrder, ListingOrder, MessageIdFrom, Sandbox, SandboxConfig,
+};
 
 fn ids(chats: &[Chat]) -> Vec<u64> {
     chats.iter().map(|c| c.chat_id.get()).collect()
@@ -1270,4 +1272,465 @@ async fn buyers_write_on_their_own_when_asked_to() {
     assert_eq!(notified, written);
     // Off by default.
     assert_eq!(max_message_id(&quiet), before);
+}
+
+// ---- Settings that play how the real API may behave ----
+
+/// The chats in the order a `RecentlyUpdatedFirst` listing gives them.
+fn recently_updated_first(mut chats: Vec<Chat>) -> Vec<Chat> {
+    chats.sort_by_key(|chat| std::cmp::Reverse((chat.updated_at, chat.chat_id.get())));
+    chats
+}
+
+#[tokio::test]
+async fn a_recently_updated_first_listing_is_recomputed_at_every_request() {
+    let sandbox = Sandbox::start(
+        SandboxConfig::default()
+            .chats(30)
+            .seed(8)
+            .listing_order(ListingOrder::RecentlyUpdatedFirst),
+    )
+    .unwrap();
+    let client = sandbox.client().unwrap();
+    let query = || {
+        client
+            .chats(sandbox.business_id())
+            .page_size(PageSize::new(10).unwrap())
+    };
+    let order = recently_updated_first(sandbox.chats());
+    assert_ne!(
+        ids(&order),
+        ids(&sandbox.chats()),
+        "the seed's order differs"
+    );
+    // `Sandbox::chats` keeps the seeded order.
+    assert_eq!(
+        ids(&sandbox.chats()),
+        ids(&Sandbox::start(SandboxConfig::default().chats(30).seed(8))
+            .unwrap()
+            .chats())
+    );
+
+    let page1 = query().page(None).await.unwrap();
+    assert_eq!(ids(&page1.chats), ids(&order[..10]));
+    // A buyer writes in a chat on page 3 (one not in a dispute, so that it
+    // waits for the partner) while the client pages.
+    let index = (20..30)
+        .find(|i| {
+            !matches!(
+                order[*i].status,
+                ChatStatus::WaitingForArbiter | ChatStatus::WaitingForMarket
+            )
+        })
+        .unwrap();
+    let moved = order[index].chat_id;
+    sandbox.customer_message(moved, "Hello?");
+    let mut now = order.clone();
+    let written = now.remove(index);
+    now.insert(0, written);
+    let page2 = query().page(page1.next_page_token.clone()).await.unwrap();
+    assert_eq!(
+        page2.chats[0].chat_id, order[9].chat_id,
+        "every chat shifted back by one: page 1's last chat is listed again"
+    );
+    assert_eq!(ids(&page2.chats), ids(&now[10..20]));
+    let page3 = query().page(page2.next_page_token.clone()).await.unwrap();
+    assert_eq!(ids(&page3.chats), ids(&now[20..]));
+    assert!(
+        !ids(&page3.chats).contains(&moved.get()),
+        "the moved chat is skipped"
+    );
+
+    let fresh = query().page(None).await.unwrap();
+    assert_eq!(fresh.chats[0].chat_id, moved);
+    assert_eq!(ids(&fresh.chats), ids(&now[..10]));
+
+    // Filters select first, then the order applies.
+    let waiting: Vec<_> = query()
+        .statuses([ChatStatus::WaitingForPartner])
+        .stream()
+        .try_collect()
+        .await
+        .unwrap();
+    let want: Vec<_> = recently_updated_first(sandbox.chats())
+        .into_iter()
+        .filter(|c| c.status == ChatStatus::WaitingForPartner)
+        .collect();
+    assert_eq!(waiting, want);
+    assert_eq!(waiting[0].chat_id, moved);
+}
+
+/// A `Date` or `X-RateLimit-Resource-Until` value.
+fn http_date(response: &reqwest::Response, name: &str) -> chrono::DateTime<chrono::Utc> {
+    let value = response.headers()[name].to_str().unwrap();
+    chrono::DateTime::parse_from_rfc2822(value)
+        .unwrap_or_else(|e| panic!("{name}: {value}: {e}"))
+        .to_utc()
+}
+
+/// `POST {path}` to the sandbox's business, with its key and a JSON body.
+async fn raw_post(sandbox: &Sandbox, path: &str, body: serde_json::Value) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(format!(
+            "{}/v2/businesses/{}/{path}",
+            sandbox.base_url(),
+            sandbox.business_id()
+        ))
+        .header("Api-Key", sandbox.api_key())
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Whether two times are at most `seconds` apart.
+fn near(a: chrono::DateTime<chrono::Utc>, b: chrono::DateTime<chrono::Utc>, seconds: i64) -> bool {
+    (a - b).num_seconds().abs() <= seconds
+}
+
+#[tokio::test]
+async fn the_servers_clock_offset_shows_in_every_time_it_writes() {
+    for hours in [1, -1] {
+        let offset = chrono::TimeDelta::hours(hours);
+        let (url, received) = receiver(200, Duration::ZERO).await;
+        let sandbox = Sandbox::start(
+            SandboxConfig::default()
+                .chats(5)
+                .clock_offset(offset)
+                .notify_url(url),
+        )
+        .unwrap();
+        let server_now = || chrono::Utc::now() + offset;
+        assert!(near(sandbox.now().to_utc(), server_now(), 2), "{hours}h");
+        assert_eq!(sandbox.now().offset().local_minus_utc(), 3 * 3600);
+        assert_eq!(sandbox.now().timestamp_subsec_nanos(), 0);
+
+        // `Date` on every answer, an error too; `Until - Date` is the window.
+        let response = raw_post(&sandbox, "chats", json!({})).await;
+        assert_eq!(response.status(), 200);
+        let date = http_date(&response, "date");
+        assert!(near(date, server_now(), 2), "{hours}h: Date {date}");
+        let until = http_date(&response, "x-ratelimit-resource-until");
+        assert!(
+            near(until, date + chrono::TimeDelta::hours(1), 2),
+            "{hours}h: Until {until}, Date {date}"
+        );
+        let refused = raw_post(&sandbox, "chats?limit=0", json!({})).await;
+        assert_eq!(refused.status(), 400);
+        assert!(near(http_date(&refused, "date"), server_now(), 2));
+        sandbox.fail_next(1, Fault::QuotaExhausted(Duration::from_secs(90)));
+        let spent = raw_post(&sandbox, "chats", json!({})).await;
+        assert_eq!(spent.status(), 420);
+        let (date, until) = (
+            http_date(&spent, "date"),
+            http_date(&spent, "x-ratelimit-resource-until"),
+        );
+        assert!(
+            (until - date - chrono::TimeDelta::seconds(90))
+                .num_seconds()
+                .abs()
+                <= 2
+        );
+
+        // A buyer's message, the partner's answer and the chat's updatedAt.
+        let chat = sandbox.chats()[0].clone();
+        let id = sandbox.customer_message(chat.chat_id, "Hello?");
+        let written = history(&sandbox, &chat).await.pop().unwrap();
+        assert_eq!(written.message_id, id);
+        assert!(
+            near(written.created_at.to_utc(), server_now(), 2),
+            "{hours}h"
+        );
+        assert_eq!(
+            get_chat(&sandbox, chat.chat_id).await.updated_at,
+            written.created_at
+        );
+        let client = sandbox.client().unwrap();
+        let handle = client.chat(sandbox.business_id(), chat.chat_id);
+        handle.send_message("It ships today.").await.unwrap();
+        let reply = history(&sandbox, &chat).await.pop().unwrap();
+        assert!(near(reply.created_at.to_utc(), server_now(), 2), "{hours}h");
+        assert_eq!(
+            get_chat(&sandbox, chat.chat_id).await.updated_at,
+            reply.created_at
+        );
+        let listed = listed(&sandbox).await;
+        let listed = listed.iter().find(|c| c.chat_id == chat.chat_id).unwrap();
+        assert_eq!(listed.updated_at, reply.created_at);
+
+        // A new chat, and the notifications' times.
+        let opened = sandbox.open_chat(63_000_003, "Hi!");
+        let opened = get_chat(&sandbox, opened).await;
+        assert!(
+            near(opened.created_at.to_utc(), server_now(), 2),
+            "{hours}h"
+        );
+        sandbox.set_status(opened.chat_id, ChatStatus::WaitingForArbiter);
+        sent(&sandbox, 4).await;
+        let bodies = bodies(&received);
+        let time = |body: &serde_json::Value, field: &str| {
+            chrono::DateTime::parse_from_rfc3339(body[field].as_str().unwrap())
+                .unwrap()
+                .to_utc()
+        };
+        assert_eq!(time(&bodies[0], "sentAt"), written.created_at.to_utc());
+        assert_eq!(time(&bodies[1], "createdAt"), opened.created_at.to_utc());
+        assert!(
+            near(time(&bodies[3], "startedAt"), server_now(), 2),
+            "{hours}h"
+        );
+        // Seeded data keeps its fixed dates.
+        assert_eq!(
+            sandbox.chats()[1],
+            Sandbox::start(SandboxConfig::default().chats(5))
+                .unwrap()
+                .chats()[1]
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_listing_lag_shows_changes_late_while_the_history_has_them_at_once() {
+    // Long enough for the checks before it on a loaded machine.
+    let lag = Duration::from_secs(2);
+    let sandbox = Sandbox::start(
+        SandboxConfig::default()
+            .chats(6)
+            .seed(5)
+            .listing_lag(lag)
+            .listing_order(ListingOrder::RecentlyUpdatedFirst),
+    )
+    .unwrap();
+    let client = sandbox.client().unwrap();
+    let business = sandbox.business_id();
+    let chat = first_with(&sandbox, ChatStatus::WaitingForCustomer);
+    let find = |chats: Vec<Chat>| chats.into_iter().find(|c| c.chat_id == chat.chat_id);
+    let seeded = recently_updated_first(sandbox.chats());
+
+    let written_at = Instant::now();
+    // Opened first, so that it is due first.
+    let opened_id = sandbox.open_chat(64_000_004, "Hello!");
+    let id = sandbox.customer_message(chat.chat_id, "Where is it?");
+    // At once: the history, the message, and the sandbox's own view.
+    let message = history(&sandbox, &chat).await.pop().unwrap();
+    assert_eq!(message.message_id, id);
+    let handle = client.chat(business, chat.chat_id);
+    assert_eq!(handle.message(id).await.unwrap(), message);
+    let truth = find(sandbox.chats()).unwrap();
+    assert_eq!(truth.updated_at, message.created_at);
+    assert_eq!(truth.status, ChatStatus::WaitingForPartner);
+    let opened = client.chat(business, opened_id);
+    let first = opened.history().stream().try_collect::<Vec<_>>().await;
+    assert_eq!(first.unwrap().len(), 1);
+
+    // Not yet: the listing (its order too), getChat, the status filter, the
+    // new chat.
+    assert_eq!(listed(&sandbox).await, seeded);
+    let got = handle.get().await.unwrap();
+    assert_eq!(got, chat);
+    let error = opened.get().await.unwrap_err();
+    assert_eq!(error.status(), Some(404), "{error}");
+    let waiting: Vec<_> = client
+        .chats(business)
+        .statuses([ChatStatus::WaitingForPartner])
+        .stream()
+        .try_collect()
+        .await
+        .unwrap();
+    assert!(find(waiting).is_none());
+    assert!(
+        written_at.elapsed() < lag,
+        "too slow to check before the lag: {:?}",
+        written_at.elapsed()
+    );
+
+    // Then: everything shows, and not before the lag.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let now = listed(&sandbox).await;
+        if find(now.clone()).is_some_and(|c| c.updated_at == message.created_at) {
+            assert!(written_at.elapsed() >= lag, "{:?}", written_at.elapsed());
+            assert!(now.iter().any(|c| c.chat_id == opened_id));
+            // Most recently updated first: the two just written, in either
+            // order (within one second the larger id goes first).
+            let head: Vec<_> = now[..2].iter().map(|c| c.chat_id).collect();
+            assert!(
+                head.contains(&chat.chat_id) && head.contains(&opened_id),
+                "{head:?}"
+            );
+            break;
+        }
+        assert!(Instant::now() < deadline, "the listing never caught up");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(handle.get().await.unwrap(), truth);
+    assert_eq!(opened.get().await.unwrap().status, ChatStatus::New);
+}
+
+#[tokio::test]
+async fn newest_first_history_pages_start_with_the_newest_message() {
+    let sandbox = Sandbox::start(
+        SandboxConfig::default()
+            .chats(5)
+            .seed(4)
+            .history_order(HistoryOrder::NewestFirst),
+    )
+    .unwrap();
+    let client = sandbox.client().unwrap();
+    let (chat_id, all) = sandbox
+        .chats()
+        .iter()
+        .map(|c| (c.chat_id, sandbox.messages(c.chat_id)))
+        .max_by_key(|(_, m)| m.len())
+        .unwrap();
+    assert!(all.len() >= 3);
+    let newest_first: Vec<_> = all.iter().rev().cloned().collect();
+    let chat = client.chat(sandbox.business_id(), chat_id);
+    let mut pages = chat
+        .history()
+        .page_size(HistoryPageSize::new(2).unwrap())
+        .pages();
+    let first = pages.try_next().await.unwrap().unwrap();
+    assert_eq!(first.messages, newest_first[..2]);
+    let mut got = first.messages;
+    while let Some(page) = pages.try_next().await.unwrap() {
+        got.extend(page.messages);
+    }
+    assert_eq!(got, newest_first);
+    // Of those messageIdFrom selects (inclusive by default), the newest first.
+    let from = all[1].message_id;
+    let got: Vec<_> = chat
+        .history()
+        .message_id_from(from)
+        .stream()
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(got, newest_first[..all.len() - 1]);
+    // A new message leads page 1.
+    let id = sandbox.customer_message(chat_id, "Newest");
+    let page = chat.history().page(None).await.unwrap();
+    assert_eq!(page.messages[0].message_id, id);
+    // `Sandbox::messages` stays oldest first.
+    assert_eq!(sandbox.messages(chat_id).pop().unwrap().message_id, id);
+}
+
+#[tokio::test]
+async fn an_exclusive_message_id_from_leaves_that_message_out() {
+    let config = SandboxConfig::default().chats(5).seed(4);
+    let exclusive =
+        Sandbox::start(config.clone().message_id_from(MessageIdFrom::Exclusive)).unwrap();
+    let inclusive = Sandbox::start(config).unwrap();
+    let from_each = |sandbox: &Sandbox| {
+        let (chat_id, all) = sandbox
+            .chats()
+            .iter()
+            .map(|c| (c.chat_id, sandbox.messages(c.chat_id)))
+            .max_by_key(|(_, m)| m.len())
+            .unwrap();
+        let chat = sandbox
+            .client()
+            .unwrap()
+            .chat(sandbox.business_id(), chat_id);
+        async move {
+            let got: Vec<_> = chat
+                .history()
+                .message_id_from(all[1].message_id)
+                .stream()
+                .try_collect()
+                .await
+                .unwrap();
+            (got, all)
+        }
+    };
+    let (got, all) = from_each(&exclusive).await;
+    assert_eq!(got, all[2..]);
+    let (got, all) = from_each(&inclusive).await;
+    assert_eq!(got, all[1..]);
+}
+
+#[tokio::test]
+async fn new_message_ids_start_where_configured_and_by_default_past_earlier_runs() {
+    let config = || SandboxConfig::default().chats(4).seed(6);
+    let plain = Sandbox::start(config()).unwrap();
+    let numbered = Sandbox::start(config().first_message_id(5_000)).unwrap();
+    // Seeded chats and messages keep their ids and content.
+    assert_eq!(numbered.chats(), plain.chats());
+    for chat in plain.chats() {
+        assert_eq!(
+            numbered.messages(chat.chat_id),
+            plain.messages(chat.chat_id)
+        );
+    }
+    let chat = numbered.chats()[0].chat_id;
+    assert_eq!(numbered.customer_message(chat, "one").get(), 5_000);
+    numbered
+        .client()
+        .unwrap()
+        .chat(numbered.business_id(), chat)
+        .send_message("two")
+        .await
+        .unwrap();
+    assert_eq!(
+        numbered.messages(chat).pop().unwrap().message_id.get(),
+        5_001
+    );
+    let opened = numbered.open_chat(65_000_005, "three");
+    assert_eq!(numbered.messages(opened)[0].message_id.get(), 5_002);
+
+    // The default: 1,000,000,000 plus the milliseconds since 2025 at the start.
+    let epoch = chrono::DateTime::parse_from_rfc3339("2025-01-01T00:00:00Z").unwrap();
+    let floor = 1_000_000_000 + (chrono::Utc::now() - epoch.to_utc()).num_milliseconds() as u64;
+    let first = Sandbox::start(config()).unwrap();
+    let chat = first.chats()[0].chat_id;
+    let ids: Vec<u64> = (0..5)
+        .map(|i| first.customer_message(chat, format!("message {i}")).get())
+        .collect();
+    assert!(ids[0] >= floor, "{} < {floor}", ids[0]);
+    assert!(ids[0] > max_message_id(&plain));
+    assert!(ids.windows(2).all(|w| w[1] == w[0] + 1), "{ids:?}");
+    // A sandbox started after it never reissues one of its ids.
+    let second = Sandbox::start(config()).unwrap();
+    let next = second
+        .customer_message(second.chats()[0].chat_id, "hello")
+        .get();
+    assert!(next > ids[4], "{next} after {ids:?}");
+}
+
+#[tokio::test]
+async fn the_request_log_says_when_each_request_arrived_and_from_which_agent() {
+    let sandbox = Sandbox::start(SandboxConfig::default().chats(3)).unwrap();
+    let start = Instant::now();
+    let _ = listed(&sandbox).await;
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let middle = Instant::now();
+    reqwest::Client::new()
+        .post(format!("{}/v2/businesses/1/chats", sandbox.base_url()))
+        .header("User-Agent", "probe/1.0")
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    let mut bare =
+        tokio::net::TcpStream::connect(sandbox.base_url().strip_prefix("http://").unwrap())
+            .await
+            .unwrap();
+    tokio::io::AsyncWriteExt::write_all(
+        &mut bare,
+        b"GET /v2/businesses/1/chat?chatId=1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let mut answer = Vec::new();
+    let _ = tokio::io::AsyncReadExt::read_to_end(&mut bare, &mut answer).await;
+
+    let requests = sandbox.requests();
+    assert_eq!(requests.len(), 3);
+    let agent = requests[0].user_agent.as_deref().unwrap();
+    assert!(agent.starts_with("yandex-market-chats/"), "{agent}");
+    assert_eq!(requests[1].user_agent.as_deref(), Some("probe/1.0"));
+    assert_eq!(requests[2].user_agent, None);
+    assert!(start <= requests[0].at && requests[0].at <= middle);
+    assert!(middle <= requests[1].at && requests[1].at <= requests[2].at);
+    assert!(requests[2].at <= Instant::now());
 }

@@ -3,6 +3,8 @@
 
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
+
 use crate::limits::RateHeaders;
 use crate::response::{self, Response};
 
@@ -37,14 +39,19 @@ impl Fault {
 
     /// The answer that replaces the operation's, for faults that have one.
     /// It comes after auth and the quota, as a real server's would: a
-    /// scripted 500 still costs a quota unit.
-    pub(crate) fn answer(&self, business_id: u64, rate: RateHeaders) -> Option<Response> {
+    /// scripted 500 still costs a quota unit. `now` is the server's time.
+    pub(crate) fn answer(
+        &self,
+        business_id: u64,
+        rate: RateHeaders,
+        now: DateTime<Utc>,
+    ) -> Option<Response> {
         Some(match self {
             Self::ParallelLimit => parallel_limit(business_id, rate),
             Self::QuotaExhausted(reset_after) => {
                 let spent = RateHeaders {
                     remaining: 0,
-                    until: chrono::Utc::now() + *reset_after,
+                    until: now + *reset_after,
                     ..rate
                 };
                 response::error(

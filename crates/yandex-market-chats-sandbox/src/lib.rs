@@ -5,14 +5,16 @@
 //! documentation and today's API describe them, for one business
 //! (`/v2/businesses/{businessId}/...`):
 //!
-//! - **getChats** (`POST .../chats`): seeded chats in a stable order, every
-//!   filter of the body (`statuses`, `types`, `contextTypes`, `contexts`,
-//!   `orderIds`; an empty, repeated or unknown value is a 400), `limit`
-//!   1..=20 (10 by default) and opaque `pageToken`s (a forged one is a 400).
+//! - **getChats** (`POST .../chats`): seeded chats in a stable order (or
+//!   most recently updated first, see [`ListingOrder`]), every filter of the
+//!   body (`statuses`, `types`, `contextTypes`, `contexts`, `orderIds`; an
+//!   empty, repeated or unknown value is a 400), `limit` 1..=20 (10 by
+//!   default) and opaque `pageToken`s (a forged one is a 400).
 //! - **getChat** (`GET .../chat?chatId=`): one chat.
 //! - **getChatHistory** (`POST .../chats/history?chatId=`): a chat's
-//!   messages, oldest first, from `messageIdFrom`, `limit` 1..=100 (50 by
-//!   default), opaque page tokens.
+//!   messages, oldest first (or newest first, see [`HistoryOrder`]), from
+//!   `messageIdFrom` (inclusive, or not: see [`MessageIdFrom`]), `limit`
+//!   1..=100 (50 by default), opaque page tokens.
 //! - **getChatMessage** (`GET .../chats/message?chatId=&messageId=`): one
 //!   message.
 //! - **sendMessageToChat** (`POST .../chats/message?chatId=`): `message` of
@@ -51,7 +53,15 @@
 //!
 //! Where the API's behaviour is undocumented the sandbox chooses: every error,
 //! the parallel-limit 420 and the 403 included, uses the documented error body
-//! `{"status": "ERROR", "errors": [{"code", "message"}]}`.
+//! `{"status": "ERROR", "errors": [{"code", "message"}]}`. Where the choice
+//! matters to a client, a test picks each answer the real API may give:
+//! the listing's order ([`SandboxConfig::listing_order`]), a server clock
+//! off the host's ([`SandboxConfig::clock_offset`], [`Sandbox::now`]), a
+//! listing that shows changes late ([`SandboxConfig::listing_lag`]), the
+//! history's order ([`SandboxConfig::history_order`]), whether
+//! `messageIdFrom` is inclusive ([`SandboxConfig::message_id_from`]) and
+//! where new message ids start ([`SandboxConfig::first_message_id`]; by
+//! default past every id an earlier run issued).
 //!
 //! It is one HTTP/1.1 server (hyper) on its own thread and runtime: start it
 //! from sync code or from any async runtime, and drop it anywhere.
@@ -81,10 +91,13 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod clock;
 mod config;
 mod data;
 mod faults;
+mod ids;
 mod input;
+mod lag;
 mod limits;
 mod listing;
 mod log;
@@ -105,7 +118,7 @@ use yandex_market_chats::{
     Chat, ChatId, ChatMessage, ChatStatus, Client, ClientBuilder, Error, MessageId, OrderId,
 };
 
-pub use config::SandboxConfig;
+pub use config::{HistoryOrder, ListingOrder, MessageIdFrom, SandboxConfig};
 pub use faults::Fault;
 pub use log::RecordedRequest;
 pub use notify::{Delivery, RecordedNotification};
@@ -166,7 +179,10 @@ impl Sandbox {
         self.shared.config.business_id
     }
 
-    /// The business's chats, in the order the sandbox pages them.
+    /// The business's chats as they truly are, in the seeded order (new
+    /// chats appended): the order getChats pages them in with the default
+    /// [`ListingOrder::Seeded`], whatever [`SandboxConfig::listing_order`]
+    /// says, and never lagging ([`SandboxConfig::listing_lag`]).
     pub fn chats(&self) -> Vec<Chat> {
         self.shared.state().chats.clone()
     }
@@ -194,6 +210,13 @@ impl Sandbox {
         self.shared.state().requests.clone()
     }
 
+    /// The server's time now: the host's plus
+    /// [`SandboxConfig::clock_offset`], in Moscow time (`+03:00`), whole
+    /// seconds, as the sandbox writes new messages' `createdAt`.
+    pub fn now(&self) -> chrono::DateTime<chrono::FixedOffset> {
+        self.shared.clock.now_in(clock::moscow())
+    }
+
     /// Applies `fault` to each of the next `n` requests (after faults
     /// already queued).
     pub fn fail_next(&self, n: usize, fault: Fault) {
@@ -219,8 +242,10 @@ impl Sandbox {
     /// app; returns the new message's id.
     ///
     /// The `CUSTOMER` message is appended with the next message id (ids
-    /// grow over the whole sandbox and are never reused) and `createdAt`
-    /// now (whole seconds, in the chat's offset). The chat's `updatedAt`
+    /// grow by one over the whole sandbox from
+    /// [`SandboxConfig::first_message_id`] and are never reused) and
+    /// `createdAt` now on the server's clock ([`Sandbox::now`]: whole
+    /// seconds, here in the chat's offset). The chat's `updatedAt`
     /// becomes that time, and its status `WAITING_FOR_PARTNER`, a
     /// `FINISHED` chat's too (it reopens); a chat in a dispute
     /// (`WAITING_FOR_ARBITER`, `WAITING_FOR_MARKET`) keeps its status. With
@@ -266,11 +291,14 @@ impl Sandbox {
     /// `text`; returns the chat's id.
     ///
     /// The new chat is an `ORDER` chat of type `CHAT` with a buyer, the
-    /// next chat id, `createdAt` and `updatedAt` now (Moscow time), and the
-    /// message as its first, `CUSTOMER` one at the same time. Its status is
-    /// `NEW`: Market's "new chat", one nobody has answered yet (a buyer's
-    /// next message makes it `WAITING_FOR_PARTNER`, as in any chat). It is
-    /// appended to [`Sandbox::chats`], so it comes last in listings. With
+    /// next chat id, `createdAt` and `updatedAt` now (the server's clock,
+    /// Moscow time), and the message as its first, `CUSTOMER` one at the
+    /// same time. Its status is `NEW`: Market's "new chat", one nobody has
+    /// answered yet (a buyer's next message makes it `WAITING_FOR_PARTNER`,
+    /// as in any chat). It is appended to [`Sandbox::chats`], so it comes
+    /// last in [`ListingOrder::Seeded`] listings (first in
+    /// [`ListingOrder::RecentlyUpdatedFirst`] ones), once
+    /// [`SandboxConfig::listing_lag`] has passed. With
     /// [`SandboxConfig::notify_url`], `CHAT_CREATED` is sent, then
     /// `CHAT_MESSAGE_SENT` for the first message.
     ///
@@ -305,7 +333,7 @@ impl Sandbox {
     /// [`SandboxConfig::notify_url`], entering a dispute
     /// (`WAITING_FOR_ARBITER` or `WAITING_FOR_MARKET`) from outside one
     /// sends `CHAT_ARBITRAGE_STARTED`, and leaving one sends
-    /// `CHAT_ARBITRAGE_FINISHED` (with the time now, in milliseconds); moving
+    /// `CHAT_ARBITRAGE_FINISHED` (with the server's time now, in milliseconds); moving
     /// between the two dispute statuses sends nothing, and neither is ever
     /// sent for a `DIRECT` chat, as the notification API says. The chat's
     /// type (`CHAT`, `ARBITRAGE`) stays as it is.
@@ -321,13 +349,15 @@ impl Sandbox {
 
     /// Removes a chat, as if Market had deleted it: it is no longer listed,
     /// and getChat, getChatHistory and the other operations on it answer
-    /// 404. Returns whether there was such a chat.
+    /// 404, at once (whatever [`SandboxConfig::listing_lag`] says). Returns
+    /// whether there was such a chat.
     pub fn delete_chat(&self, chat_id: impl Into<ChatId>) -> bool {
         let chat_id = chat_id.into().get();
         let mut state = self.shared.state();
         let before = state.chats.len();
         state.chats.retain(|chat| chat.chat_id.get() != chat_id);
         state.messages.remove(&chat_id);
+        state.view.removed(chat_id);
         state.chats.len() < before
     }
 

@@ -44,7 +44,9 @@ pub(crate) fn take_quota(
         *start = now;
         *used = 0;
     }
-    let until = Utc::now()
+    // On the server's clock, as the `Date` header: `Until - Date` is the
+    // true time to the reset whatever the clock's offset.
+    let until = shared.clock.now()
         + config
             .quota_window
             .saturating_sub(now.duration_since(*start));

@@ -1,12 +1,15 @@
-//! getChats in the sandbox: filters and paging.
+//! getChats in the sandbox: the listed view, filters, order and paging.
+
+use std::cmp::Reverse;
 
 use serde_json::{Value, json};
 use yandex_market_chats::{Chat, ChatContextType, ChatStatus, ChatType};
 
+use crate::config::ListingOrder;
 use crate::input::Input;
 use crate::paging;
 use crate::routes::Failure;
-use crate::state::Shared;
+use crate::state::{Shared, State};
 
 const DEFAULT_LIMIT: usize = 10;
 const MAX_LIMIT: usize = 20;
@@ -17,14 +20,30 @@ pub(crate) fn list(shared: &Shared, input: &Input) -> Result<Value, Failure> {
     let body = input.json_body()?;
     let filter = Filter::parse(&body)?;
 
-    let state = shared.state();
-    let matching: Vec<&Chat> = state
-        .chats
-        .iter()
+    let mut state = shared.state();
+    let mut matching: Vec<&Chat> = listed(&mut state)
+        .into_iter()
         .filter(|chat| filter.matches(chat))
         .collect();
+    if shared.config.listing_order == ListingOrder::RecentlyUpdatedFirst {
+        // Sorted again at every request, and the page token is an offset
+        // into this list: what moved since the last page shifts the rest.
+        matching.sort_by_key(|chat| Reverse((chat.updated_at, chat.chat_id.get())));
+    }
     let (page, paging) = paging::page(shared, &matching, input.query.page_token(), limit)?;
     Ok(json!({ "status": "OK", "result": { "chats": page, "paging": paging } }))
+}
+
+/// Every chat as the listed view shows it (the lag late, if any), in the
+/// seeded order; chats not listed yet are left out.
+pub(crate) fn listed(state: &mut State) -> Vec<&Chat> {
+    state.view.catch_up();
+    let state: &State = state;
+    state
+        .chats
+        .iter()
+        .filter_map(|chat| state.view.show(chat))
+        .collect()
 }
 
 /// The request body's filters; absent means "any".

@@ -1,6 +1,8 @@
 //! The request log: every request the sandbox received, in order, never
 //! with the key itself.
 
+use std::time::Instant;
+
 use hyper::HeaderMap;
 use hyper::http::request::Parts;
 
@@ -26,6 +28,10 @@ pub struct RecordedRequest {
     pub fault: Option<Fault>,
     /// The status answered; `None` when the connection was dropped.
     pub status: Option<u16>,
+    /// When it arrived (its head was read), on the host's clock.
+    pub at: Instant,
+    /// Its `User-Agent` header, if it had one (and it was text).
+    pub user_agent: Option<String>,
 }
 
 impl RecordedRequest {
@@ -38,8 +44,15 @@ impl RecordedRequest {
     }
 }
 
-/// Records a request (its status still unknown) and returns its index.
-pub(crate) fn record(shared: &Shared, head: &Parts, body: &[u8], fault: Option<Fault>) -> usize {
+/// Records a request that arrived `at` (its status still unknown) and
+/// returns its index.
+pub(crate) fn record(
+    shared: &Shared,
+    head: &Parts,
+    body: &[u8],
+    fault: Option<Fault>,
+    at: Instant,
+) -> usize {
     let entry = RecordedRequest {
         method: head.method.to_string(),
         path: head.uri.path().to_owned(),
@@ -48,6 +61,12 @@ pub(crate) fn record(shared: &Shared, head: &Parts, body: &[u8], fault: Option<F
         authorized: carries_key(&head.headers, &shared.config.api_key),
         fault,
         status: None,
+        at,
+        user_agent: head
+            .headers
+            .get("user-agent")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
     };
     let mut state = shared.state();
     state.requests.push(entry);

@@ -4,12 +4,12 @@
 use serde_json::{Value, json};
 use yandex_market_chats::{ChatMessage, ChatMessageSender, MAX_FILE_BYTES, MAX_MESSAGE_CHARS};
 
+use crate::config::{HistoryOrder, MessageIdFrom};
 use crate::input::Input;
-use crate::multipart;
-use crate::paging;
 use crate::routes::Failure;
 use crate::state::{Shared, State};
 use crate::talk::{self, About, Content};
+use crate::{listing, multipart, paging};
 
 const DEFAULT_LIMIT: usize = 50;
 const MAX_LIMIT: usize = 100;
@@ -23,11 +23,16 @@ fn chat_index(state: &State, chat_id: u64) -> Result<usize, Failure> {
         .ok_or_else(|| Failure::NotFound(format!("chat {chat_id} not found")))
 }
 
+/// The chat as the listed view shows it (a lagging one, maybe): a chat
+/// opened less than the lag ago is not found yet.
 pub(crate) fn get_chat(shared: &Shared, input: &Input) -> Result<Value, Failure> {
     let chat_id = input.query.id("chatId")?;
-    let state = shared.state();
-    let index = chat_index(&state, chat_id)?;
-    Ok(ok(json!(state.chats[index])))
+    let mut state = shared.state();
+    let chat = listing::listed(&mut state)
+        .into_iter()
+        .find(|chat| chat.chat_id.get() == chat_id)
+        .ok_or_else(|| Failure::NotFound(format!("chat {chat_id} not found")))?;
+    Ok(ok(json!(chat)))
 }
 
 pub(crate) fn history(shared: &Shared, input: &Input) -> Result<Value, Failure> {
@@ -35,18 +40,30 @@ pub(crate) fn history(shared: &Shared, input: &Input) -> Result<Value, Failure> 
     let limit = input.query.limit(DEFAULT_LIMIT, MAX_LIMIT)?;
     let body = input.json_body()?;
     let from = match body.get("messageIdFrom") {
-        None | Some(Value::Null) => 1,
-        Some(value) => value
-            .as_u64()
-            .filter(|id| *id >= 1)
-            .ok_or_else(|| format!("messageIdFrom must be an integer >= 1, got {value}"))?,
+        None | Some(Value::Null) => None,
+        Some(value) => Some(
+            value
+                .as_u64()
+                .filter(|id| *id >= 1)
+                .ok_or_else(|| format!("messageIdFrom must be an integer >= 1, got {value}"))?,
+        ),
+    };
+    let config = &shared.config;
+    let selects = |id: u64| match (from, config.message_id_from) {
+        (None, _) => true,
+        (Some(from), MessageIdFrom::Inclusive) => id >= from,
+        (Some(from), MessageIdFrom::Exclusive) => id > from,
     };
     let state = shared.state();
     let index = chat_index(&state, chat_id)?;
-    let matching: Vec<&ChatMessage> = state.messages[&chat_id]
+    let mut matching: Vec<&ChatMessage> = state.messages[&chat_id]
         .iter()
-        .filter(|m| m.message_id.get() >= from)
+        .filter(|m| selects(m.message_id.get()))
         .collect();
+    // Page tokens are offsets into this list, whichever its order.
+    if config.history_order == HistoryOrder::NewestFirst {
+        matching.reverse();
+    }
     let (page, paging) = paging::page(shared, &matching, input.query.page_token(), limit)?;
     Ok(ok(
         json!({ "context": state.chats[index].context, "messages": page, "paging": paging }),
@@ -112,11 +129,13 @@ fn post(
     let mut state = shared.state();
     let index = chat_index(&state, chat_id)?;
     talk::append(
+        shared,
         &mut state,
         index,
         ChatMessageSender::Partner,
         Content { text, file },
     );
+    talk::changed(&mut state, index);
     Ok(())
 }
 
@@ -154,6 +173,8 @@ pub(crate) fn create_chat(shared: &Shared, input: &Input) -> Result<Value, Failu
     if let Some(index) = existing {
         return Ok(ok(json!({ "chatId": state.chats[index].chat_id })));
     }
-    let chat_id = talk::new_chat(&mut state, about, None);
+    let chat_id = talk::new_chat(shared, &mut state, about, None);
+    let index = state.chats.len() - 1;
+    talk::changed(&mut state, index);
     Ok(ok(json!({ "chatId": chat_id })))
 }

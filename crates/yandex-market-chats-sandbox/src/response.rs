@@ -8,6 +8,7 @@ use hyper::ext::ReasonPhrase;
 use hyper::header::{CONTENT_TYPE, HeaderName, HeaderValue};
 use serde_json::json;
 
+use crate::clock;
 use crate::limits::RateHeaders;
 
 /// Every answer is complete before it is written.
@@ -42,7 +43,7 @@ pub(crate) fn respond(
     headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
     if let Some(rate) = rate {
         // RFC 822 with `GMT`, as the API writes it.
-        let until = rate.until.format("%a, %d %b %Y %H:%M:%S GMT").to_string();
+        let until = clock::http_date(rate.until);
         headers.insert(LIMIT, HeaderValue::from(rate.limit));
         headers.insert(REMAINING, HeaderValue::from(rate.remaining));
         if let Ok(until) = HeaderValue::try_from(until) {

@@ -3,10 +3,11 @@
 //! (route, key, business, quota) and the operation.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
+use hyper::header::{DATE, HeaderValue};
 use hyper::http::request::Parts;
 
 use crate::faults::{self, Fault};
@@ -34,11 +35,12 @@ pub(crate) async fn handle(
     shared: Arc<Shared>,
     request: hyper::Request<Incoming>,
 ) -> Result<Response, Dropped> {
+    let arrived = Instant::now();
     let (head, body) = request.into_parts();
     // A client that goes away mid-body leaves no trace in the log.
     let body = body.collect().await.map_err(|_| Dropped)?.to_bytes();
     let fault = shared.state().faults.pop_front().flatten();
-    let index = log::record(&shared, &head, &body, fault.clone());
+    let index = log::record(&shared, &head, &body, fault.clone(), arrived);
     if fault == Some(Fault::DropConnection) {
         return Err(Dropped);
     }
@@ -56,7 +58,7 @@ pub(crate) async fn handle(
         content_type: header(&head, "content-type").map(str::to_owned),
         body,
     };
-    let answer = answer(
+    let mut answer = answer(
         &shared,
         &head,
         &input,
@@ -65,6 +67,11 @@ pub(crate) async fn handle(
     )
     .await;
     drop(in_flight);
+    // The server's time, not the host's: hyper writes its own `Date` only
+    // when the answer has none.
+    if let Ok(date) = HeaderValue::try_from(shared.clock.http_date()) {
+        answer.headers_mut().insert(DATE, date);
+    }
 
     log::answered(&shared, index, answer.status().as_u16());
     Ok(answer)
@@ -112,7 +119,8 @@ async fn answer(
             return response::error(420, "LIMIT_EXCEEDED", &message, Some(rate));
         }
     };
-    if let Some(answer) = fault.and_then(|fault| fault.answer(business_id, rate)) {
+    let now = shared.clock.now();
+    if let Some(answer) = fault.and_then(|fault| fault.answer(business_id, rate, now)) {
         return answer;
     }
     if over_parallel_limit {

@@ -15,28 +15,18 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, FixedOffset, SubsecRound, Utc};
+use chrono::{DateTime, FixedOffset, SubsecRound};
 use yandex_market_chats::{
     Chat, ChatContextType, ChatCustomer, ChatFullContext, ChatMessage, ChatMessageFile,
     ChatMessageSender, ChatStatus, ChatType,
 };
 
-use crate::data;
 use crate::notify::{self, Event};
 use crate::state::{Shared, State};
+use crate::{clock, data, ids};
 
 /// The first chat id of a sandbox without chats.
 const FIRST_CHAT_ID: u64 = 10_001;
-
-/// Moscow time, the offset the sandbox writes new chats' dates in.
-fn moscow() -> FixedOffset {
-    FixedOffset::east_opt(3 * 3600).expect("a valid offset")
-}
-
-/// Now, in whole seconds as the API writes message and chat dates.
-pub(crate) fn now_in(offset: FixedOffset) -> DateTime<FixedOffset> {
-    Utc::now().with_timezone(&offset).trunc_subsecs(0)
-}
 
 /// The offset a chat's dates are written in (its `createdAt`'s), so that a
 /// chat keeps one offset, as seeded.
@@ -75,11 +65,19 @@ pub(crate) struct Content {
     pub(crate) file: Option<(String, i32)>,
 }
 
+/// The chat at `index` has changed: the listed view shows it as it is now
+/// once the lag has passed. Called once per change, when it is complete.
+pub(crate) fn changed(state: &mut State, index: usize) {
+    state.view.changed(&state.chats[index]);
+}
+
 /// Appends a message from `sender` to the chat at `index`: the next message
 /// id (ids grow over the whole sandbox and are never reused), `createdAt`
-/// now in the chat's offset, which becomes the chat's `updatedAt`; the
-/// status follows the rules. Returns the message's id and time.
+/// now on the server's clock in the chat's offset, which becomes the chat's
+/// `updatedAt`; the status follows the rules. Returns the message's id and
+/// time. The caller reports the change ([`changed`]) once it is complete.
 pub(crate) fn append(
+    shared: &Shared,
     state: &mut State,
     index: usize,
     sender: ChatMessageSender,
@@ -87,8 +85,11 @@ pub(crate) fn append(
 ) -> (u64, DateTime<FixedOffset>) {
     let message_id = state.next_message_id;
     state.next_message_id += 1;
+    if shared.config.first_message_id.is_none() {
+        ids::issued(message_id);
+    }
     let chat = &mut state.chats[index];
-    let now = now_in(offset_of(chat));
+    let now = shared.clock.now_in(offset_of(chat));
     chat.updated_at = now;
     chat.status = status_after(&chat.status, &sender);
     let chat_id = chat.chat_id.get();
@@ -109,13 +110,22 @@ pub(crate) fn append(
     (message_id, now)
 }
 
-/// A buyer's message in the chat at `index`, notified. Returns its id.
+/// A buyer's message in the chat at `index`, notified and shown in the
+/// listed view once the lag has passed. Returns its id.
 fn write_as_buyer(shared: &Shared, state: &mut State, index: usize, text: String) -> u64 {
+    let message_id = buyer_message(shared, state, index, text);
+    changed(state, index);
+    message_id
+}
+
+/// A buyer's message in the chat at `index`, notified; the caller reports
+/// the change. Returns its id.
+fn buyer_message(shared: &Shared, state: &mut State, index: usize, text: String) -> u64 {
     let content = Content {
         text: Some(text),
         file: None,
     };
-    let (message_id, sent_at) = append(state, index, ChatMessageSender::Customer, content);
+    let (message_id, sent_at) = append(shared, state, index, ChatMessageSender::Customer, content);
     let event = Event::MessageSent {
         chat_id: state.chats[index].chat_id.get(),
         message_id,
@@ -156,15 +166,21 @@ pub(crate) enum About {
 }
 
 /// Adds a new chat about an order or a return with no messages yet: the
-/// next chat id, status `NEW`, created now in Moscow time. Returns its id.
-pub(crate) fn new_chat(state: &mut State, about: About, customer: Option<ChatCustomer>) -> u64 {
+/// next chat id, status `NEW`, created now on the server's clock in Moscow
+/// time. Returns its id. The caller reports the change ([`changed`]).
+pub(crate) fn new_chat(
+    shared: &Shared,
+    state: &mut State,
+    about: About,
+    customer: Option<ChatCustomer>,
+) -> u64 {
     let chat_id = state
         .chats
         .iter()
         .map(|c| c.chat_id.get() + 1)
         .max()
         .unwrap_or(FIRST_CHAT_ID);
-    let now = now_in(moscow());
+    let now = shared.clock.now_in(clock::moscow());
     let (type_, order_id, return_id) = match about {
         About::Order(id) => (ChatContextType::Order, Some(id.into()), None),
         About::Return(id) => (ChatContextType::Return, None, Some(id.into())),
@@ -207,7 +223,7 @@ pub(crate) fn open_chat(shared: &Shared, order_id: u64, text: String) -> u64 {
         name: Some(data::NAMES[rng.usize(0..data::NAMES.len())].to_owned()),
         public_id: Some(format!("user-{:08x}", rng.u32(..))),
     };
-    let chat_id = new_chat(&mut state, About::Order(order_id), Some(customer));
+    let chat_id = new_chat(shared, &mut state, About::Order(order_id), Some(customer));
     let index = state.chats.len() - 1;
     let created_at = state.chats[index].created_at;
     notify::queue(
@@ -218,10 +234,11 @@ pub(crate) fn open_chat(shared: &Shared, order_id: u64, text: String) -> u64 {
             created_at,
         },
     );
-    write_as_buyer(shared, &mut state, index, text);
+    buyer_message(shared, &mut state, index, text);
     // The buyer's first message does not make it wait yet: a chat nobody
     // has answered is `NEW`.
     state.chats[index].status = ChatStatus::New;
+    changed(&mut state, index);
     chat_id
 }
 
@@ -233,14 +250,19 @@ pub(crate) fn open_chat(shared: &Shared, order_id: u64, text: String) -> u64 {
 pub(crate) fn set_status(shared: &Shared, chat_id: u64, status: ChatStatus) -> Option<()> {
     let mut state = shared.state();
     let index = position(&state, chat_id)?;
-    let chat = &mut state.chats[index];
-    let before = std::mem::replace(&mut chat.status, status);
+    let before = std::mem::replace(&mut state.chats[index].status, status);
+    changed(&mut state, index);
+    let chat = &state.chats[index];
     if chat.context.type_ == ChatContextType::Direct {
         return Some(());
     }
     // Milliseconds, as in the notification API's examples: two disputes of
     // one chat within a second still have different times (and dedup keys).
-    let at = Utc::now().with_timezone(&offset_of(chat)).trunc_subsecs(3);
+    let at = shared
+        .clock
+        .now()
+        .with_timezone(&offset_of(chat))
+        .trunc_subsecs(3);
     let event = match (in_dispute(&before), in_dispute(&chat.status)) {
         (false, true) => Event::ArbitrageStarted {
             chat_id,

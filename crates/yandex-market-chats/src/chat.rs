@@ -119,9 +119,14 @@ impl ChatHandle {
     /// # Errors
     /// Input errors before any request, then what the request ends with.
     pub async fn get(&self) -> Result<Chat, Error> {
+        Ok(self.get_answer().await?.result)
+    }
+
+    /// The chat with the response's `Date` (the server's clock) and
+    /// rate-limit headers.
+    pub(crate) async fn get_answer(&self) -> Result<crate::transport::Answer<Chat>, Error> {
         let (business, chat_id) = self.ids()?;
-        let answer = self.client.execute(business, &GetChat { chat_id }).await?;
-        Ok(answer.result)
+        self.client.execute(business, &GetChat { chat_id }).await
     }
 
     /// The chat's messages (getChatHistory), as a lazy query; see

@@ -21,6 +21,27 @@ use crate::{ApiErrorEntry, Credential, Error, Operation, RateLimit};
 /// At most this many characters of a body go into an error.
 const EXCERPT_CHARS: usize = 200;
 
+/// What a successful answer's headers say besides its body.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Received {
+    /// The rate-limit headers.
+    pub rate_limit: Option<RateLimit>,
+    /// The `Date` header: the server's clock when it answered.
+    pub date: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+impl Received {
+    fn from_headers(headers: &reqwest::header::HeaderMap) -> Self {
+        Self {
+            rate_limit: RateLimit::from_headers(headers),
+            date: headers
+                .get(reqwest::header::DATE)
+                .and_then(|v| v.to_str().ok())
+                .and_then(crate::http_date::parse),
+        }
+    }
+}
+
 /// What a generated (or the hand-written multipart) call returns.
 pub(crate) type CallResult<T> = Result<ResponseValue<T>, api::Error<ApiErrorResponse>>;
 
@@ -98,7 +119,7 @@ impl Shaper<'_> {
         timeout: Error,
         info: &ResponseInfo,
         result: impl FnOnce(&mut T) -> Option<R>,
-    ) -> Result<(R, Option<RateLimit>), Failure> {
+    ) -> Result<(R, Received), Failure> {
         let shaped = match reply {
             None => Err(timeout),
             Some(reply) => self.reply(reply, info, result),
@@ -120,15 +141,15 @@ impl Shaper<'_> {
         reply: Reply<T>,
         info: &ResponseInfo,
         result: impl FnOnce(&mut T) -> Option<R>,
-    ) -> Result<(R, Option<RateLimit>), Error> {
+    ) -> Result<(R, Received), Error> {
         let secret = self.secret;
         match reply {
             Reply::Value(response) => {
-                let rate_limit = RateLimit::from_headers(response.headers());
+                let received = Received::from_headers(response.headers());
                 let status = response.status().as_u16();
                 let mut body = response.into_inner();
                 match result(&mut body) {
-                    Some(value) => Ok((value, rate_limit)),
+                    Some(value) => Ok((value, received)),
                     // The body parsed but is of no use; its bytes are gone,
                     // so the excerpt is the body as parsed.
                     None => Err(Error::Decode {

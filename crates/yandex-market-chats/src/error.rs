@@ -328,6 +328,66 @@ impl Error {
         }
     }
 
+    /// How long to wait before going on after this error, for a loop that
+    /// restarts what failed (a follower's stream, a listing): `Some` for
+    /// every error that may go away by itself, `None` for those that will
+    /// not (bad input, credentials, a checkpoint that is not this
+    /// follower's, an outcome unknown).
+    ///
+    /// A spent quota waits for its reset (the server's, or the client's
+    /// own: [`Error::RateLimited`] is not [retryable](Error::is_retryable)
+    /// within one request, but is once the window turns); a gateway's
+    /// `Retry-After` is honoured; other transient faults (5xx, transport,
+    /// timeouts, the parallel limit, a Redis limiter that is down) wait a
+    /// few seconds. Never more than an hour.
+    ///
+    /// ```
+    /// # async fn run(client: yandex_market_chats::Client) -> Result<(), yandex_market_chats::Error> {
+    /// use futures::TryStreamExt;
+    ///
+    /// loop {
+    ///     let mut events = client.follow(42).stream();
+    ///     let error = loop {
+    ///         match events.try_next().await {
+    ///             Ok(Some(event)) => println!("{}", event.dedup_key()),
+    ///             Ok(None) => return Ok(()),
+    ///             Err(error) => break error,
+    ///         }
+    ///     };
+    ///     drop(events); // the next stream takes the checkpoint over
+    ///     match error.retry_after() {
+    ///         Some(wait) => tokio::time::sleep(wait).await,
+    ///         None => return Err(error),
+    ///     }
+    /// }
+    /// # }
+    /// ```
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        use std::time::Duration;
+        const BRIEF: Duration = Duration::from_secs(5);
+        let until_reset = |rate_limit: Option<&RateLimit>| {
+            rate_limit.and_then(|r| {
+                r.retry_after
+                    .or(if r.is_exhausted() { r.resets_in } else { None })
+            })
+        };
+        let wait = match self {
+            Self::RateLimited {
+                reset_at,
+                rate_limit,
+                ..
+            } => reset_at
+                .and_then(|at| (at - chrono::Utc::now()).to_std().ok())
+                .or_else(|| until_reset(rate_limit.as_ref()))
+                .unwrap_or(Duration::from_secs(60))
+                .max(Duration::from_secs(1)),
+            Self::LimiterUnavailable { .. } => BRIEF,
+            error if error.is_retryable() => until_reset(error.rate_limit()).unwrap_or(BRIEF),
+            _ => return None,
+        };
+        Some(wait.min(crate::rate_limit::WINDOW))
+    }
+
     /// Whether a limit was hit: a 420 of either kind, a gateway's 429, or the
     /// client's own quota.
     pub fn is_rate_limited(&self) -> bool {

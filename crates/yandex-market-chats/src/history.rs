@@ -106,6 +106,7 @@ impl Listing for HistoryRequest {
                 context: answer.result.context,
                 next_page_token: paging::next_token(answer.result.paging),
                 rate_limit: answer.rate_limit,
+                date: answer.date,
                 page_token: token,
             })
         }

@@ -13,6 +13,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use chrono::{DateTime, Utc};
 use futures_core::Stream;
 
 use crate::{Chat, ChatFullContext, ChatMessage, Client, Error, RateLimit};
@@ -30,6 +31,9 @@ pub struct Page {
     pub rate_limit: Option<RateLimit>,
     /// The token this page was requested with (`None` for the first page).
     pub page_token: Option<String>,
+    /// The response's `Date` header: the server's clock when it answered
+    /// (one-second resolution), which may differ from this host's.
+    pub date: Option<DateTime<Utc>>,
 }
 
 /// One page of a chat's messages.
@@ -46,6 +50,9 @@ pub struct MessagePage {
     pub rate_limit: Option<RateLimit>,
     /// The token this page was requested with (`None` for the first page).
     pub page_token: Option<String>,
+    /// The response's `Date` header: the server's clock when it answered
+    /// (one-second resolution), which may differ from this host's.
+    pub date: Option<DateTime<Utc>>,
 }
 
 mod sealed {

@@ -201,6 +201,7 @@ impl Listing for ChatsRequest {
                 chats: answer.result.chats,
                 next_page_token: paging::next_token(answer.result.paging),
                 rate_limit: answer.rate_limit,
+                date: answer.date,
                 page_token: token,
             })
         }

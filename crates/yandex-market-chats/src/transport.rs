@@ -38,6 +38,8 @@ pub(crate) trait Call: Sync {
 pub(crate) struct Answer<T> {
     pub result: T,
     pub rate_limit: Option<RateLimit>,
+    /// The response's `Date`: the server's clock.
+    pub date: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// Why an attempt failed: before anything was sent (the limiter refused or
@@ -153,7 +155,7 @@ impl Client {
             }
             let result = shaper.shape(reply.ok(), timed_out, &info, C::result);
             let release = match &result {
-                Ok((_, rate_limit)) => Release::sent(rate_limit.clone()),
+                Ok((_, received)) => Release::sent(received.rate_limit.clone()),
                 // No connection was made: the server never counted it, so
                 // its quota unit goes back.
                 Err(Failure {
@@ -176,7 +178,11 @@ impl Client {
             u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         );
         match result {
-            Ok((result, rate_limit)) => Ok(Answer { result, rate_limit }),
+            Ok((result, received)) => Ok(Answer {
+                result,
+                rate_limit: received.rate_limit,
+                date: received.date,
+            }),
             Err(failure) => {
                 tracing::debug!(parent: &span, error = %failure.error, "attempt failed");
                 Err(Failed::Remote(failure))

@@ -1,60 +1,111 @@
-//! Where a follower keeps its place: a small trait, an in-memory and a file
-//! implementation, and the state they hold (JSON, versioned).
+//! Where a follower keeps its place: an async trait (type-erased inside the
+//! follower, like the limiter), an in-memory and a file implementation.
 
-use std::collections::BTreeMap;
-use std::io::Write;
+use std::future::Future;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
 
-use chrono::{DateTime, FixedOffset};
-use serde::{Deserialize, Serialize};
-
+use super::file_store::{self, FileLock};
 use crate::Error;
 
-/// Keeps a follower's state between runs: what it has delivered, so that a
-/// new stream continues where the last one stopped.
+/// Keeps a follower's state between streams and runs: what it has
+/// delivered, so that a new stream continues where the last one stopped.
 ///
-/// The state is opaque bytes (JSON) that the follower writes and checks; an
-/// implementation only stores them. `save` must be durable when it returns
-/// and replace the previous state whole (never a half-written one). One
-/// follower per checkpoint: two streams saving to the same place overwrite
-/// each other.
+/// The state is opaque bytes (versioned JSON) that the follower writes and
+/// checks; an implementation only stores them. A checkpoint serves one
+/// stream at a time: [`open`](Checkpoint::open) claims it (and fails while
+/// another stream holds it), [`close`](Checkpoint::close) gives it back.
+/// `save` must be durable when it resolves and replace the previous state
+/// whole (never a half-written one).
 ///
 /// ```
+/// use std::sync::Mutex;
+///
 /// use yandex_market_chats::Error;
 /// use yandex_market_chats::follow::Checkpoint;
 ///
 /// /// Keeps the state in a database row, say.
-/// struct Row(Option<Vec<u8>>);
+/// #[derive(Default)]
+/// struct Row {
+///     row: Mutex<Option<Vec<u8>>>,
+/// }
 ///
 /// impl Checkpoint for Row {
-///     fn load(&mut self) -> Result<Option<Vec<u8>>, Error> {
-///         Ok(self.0.clone())
+///     async fn open(&self) -> Result<Option<Vec<u8>>, Error> {
+///         Ok(self.row.lock().unwrap().clone())
 ///     }
-///     fn save(&mut self, state: &[u8]) -> Result<(), Error> {
-///         self.0 = Some(state.to_vec());
+///     async fn save(&self, state: Vec<u8>) -> Result<(), Error> {
+///         *self.row.lock().unwrap() = Some(state);
 ///         Ok(())
 ///     }
+///     fn close(&self) {}
 /// }
 /// ```
-pub trait Checkpoint: Send + 'static {
-    /// The saved state; `None` when there is none yet (a fresh start).
+pub trait Checkpoint: Send + Sync + 'static {
+    /// Claims the checkpoint for one stream and reads the saved state;
+    /// `None` when there is none yet (a fresh start).
     ///
     /// # Errors
-    /// When the state cannot be read ([`Error::Checkpoint`]).
-    fn load(&mut self) -> Result<Option<Vec<u8>>, Error>;
+    /// [`Error::Checkpoint`] when another stream holds it, or when the
+    /// state cannot be read.
+    fn open(&self) -> impl Future<Output = Result<Option<Vec<u8>>, Error>> + Send;
 
     /// Replaces the saved state with `state`, durably.
     ///
     /// # Errors
-    /// When it cannot be written ([`Error::Checkpoint`]).
-    fn save(&mut self, state: &[u8]) -> Result<(), Error>;
+    /// [`Error::Checkpoint`] when it cannot be written.
+    fn save(&self, state: Vec<u8>) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// Gives the claim back (the stream was dropped). Must not block.
+    fn close(&self);
 }
 
-/// The default checkpoint: in memory, so a new stream from the same
-/// [`FollowQuery`](super::FollowQuery) starts afresh.
+type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// [`Checkpoint`] with its futures boxed, so a follower can hold any one.
+pub(crate) trait DynCheckpoint: Send + Sync {
+    fn open(&self) -> BoxFuture<'_, Result<Option<Vec<u8>>, Error>>;
+    fn save(&self, state: Vec<u8>) -> BoxFuture<'_, Result<(), Error>>;
+    fn close(&self);
+}
+
+impl<C: Checkpoint> DynCheckpoint for C {
+    fn open(&self) -> BoxFuture<'_, Result<Option<Vec<u8>>, Error>> {
+        Box::pin(Checkpoint::open(self))
+    }
+    fn save(&self, state: Vec<u8>) -> BoxFuture<'_, Result<(), Error>> {
+        Box::pin(Checkpoint::save(self, state))
+    }
+    fn close(&self) {
+        Checkpoint::close(self);
+    }
+}
+
+pub(crate) type SharedCheckpoint = Arc<dyn DynCheckpoint>;
+
+/// The error of a checkpoint another stream holds.
+fn in_use(what: &str) -> Error {
+    Error::Checkpoint {
+        message: format!(
+            "{what} is in use by another follower stream; one stream per checkpoint \
+             (drop the first stream, or give each its own checkpoint)"
+        ),
+    }
+}
+
+/// The default checkpoint: in memory. Clones share it, so a new stream from
+/// the same [`FollowQuery`](super::FollowQuery) (or a clone) continues where
+/// the last one stopped, once that one is dropped.
 #[derive(Clone, Debug, Default)]
 pub struct MemoryCheckpoint {
+    inner: Arc<Mutex<Memory>>,
+}
+
+#[derive(Debug, Default)]
+struct Memory {
     state: Option<Vec<u8>>,
+    claimed: bool,
 }
 
 impl MemoryCheckpoint {
@@ -62,23 +113,41 @@ impl MemoryCheckpoint {
     pub fn new() -> Self {
         Self::default()
     }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Memory> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 impl Checkpoint for MemoryCheckpoint {
-    fn load(&mut self) -> Result<Option<Vec<u8>>, Error> {
-        Ok(self.state.clone())
+    async fn open(&self) -> Result<Option<Vec<u8>>, Error> {
+        let mut memory = self.lock();
+        if memory.claimed {
+            return Err(in_use("this in-memory checkpoint"));
+        }
+        memory.claimed = true;
+        Ok(memory.state.clone())
     }
 
-    fn save(&mut self, state: &[u8]) -> Result<(), Error> {
-        self.state = Some(state.to_vec());
+    async fn save(&self, state: Vec<u8>) -> Result<(), Error> {
+        self.lock().state = Some(state);
         Ok(())
+    }
+
+    fn close(&self) {
+        self.lock().claimed = false;
     }
 }
 
-/// A checkpoint in a file, written atomically: a temporary file beside it,
-/// `fsync`, rename, `fsync` of the folder. A missing file is a fresh start;
-/// a file that is not a follower's state is an error, never a silent
+/// A checkpoint in a file, written atomically and off the async threads: a
+/// temporary file beside it (a fresh unpredictable name, created new, mode
+/// 0600), `fsync`, rename, `fsync` of the folder. A missing file is a fresh
+/// start; a file that is not a follower's state is an error, never a silent
 /// restart from scratch.
+///
+/// One stream at a time: while a stream uses it, an OS lock on
+/// `<path>.lock` makes a second stream (in this process or another) fail
+/// with [`Error::Checkpoint`].
 ///
 /// ```
 /// use yandex_market_chats::follow::FileCheckpoint;
@@ -89,140 +158,80 @@ impl Checkpoint for MemoryCheckpoint {
 #[derive(Clone, Debug)]
 pub struct FileCheckpoint {
     path: PathBuf,
+    /// Held while a stream uses the file; a save in flight holds a clone,
+    /// so the lock outlives a dropped stream until its last write lands.
+    lock: Arc<Mutex<Option<Arc<FileLock>>>>,
 }
 
 impl FileCheckpoint {
     /// A checkpoint at `path`. Does no I/O.
     pub fn new(path: impl Into<PathBuf>) -> Self {
-        Self { path: path.into() }
+        Self {
+            path: path.into(),
+            lock: Arc::default(),
+        }
     }
 
     /// Where it is.
     pub fn path(&self) -> &Path {
         &self.path
     }
+}
 
-    fn error(&self, what: &str, error: std::io::Error) -> Error {
-        Error::Checkpoint {
-            message: format!("cannot {what} {}: {error}", self.path.display()),
-        }
-    }
+/// Runs blocking file work off the async threads.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, Error> + Send + 'static,
+) -> Result<T, Error> {
+    tokio::task::spawn_blocking(work).await.unwrap_or_else(|e| {
+        Err(Error::Checkpoint {
+            message: format!("the checkpoint's file task failed: {e}"),
+        })
+    })
 }
 
 impl Checkpoint for FileCheckpoint {
-    fn load(&mut self) -> Result<Option<Vec<u8>>, Error> {
-        match std::fs::read(&self.path) {
-            Ok(bytes) => Ok(Some(bytes)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(self.error("read", e)),
+    async fn open(&self) -> Result<Option<Vec<u8>>, Error> {
+        if self
+            .lock
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .is_some()
+        {
+            return Err(in_use(&self.path.display().to_string()));
         }
-    }
-
-    fn save(&mut self, state: &[u8]) -> Result<(), Error> {
-        let name = self
-            .path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "checkpoint".to_owned());
-        let dir = self
-            .path
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or_else(|| Path::new("."));
-        let temporary = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-        let write = || -> std::io::Result<()> {
-            let mut file = std::fs::File::create(&temporary)?;
-            file.write_all(state)?;
-            file.sync_all()?;
-            std::fs::rename(&temporary, &self.path)?;
-            // The rename itself is durable once the folder is synced.
-            if let Ok(folder) = std::fs::File::open(dir) {
-                let _ = folder.sync_all();
-            }
-            Ok(())
-        };
-        write().map_err(|e| {
-            let _ = std::fs::remove_file(&temporary);
-            self.error("write", e)
+        let path = self.path.clone();
+        let (lock, state) = blocking(move || {
+            let lock = FileLock::try_acquire(&path)?;
+            Ok((lock, file_store::read(&path)?))
         })
-    }
-}
-
-/// What identifies a follower's state, so a foreign file is refused.
-const FORMAT: &str = "yandex-market-chats/follow";
-const VERSION: u32 = 1;
-
-/// A follower's place, as saved.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub(crate) struct State {
-    format: String,
-    version: u32,
-    pub business_id: u64,
-    /// "From now": only what happens after this is delivered. `None`: from
-    /// the beginning.
-    pub start: Option<DateTime<FixedOffset>>,
-    /// Whether the first listing was done (the first cycle's `NewChat`
-    /// events are for chats created after `start` only).
-    pub listed_once: bool,
-    /// Every chat the follower knows, by id.
-    pub chats: BTreeMap<u64, Mark>,
-}
-
-/// What the follower knows of one chat.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub(crate) struct Mark {
-    /// The status delivered last (wire form).
-    pub status: String,
-    /// `updatedAt` as of the last complete read of the chat.
-    pub updated_at: DateTime<FixedOffset>,
-    /// The last message delivered or passed over; `None` before the first
-    /// read of its history.
-    pub last_message_id: Option<u64>,
-    /// Read again on the next cycle even if `updatedAt` stays the same: it
-    /// changed within a second of the last read, and `updatedAt` has
-    /// one-second resolution.
-    #[serde(default)]
-    pub recheck: bool,
-}
-
-impl State {
-    pub(crate) fn new(business_id: u64, start: Option<DateTime<FixedOffset>>) -> Self {
-        Self {
-            format: FORMAT.to_owned(),
-            version: VERSION,
-            business_id,
-            start,
-            listed_once: false,
-            chats: BTreeMap::new(),
+        .await?;
+        let mut held = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
+        if held.is_some() {
+            return Err(in_use(&self.path.display().to_string()));
         }
-    }
-
-    pub(crate) fn to_bytes(&self) -> Vec<u8> {
-        serde_json::to_vec(self).expect("the state is plain data")
-    }
-
-    /// Reads a saved state, refusing anything that is not a follower's
-    /// state for `business_id`.
-    pub(crate) fn from_bytes(bytes: &[u8], business_id: u64) -> Result<Self, Error> {
-        let refuse = |why: String| Error::Checkpoint {
-            message: format!("the checkpoint is not this follower's state: {why}"),
-        };
-        let value: serde_json::Value =
-            serde_json::from_slice(bytes).map_err(|e| refuse(format!("not JSON ({e})")))?;
-        if value.get("format").and_then(|f| f.as_str()) != Some(FORMAT) {
-            return Err(refuse(format!("no `format: {FORMAT:?}`")));
-        }
-        if value.get("version").and_then(serde_json::Value::as_u64) != Some(u64::from(VERSION)) {
-            return Err(refuse(format!("a version other than {VERSION}")));
-        }
-        let state: Self =
-            serde_json::from_value(value).map_err(|e| refuse(format!("corrupt ({e})")))?;
-        if state.business_id != business_id {
-            return Err(refuse(format!(
-                "it belongs to business {}, not {business_id}",
-                state.business_id
-            )));
-        }
+        *held = Some(Arc::new(lock));
         Ok(state)
+    }
+
+    async fn save(&self, state: Vec<u8>) -> Result<(), Error> {
+        let path = self.path.clone();
+        let lock = self
+            .lock
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        blocking(move || {
+            let written = file_store::write_atomically(&path, &state);
+            drop(lock);
+            written
+        })
+        .await
+    }
+
+    fn close(&self) {
+        self.lock
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
     }
 }

@@ -66,25 +66,22 @@
 //! `context_types`) that leave fewer chats make cycles cheaper and faster.
 
 mod checkpoint;
+mod clock;
 mod cycle;
+mod file_store;
 mod hints;
+mod pacing;
+mod state;
+mod stream;
 
-use std::collections::VecDeque;
-use std::future::Future;
-use std::pin::Pin;
-use std::task::{Context, Poll};
 use std::time::Duration;
-
-use futures_core::Stream;
 
 pub use checkpoint::{Checkpoint, FileCheckpoint, MemoryCheckpoint};
 pub use hints::FollowHints;
+pub use stream::FollowStream;
 
-use crate::{
-    BusinessId, Chat, ChatContextType, ChatId, ChatMessage, ChatStatus, ChatType, Client, Error,
-};
-use checkpoint::State;
-use cycle::{Follower, Item};
+use crate::{BusinessId, Chat, ChatContextType, ChatId, ChatMessage, ChatStatus, ChatType, Client};
+use checkpoint::SharedCheckpoint;
 
 /// Something that happened in a followed business's chats.
 #[derive(Clone, Debug, PartialEq)]
@@ -114,6 +111,10 @@ pub enum ChatEvent {
         chat: Chat,
         /// The status before.
         previous: ChatStatus,
+        /// Which change of this chat's status this is, counting from 1 (as
+        /// the follower saw them): two changes to the same status, say into
+        /// arbitration twice, differ here and in their dedup keys.
+        change: u64,
     },
     /// A chat is gone (its history, or its getChat when hinted, answers 404):
     /// it is no longer followed.
@@ -133,11 +134,13 @@ impl ChatEvent {
                 format!("message:{chat_id}:{}", message.message_id)
             }
             Self::NewChat { chat } => format!("chat:{}", chat.chat_id),
-            Self::StatusChanged { chat, .. } => format!(
-                "status:{}:{}:{}",
-                chat.chat_id,
-                chat.status,
-                chat.updated_at.to_rfc3339()
+            Self::StatusChanged {
+                chat,
+                previous,
+                change,
+            } => format!(
+                "status:{}:{change}:{previous}:{}",
+                chat.chat_id, chat.status
             ),
             Self::ChatGone { chat_id } => format!("gone:{chat_id}"),
         }
@@ -155,19 +158,18 @@ impl ChatEvent {
 /// A follower of one business's chats, from [`Client::follow`]. Nothing is
 /// sent until the stream is polled.
 ///
-/// `.stream()` takes the checkpoint given with [`FollowQuery::checkpoint`]:
-/// a second stream from the same query (or a clone of it) fails with
-/// [`Error::Checkpoint`] rather than start from scratch.
+/// Streams of one query (and its clones) share its checkpoint, one at a
+/// time: while a stream lives, another fails with
+/// [`Error::Checkpoint`](crate::Error::Checkpoint); once it is dropped, a new
+/// stream continues where it stopped.
 #[derive(Clone)]
 #[must_use = "a follow query does nothing until you call .stream()"]
 pub struct FollowQuery {
     client: Client,
     business_id: BusinessId,
     options: Options,
-    checkpoint: Option<SharedCheckpoint>,
+    checkpoint: SharedCheckpoint,
 }
-
-type SharedCheckpoint = std::sync::Arc<std::sync::Mutex<Option<Box<dyn Checkpoint>>>>;
 
 #[derive(Clone, Debug)]
 pub(crate) struct Options {
@@ -206,7 +208,7 @@ impl Client {
                 quota_share: 0.5,
                 hints: None,
             },
-            checkpoint: None,
+            checkpoint: std::sync::Arc::new(MemoryCheckpoint::new()),
         }
     }
 }
@@ -214,9 +216,7 @@ impl Client {
 impl FollowQuery {
     /// Where the follower keeps its place; default: in memory.
     pub fn checkpoint(mut self, checkpoint: impl Checkpoint) -> Self {
-        self.checkpoint = Some(std::sync::Arc::new(std::sync::Mutex::new(Some(Box::new(
-            checkpoint,
-        )))));
+        self.checkpoint = std::sync::Arc::new(checkpoint);
         self
     }
 
@@ -227,19 +227,24 @@ impl FollowQuery {
         self
     }
 
-    /// Only chats in these statuses.
+    /// Only events about chats in these statuses. Filters choose events,
+    /// never what the follower reads: a buyer's message is judged by the
+    /// status it put its chat in (`WAITING_FOR_PARTNER`, or `NEW` in a chat
+    /// nobody answered yet), so it is delivered even when the seller
+    /// answered from the cabinet before the follower read it; other events
+    /// by the chat's status when read.
     pub fn statuses(mut self, statuses: impl IntoIterator<Item = ChatStatus>) -> Self {
         self.options.statuses = statuses.into_iter().collect();
         self
     }
 
-    /// Only chats of these types.
+    /// Only events about chats of these types.
     pub fn types(mut self, types: impl IntoIterator<Item = ChatType>) -> Self {
         self.options.types = types.into_iter().collect();
         self
     }
 
-    /// Only chats with these context types.
+    /// Only events about chats with these context types.
     pub fn context_types(mut self, types: impl IntoIterator<Item = ChatContextType>) -> Self {
         self.options.context_types = types.into_iter().collect();
         self
@@ -259,192 +264,47 @@ impl FollowQuery {
         self
     }
 
-    /// The share of each hourly quota (getChats, getChatHistory) the
-    /// follower may use, from 0.01 to 1.0; default 0.5, so the rest of the
-    /// program keeps the other half.
+    /// The share of each quota the follower spends (getChats,
+    /// getChatHistory, and getChat for hints), from 0.01 to 1.0; default
+    /// 0.5, so the rest of the program keeps the other half. Anything else
+    /// is refused when the stream starts.
     pub fn quota_share(mut self, share: f64) -> Self {
         self.options.quota_share = share;
         self
     }
 
     /// Chats to read at once, as push notifications name them (see
-    /// [`FollowHints`]).
+    /// [`FollowHints`]). The handle is bound to this follower's business:
+    /// notifications of other businesses are ignored.
     pub fn hints(mut self, hints: FollowHints) -> Self {
         self.options.hints = Some(hints);
         self
     }
 
     /// The events, lazily: nothing is sent before the first poll. `Send +
-    /// Unpin + 'static`; dropping it stops following (the state of the
-    /// events taken is saved).
+    /// Unpin + 'static`; dropping it stops following and frees the
+    /// checkpoint for the next stream (the state of the events taken is
+    /// saved; the last one taken may come again).
     pub fn stream(self) -> FollowStream {
-        // A stream takes the query's checkpoint: a second stream from the
-        // same query (or a clone) must not silently start from scratch.
-        let checkpoint: Option<Box<dyn Checkpoint>> = match &self.checkpoint {
-            Some(shared) => shared
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .take(),
-            None => Some(Box::new(MemoryCheckpoint::new())),
-        };
-        let problem = if checkpoint.is_none() {
-            Some(Error::Checkpoint {
-                message: "this query's checkpoint was taken by an earlier stream; \
-                          give each stream its own checkpoint (for example a new \
-                          FileCheckpoint on the same path once the first stream is dropped)"
-                    .to_owned(),
-            })
-        } else if !(0.01..=1.0).contains(&self.options.quota_share) {
-            Some(Error::invalid_input(format!(
+        let problem = if !(0.01..=1.0).contains(&self.options.quota_share) {
+            Some(crate::Error::invalid_input(format!(
                 "quota_share must be from 0.01 to 1.0, got {}",
                 self.options.quota_share
             )))
         } else if self.business_id.get() == 0 {
-            Some(Error::invalid_input(
+            Some(crate::Error::invalid_input(
                 "business id must be at least 1, got 0",
             ))
         } else {
-            None
+            self.options
+                .hints
+                .as_ref()
+                .and_then(|hints| hints.bind(self.business_id.get()).err())
         };
-        FollowStream {
-            step: match problem {
-                Some(error) => Step::Failing(error),
-                None => Step::Start,
-            },
-            follower: Some(Follower::new(
-                self.client,
-                self.business_id,
-                self.options,
-                checkpoint.unwrap_or_else(|| Box::new(MemoryCheckpoint::new())),
-            )),
-            queue: VecDeque::new(),
-            unsaved: false,
-        }
-    }
-}
-
-type Work = Pin<Box<dyn Future<Output = (Follower, Result<Vec<Item>, Error>)> + Send>>;
-
-enum Step {
-    /// Load the checkpoint, then the first cycle.
-    Start,
-    Idle,
-    Working(Work),
-    Failing(Error),
-    Done,
-}
-
-/// The events of a [`FollowQuery`]. `Send + Unpin + 'static`.
-#[must_use = "streams do nothing unless polled"]
-pub struct FollowStream {
-    step: Step,
-    follower: Option<Follower>,
-    /// Events (and state changes) of the last cycle not taken yet.
-    queue: VecDeque<Item>,
-    /// Whether taken events are not saved yet.
-    unsaved: bool,
-}
-
-impl std::fmt::Debug for FollowStream {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("FollowStream")
-            .field("pending", &self.queue.len())
-            .finish_non_exhaustive()
-    }
-}
-
-impl FollowStream {
-    /// Saves what was taken; the stream ends with the error if it cannot.
-    fn save(&mut self) -> Result<(), Error> {
-        if self.unsaved
-            && let Some(follower) = &mut self.follower
-        {
-            follower.save()?;
-            self.unsaved = false;
-        }
-        Ok(())
-    }
-}
-
-impl Stream for FollowStream {
-    type Item = Result<ChatEvent, Error>;
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let this = &mut *self;
-        // What was taken is saved before anything else happens.
-        if let Err(error) = this.save() {
-            this.step = Step::Done;
-            return Poll::Ready(Some(Err(error)));
-        }
-        loop {
-            // Events of the last cycle first, in order.
-            while let Some(item) = this.queue.pop_front() {
-                let follower = this.follower.as_mut().expect("idle with a follower");
-                follower.apply(&item);
-                this.unsaved = true;
-                if let Some(event) = item.event {
-                    return Poll::Ready(Some(Ok(event)));
-                }
-            }
-            match std::mem::replace(&mut this.step, Step::Done) {
-                Step::Done => return Poll::Ready(None),
-                Step::Failing(error) => return Poll::Ready(Some(Err(error))),
-                Step::Start => {
-                    let mut follower = this.follower.take().expect("a follower to start");
-                    if let Err(error) = follower.load() {
-                        return Poll::Ready(Some(Err(error)));
-                    }
-                    this.step = Step::Working(Box::pin(follower.cycle(true)));
-                }
-                Step::Idle => {
-                    // Nothing taken is left unsaved while the stream waits.
-                    if let Err(error) = this.save() {
-                        return Poll::Ready(Some(Err(error)));
-                    }
-                    let follower = this.follower.take().expect("a follower when idle");
-                    this.step = Step::Working(Box::pin(follower.cycle(false)));
-                }
-                Step::Working(mut work) => match work.as_mut().poll(cx) {
-                    Poll::Pending => {
-                        this.step = Step::Working(work);
-                        return Poll::Pending;
-                    }
-                    Poll::Ready((follower, result)) => {
-                        this.follower = Some(follower);
-                        match result {
-                            Ok(items) => {
-                                this.queue.extend(items);
-                                this.step = Step::Idle;
-                            }
-                            Err(error) => {
-                                // The state holds only what was taken: a new
-                                // stream continues from there.
-                                let _ = this.save();
-                                return Poll::Ready(Some(Err(error)));
-                            }
-                        }
-                    }
-                },
-            }
-        }
-    }
-}
-
-impl Drop for FollowStream {
-    fn drop(&mut self) {
-        // What was taken is saved; what was not comes again next time.
-        let _ = self.save();
-    }
-}
-
-impl State {
-    pub(crate) fn fresh(business_id: BusinessId, options: &Options) -> Self {
-        // Whole seconds, as the API's times: a message written in the second
-        // the follower starts is delivered (at least once), never lost.
-        let start = (!options.from_beginning).then(|| {
-            let now = chrono::Utc::now().fixed_offset();
-            now - chrono::TimeDelta::nanoseconds(i64::from(chrono::Timelike::nanosecond(&now)))
-        });
-        Self::new(business_id.get(), start)
+        FollowStream::new(
+            cycle::Follower::new(self.client, self.business_id, self.options),
+            self.checkpoint,
+            problem,
+        )
     }
 }

@@ -273,7 +273,10 @@ impl Limiter for InProcessLimiter {
         Ok(Some(match &mut business.windows[operation.index()] {
             Some(window) => {
                 let (remaining, resets_in) = window.peek(now, quota, in_flight);
-                QuotaState::new(quota, remaining, Some(resets_in))
+                // The server's stated limit when it is below ours: `limit`
+                // and `remaining` describe the same window.
+                let limit = u32::try_from(window.full(quota)).map_or(quota, |l| l.clamp(1, quota));
+                QuotaState::new(limit, remaining, Some(resets_in))
             }
             None => QuotaState::new(quota, u64::from(quota), None),
         }))

@@ -188,7 +188,9 @@ impl Release {
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct QuotaState {
-    /// The hourly quota.
+    /// The whole quota of the window: the client's, or the server's stated
+    /// `X-RateLimit-Resource-Limit` when that is smaller, so that `limit`
+    /// and `remaining` always describe the same window.
     pub limit: u32,
     /// Requests left in the current window.
     pub remaining: u64,

@@ -96,7 +96,7 @@ impl Window {
     }
 
     /// The whole window: our quota, or the server's when it is smaller.
-    fn full(&self, quota: u32) -> u64 {
+    pub(crate) fn full(&self, quota: u32) -> u64 {
         self.server_limit
             .map_or(u64::from(quota), |limit| limit.min(u64::from(quota)))
     }

@@ -534,8 +534,8 @@ impl Limiter for RedisLimiter {
         invocation.arg(i64::from(quota)).arg(millis(WINDOW));
         match self.run::<Vec<i64>>(invocation).await {
             Ok(reply) => match reply.as_slice() {
-                [remaining, resets_in] => Ok(Some(QuotaState::new(
-                    quota,
+                [remaining, resets_in, full] => Ok(Some(QuotaState::new(
+                    u32::try_from(*full).map_or(quota, |full| full.clamp(1, quota)),
                     u64::try_from(*remaining).unwrap_or(0),
                     Some(from_millis(*resets_in)),
                 ))),

@@ -236,7 +236,8 @@ return 0
 
 /// KEYS: slots, queue, alive, flight, window.
 /// ARGV: quota, window (ms).
-/// Returns `{remaining, resets in (ms)}`, or `{-1}` before the first request.
+/// Returns `{remaining, resets in (ms), the whole quota (ours, or the
+/// server's stated limit when smaller)}`, or `{-1}` before the first request.
 pub(crate) const PEEK: &str = r#"
 local slots, queue, alive, flight, wkey = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local quota = tonumber(ARGV[1])
@@ -247,7 +248,7 @@ local w = load(wkey)
 if w == nil or w.own_quota ~= quota then return {-1} end
 roll(w, now, quota, redis.call('ZCARD', flight), window_ms)
 save(wkey, w, window_ms * 2)
-return {remaining(w), math.max(w['end'] - now, 0)}
+return {remaining(w), math.max(w['end'] - now, 0), full(w, quota)}
 "#;
 
 /// A script with the shared functions in front.

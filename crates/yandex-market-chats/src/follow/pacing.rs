@@ -1,0 +1,349 @@
+//! Pacing: the follower spends at most its share of each quota it uses
+//! (getChats, getChatHistory, getChat), spread over the window the server
+//! states, and leaves the rest to the rest of the program.
+//!
+//! The rules:
+//! - One source for the window: the client's limiter ([`Client::quota`]),
+//!   whose `limit` already is the server's stated limit when that is
+//!   smaller. With the client's quota switched off, what the server's own
+//!   headers said on the follower's answers; with nothing known, the
+//!   operation's documented quota over an hour.
+//! - The follower may spend while `remaining` is above the reserve
+//!   (`(1 - share) × limit`); at or below it, it waits for the window's
+//!   reset, and records that in the checkpoint so a restart waits too.
+//! - Requests are spread: one every `resets_in / spendable` (a full window
+//!   at `share × limit` per hour when the reset is unknown), with a burst
+//!   of [`BURST`] so that a small cycle or a few hints go at once.
+
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use tokio::time::Instant;
+
+use super::clock::ServerClock;
+use crate::limits::later;
+use crate::rate_limit::WINDOW;
+use crate::{BusinessId, Client, Error, Operation, RateLimit};
+
+/// Requests that may go at once before spreading sets in.
+pub(crate) const BURST: u32 = 10;
+/// How long to wait for a reset nobody stated before looking again.
+const UNKNOWN_RESET: Duration = Duration::from_secs(60);
+
+/// The operations a follower spends.
+pub(crate) const PACED: [Operation; 3] = [
+    Operation::GetChats,
+    Operation::GetChatHistory,
+    Operation::GetChat,
+];
+
+/// One quota's window as the follower sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct View {
+    /// The whole quota of the window.
+    pub limit: u64,
+    /// What is left of it; `None` when unknown.
+    pub remaining: Option<u64>,
+    /// When the window resets; `None` when unknown.
+    pub resets_in: Option<Duration>,
+}
+
+/// What the follower may do next with one quota.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Decision {
+    /// Send, then keep `interval` between requests on average.
+    Go { interval: Duration },
+    /// The share is spent: wait this long (the window's reset).
+    Spent { wait: Duration },
+}
+
+/// The rule, on one view: see the module docs.
+pub(crate) fn decide(view: View, share: f64) -> Decision {
+    let reserve = ((1.0 - share) * view.limit as f64).ceil() as u64;
+    let per_window = (share * view.limit as f64).max(1.0);
+    match view.remaining {
+        Some(remaining) if remaining <= reserve => Decision::Spent {
+            wait: view.resets_in.unwrap_or(UNKNOWN_RESET),
+        },
+        Some(remaining) => {
+            let spendable = (remaining - reserve) as f64;
+            let interval = match view.resets_in {
+                Some(resets_in) => resets_in.as_secs_f64() / spendable,
+                None => WINDOW.as_secs_f64() / per_window,
+            };
+            Decision::Go {
+                interval: Duration::from_secs_f64(interval),
+            }
+        }
+        None => Decision::Go {
+            interval: Duration::from_secs_f64(WINDOW.as_secs_f64() / per_window),
+        },
+    }
+}
+
+/// What the server said on the follower's last answer of one operation,
+/// for when the client's limiter does not track that quota.
+#[derive(Clone, Copy, Debug)]
+struct Seen {
+    limit: Option<u64>,
+    remaining: Option<u64>,
+    resets_at: Option<Instant>,
+    /// Requests sent since, not in `remaining` yet.
+    sent_since: u64,
+}
+
+/// The pacing state of one follower.
+#[derive(Debug)]
+pub(crate) struct Pacer {
+    share: f64,
+    /// Per paced operation: the theoretical time of the next request
+    /// (GCRA), and what the server said.
+    next: [Option<Instant>; PACED.len()],
+    seen: [Option<Seen>; PACED.len()],
+}
+
+fn index(operation: Operation) -> usize {
+    PACED
+        .iter()
+        .position(|op| *op == operation)
+        .expect("a paced operation")
+}
+
+impl Pacer {
+    pub(crate) fn new(share: f64) -> Self {
+        Self {
+            share,
+            next: [None; PACED.len()],
+            seen: [None; PACED.len()],
+        }
+    }
+
+    /// The window of `operation`, from the limiter, else from the server's
+    /// last answer, else the documented quota.
+    async fn view(
+        &self,
+        client: &Client,
+        business: BusinessId,
+        operation: Operation,
+    ) -> Result<View, Error> {
+        if let Some(state) = client.quota(business, operation).await? {
+            return Ok(View {
+                limit: u64::from(state.limit),
+                remaining: Some(state.remaining),
+                resets_in: state.resets_in,
+            });
+        }
+        let documented = u64::from(operation.default_hourly_quota());
+        let now = Instant::now();
+        Ok(match self.seen[index(operation)] {
+            // A window that has passed says nothing about the next one.
+            Some(seen) if seen.resets_at.is_some_and(|at| at > now) => View {
+                limit: seen.limit.unwrap_or(documented),
+                remaining: seen
+                    .remaining
+                    .map(|left| left.saturating_sub(seen.sent_since)),
+                resets_in: seen.resets_at.map(|at| at - now),
+            },
+            Some(seen) => View {
+                limit: seen.limit.unwrap_or(documented),
+                remaining: None,
+                resets_in: None,
+            },
+            None => View {
+                limit: documented,
+                remaining: None,
+                resets_in: None,
+            },
+        })
+    }
+
+    /// How long to wait before the next request of `operation`; zero: now.
+    /// Records a spent share in `paused_until` (server time).
+    async fn wait_for(
+        &mut self,
+        client: &Client,
+        business: BusinessId,
+        operation: Operation,
+        clock: &ServerClock,
+        paused_until: &mut std::collections::BTreeMap<String, DateTime<Utc>>,
+    ) -> Result<Duration, Error> {
+        let server_now = clock.now();
+        if let Some(until) = paused_until.get(operation.name()) {
+            match (*until - server_now).to_std() {
+                Ok(wait) if !wait.is_zero() => return Ok(wait.min(WINDOW)),
+                _ => {
+                    paused_until.remove(operation.name());
+                }
+            }
+        }
+        let view = self.view(client, business, operation).await?;
+        match decide(view, self.share) {
+            Decision::Spent { wait } => {
+                // Past the reset by a second: `Until` has one-second resolution.
+                let wait = wait + Duration::from_secs(1);
+                let until = server_now + TimeDelta::from_std(wait).unwrap_or_default();
+                paused_until.insert(operation.name().to_owned(), until);
+                tracing::debug!(
+                    operation = operation.name(),
+                    wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+                    "the follower's share of the quota is spent: waiting for the reset"
+                );
+                Ok(wait)
+            }
+            Decision::Go { interval } => {
+                let now = Instant::now();
+                let burst = interval.saturating_mul(BURST - 1);
+                let next = self.next[index(operation)].unwrap_or(now);
+                let allowed_at = next.checked_sub(burst).unwrap_or(now);
+                if allowed_at > now {
+                    return Ok(allowed_at - now);
+                }
+                self.next[index(operation)] = Some(later(next.max(now), interval));
+                if let Some(seen) = &mut self.seen[index(operation)] {
+                    seen.sent_since += 1;
+                }
+                Ok(Duration::ZERO)
+            }
+        }
+    }
+
+    /// Waits until a request of `operation` may go (and counts it).
+    pub(crate) async fn ready(
+        &mut self,
+        client: &Client,
+        business: BusinessId,
+        operation: Operation,
+        clock: &ServerClock,
+        paused_until: &mut std::collections::BTreeMap<String, DateTime<Utc>>,
+    ) -> Result<(), Error> {
+        loop {
+            let wait = self
+                .wait_for(client, business, operation, clock, paused_until)
+                .await?;
+            if wait.is_zero() {
+                return Ok(());
+            }
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// Whether a request of `operation` may go now (and counts it if so):
+    /// hinted reads never wait, polling covers what they skip.
+    pub(crate) async fn try_ready(
+        &mut self,
+        client: &Client,
+        business: BusinessId,
+        operation: Operation,
+        clock: &ServerClock,
+        paused_until: &mut std::collections::BTreeMap<String, DateTime<Utc>>,
+    ) -> Result<bool, Error> {
+        Ok(self
+            .wait_for(client, business, operation, clock, paused_until)
+            .await?
+            .is_zero())
+    }
+
+    /// Learns from an answer's rate-limit headers.
+    pub(crate) fn observe(&mut self, operation: Operation, rate_limit: Option<&RateLimit>) {
+        let Some(rate_limit) = rate_limit else {
+            return;
+        };
+        let now = Instant::now();
+        self.seen[index(operation)] = Some(Seen {
+            limit: rate_limit.limit,
+            remaining: rate_limit.remaining,
+            resets_at: rate_limit.resets_in.map(|wait| later(now, wait)),
+            sent_since: 0,
+        });
+    }
+
+    /// A rate limit on `operation` (a 420, or the client's own quota): no
+    /// more of it until `wait` has passed (server time, saved).
+    pub(crate) fn pause(
+        operation: Operation,
+        wait: Duration,
+        clock: &ServerClock,
+        paused_until: &mut std::collections::BTreeMap<String, DateTime<Utc>>,
+    ) {
+        let until = clock.now() + TimeDelta::from_std(wait.min(WINDOW)).unwrap_or_default();
+        paused_until.insert(operation.name().to_owned(), until);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn view(limit: u64, remaining: Option<u64>, resets_in: Option<u64>) -> View {
+        View {
+            limit,
+            remaining,
+            resets_in: resets_in.map(Duration::from_secs),
+        }
+    }
+
+    #[test]
+    fn spends_down_to_the_reserve_then_waits_for_the_reset() {
+        // 100 an hour, half for the follower: 50 is the reserve.
+        assert_eq!(
+            decide(view(100, Some(50), Some(600)), 0.5),
+            Decision::Spent {
+                wait: Duration::from_secs(600)
+            }
+        );
+        assert_eq!(
+            decide(view(100, Some(51), Some(600)), 0.5),
+            Decision::Go {
+                interval: Duration::from_secs(600)
+            }
+        );
+        // The reserve rounds up: 0.3 of 10 leaves 7.
+        assert!(matches!(
+            decide(view(10, Some(7), Some(60)), 0.3),
+            Decision::Spent { .. }
+        ));
+        assert!(matches!(
+            decide(view(10, Some(8), Some(60)), 0.3),
+            Decision::Go { .. }
+        ));
+        // An unknown reset: look again in a minute.
+        assert_eq!(
+            decide(view(100, Some(0), None), 0.5),
+            Decision::Spent {
+                wait: UNKNOWN_RESET
+            }
+        );
+    }
+
+    #[test]
+    fn spreads_what_is_left_over_what_is_left_of_the_window() {
+        // 60 spendable over 600 s: one every 10 s.
+        assert_eq!(
+            decide(view(100, Some(100), Some(600)), 0.4),
+            Decision::Go {
+                interval: Duration::from_secs(10)
+            }
+        );
+        // Nothing known: the share of the quota over an hour.
+        assert_eq!(
+            decide(view(5_000, None, None), 0.5),
+            Decision::Go {
+                interval: Duration::from_secs_f64(3600.0 / 2500.0)
+            }
+        );
+        // Known remaining, unknown reset: the share over an hour as well.
+        assert_eq!(
+            decide(view(100, Some(100), None), 0.5),
+            Decision::Go {
+                interval: Duration::from_secs(72)
+            }
+        );
+        // A share of a quota below one request still lets one through.
+        assert_eq!(
+            decide(view(1, None, None), 0.5),
+            Decision::Go {
+                interval: Duration::from_secs(3600)
+            }
+        );
+    }
+}
