@@ -667,7 +667,10 @@ async fn one_stream_at_a_time_per_query_and_the_next_goes_on_where_it_stopped() 
     let chat = sandbox.chats()[0].chat_id;
     let written = sandbox.customer_message(chat, "after the handover");
     let mut next = query.stream();
-    let events = take_until(&mut next, Duration::from_secs(10), |e| !messages(e).is_empty()).await;
+    let events = take_until(&mut next, Duration::from_secs(10), |e| {
+        !messages(e).is_empty()
+    })
+    .await;
     assert_eq!(messages(&events), vec![(chat.get(), written.get())]);
     let _ = std::fs::remove_file(&path);
     let _ = std::fs::remove_file(path.with_extension("state.lock"));

@@ -19,6 +19,7 @@ use std::time::Duration;
 use chrono::{DateTime, FixedOffset, TimeDelta, Utc};
 use tokio::time::Instant;
 
+use super::checkpoint::SharedCheckpoint;
 use super::clock::{ServerClock, answered_at};
 use super::pacing::Pacer;
 use super::state::{Mark, State};
@@ -70,6 +71,9 @@ enum Mode {
 
 pub(crate) struct Follower {
     client: Client,
+    /// Saved to directly only when a quota is paused mid-cycle; otherwise
+    /// the stream saves as events are taken.
+    checkpoint: SharedCheckpoint,
     business: BusinessId,
     options: Options,
     pub(crate) state: State,
@@ -80,11 +84,17 @@ pub(crate) struct Follower {
 }
 
 impl Follower {
-    pub(crate) fn new(client: Client, business: BusinessId, options: Options) -> Self {
+    pub(crate) fn new(
+        client: Client,
+        business: BusinessId,
+        options: Options,
+        checkpoint: SharedCheckpoint,
+    ) -> Self {
         let state = State::new(business.get(), options.from_beginning);
         let pacer = Pacer::new(options.quota_share);
         Self {
             client,
+            checkpoint,
             business,
             options,
             state,
@@ -167,7 +177,7 @@ impl Follower {
         let chats = match self.list(started, &mut items).await {
             Ok(listed) => listed,
             Err(error) if error.is_rate_limited() => {
-                self.rate_limited(Operation::GetChats, &error);
+                self.rate_limited(Operation::GetChats, &error).await?;
                 return Ok(items);
             }
             Err(error) => return Err(error),
@@ -179,7 +189,7 @@ impl Follower {
                 Err(error) if error.is_rate_limited() => {
                     // The chats judged so far stand; the rest wait for
                     // the next cycle.
-                    self.rate_limited(Operation::GetChatHistory, &error);
+                    self.rate_limited(Operation::GetChatHistory, &error).await?;
                     return Ok(items);
                 }
                 Err(error) => return Err(error),
@@ -207,15 +217,7 @@ impl Follower {
         let mut sent = HashSet::new();
         let mut first = true;
         loop {
-            self.pacer
-                .ready(
-                    &self.client,
-                    self.business,
-                    Operation::GetChats,
-                    &self.clock,
-                    &mut self.state.paused_until,
-                )
-                .await?;
+            self.ready(Operation::GetChats, Mode::Polling).await?;
             let page = query.page(token.clone()).await?;
             self.clock.observe(page.date);
             self.pacer
@@ -270,17 +272,7 @@ impl Follower {
     async fn hinted(&mut self, hinted: Vec<u64>) -> Result<Vec<Item>, Error> {
         let mut items = Vec::new();
         for (done, id) in hinted.iter().copied().enumerate() {
-            let ready = self
-                .pacer
-                .try_ready(
-                    &self.client,
-                    self.business,
-                    Operation::GetChat,
-                    &self.clock,
-                    &mut self.state.paused_until,
-                )
-                .await?;
-            if !ready {
+            if !self.ready(Operation::GetChat, Mode::Hinted).await? {
                 tracing::debug!(
                     dropped = hinted.len() - done,
                     "hints dropped: the follower's getChat share is spent (polling covers them)"
@@ -303,7 +295,7 @@ impl Follower {
                     continue;
                 }
                 Err(error) if error.is_rate_limited() => {
-                    self.rate_limited(Operation::GetChat, &error);
+                    self.rate_limited(Operation::GetChat, &error).await?;
                     break;
                 }
                 Err(error) => return Err(error),
@@ -314,7 +306,7 @@ impl Follower {
             match self.chat(answer.result, Mode::Hinted).await {
                 Ok(chat_items) => items.extend(chat_items),
                 Err(error) if error.is_rate_limited() => {
-                    self.rate_limited(Operation::GetChatHistory, &error);
+                    self.rate_limited(Operation::GetChatHistory, &error).await?;
                     break;
                 }
                 Err(error) => return Err(error),
@@ -323,8 +315,48 @@ impl Follower {
         Ok(items)
     }
 
-    /// A rate limit hit `operation`: paused until its reset (saved).
-    fn rate_limited(&mut self, operation: Operation, error: &Error) {
+    /// Waits until a request of `operation` may go within the share, and
+    /// counts it. A hinted read never waits: `false` when it may not go
+    /// now. A share found spent is saved before waiting, so a restart
+    /// waits too.
+    async fn ready(&mut self, operation: Operation, mode: Mode) -> Result<bool, Error> {
+        loop {
+            let paused = self.state.paused_until.get(operation.name()).copied();
+            let wait = self
+                .pacer
+                .wait_for(
+                    &self.client,
+                    self.business,
+                    operation,
+                    &self.clock,
+                    &mut self.state.paused_until,
+                )
+                .await?;
+            if wait.is_zero() {
+                return Ok(true);
+            }
+            if self.state.paused_until.get(operation.name()).copied() != paused
+                && self.state.paused_until.contains_key(operation.name())
+            {
+                self.persist().await?;
+            }
+            if mode == Mode::Hinted {
+                return Ok(false);
+            }
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// Saves the state as it is: between cycles' events it is exactly what
+    /// was taken (a cycle runs only once every event before it was taken
+    /// and saved), plus the pacing.
+    async fn persist(&mut self) -> Result<(), Error> {
+        let bytes = self.snapshot();
+        self.checkpoint.save(bytes).await
+    }
+
+    /// A rate limit hit `operation`: paused until its reset, saved.
+    async fn rate_limited(&mut self, operation: Operation, error: &Error) -> Result<(), Error> {
         let wait = error.retry_after().unwrap_or(Duration::from_secs(60));
         tracing::debug!(
             operation = operation.name(),
@@ -333,6 +365,7 @@ impl Follower {
             "the follower hit a rate limit: pausing that operation"
         );
         Pacer::pause(operation, wait, &self.clock, &mut self.state.paused_until);
+        self.persist().await
     }
 
     /// Whether an event about `chat` passes the filters. A buyer's message
@@ -370,7 +403,12 @@ impl Follower {
         let must_read = match &known {
             // Something happened since the start (or its chat is new).
             None => is_new || after_start(&chat.updated_at),
-            Some(mark) => chat.updated_at > mark.updated_at || mark.recheck,
+            // A recheck waits until the second of `updatedAt` is surely
+            // over on the server, then reads once.
+            Some(mark) => {
+                chat.updated_at > mark.updated_at
+                    || (mark.recheck && self.clock.now() - mark.updated_at.to_utc() >= SAME_SECOND)
+            }
         };
         let base = known.clone().unwrap_or(Mark {
             status: status.clone(),
@@ -451,7 +489,11 @@ impl Follower {
             last_message_id: last,
             // A message in the same second as `newest`, written after this
             // read, would not move `updatedAt`.
-            recheck: read_at.is_some_and(|at| at - newest.to_utc() < SAME_SECOND),
+            recheck: match read_at {
+                Some(at) => at - newest.to_utc() < SAME_SECOND,
+                // Not read yet: a pending recheck stays pending.
+                None => base.recheck && known.is_some(),
+            },
             status_changes,
         };
         let event = match &known {
@@ -502,23 +544,8 @@ impl Follower {
         let mut newest_first = false;
         loop {
             let operation = Operation::GetChatHistory;
-            let (client, business, clock) = (&self.client, self.business, &self.clock);
-            let paused = &mut self.state.paused_until;
-            match mode {
-                Mode::Polling => {
-                    self.pacer
-                        .ready(client, business, operation, clock, paused)
-                        .await?;
-                }
-                Mode::Hinted => {
-                    if !self
-                        .pacer
-                        .try_ready(client, business, operation, clock, paused)
-                        .await?
-                    {
-                        return Ok(Read::Skipped);
-                    }
-                }
+            if !self.ready(operation, mode).await? {
+                return Ok(Read::Skipped);
             }
             let page = match query.page(token.clone()).await {
                 Ok(page) => page,

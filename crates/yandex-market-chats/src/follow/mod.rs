@@ -301,10 +301,12 @@ impl FollowQuery {
                 .as_ref()
                 .and_then(|hints| hints.bind(self.business_id.get()).err())
         };
-        FollowStream::new(
-            cycle::Follower::new(self.client, self.business_id, self.options),
-            self.checkpoint,
-            problem,
-        )
+        let follower = cycle::Follower::new(
+            self.client,
+            self.business_id,
+            self.options,
+            SharedCheckpoint::clone(&self.checkpoint),
+        );
+        FollowStream::new(follower, self.checkpoint, problem)
     }
 }

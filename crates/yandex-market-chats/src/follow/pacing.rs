@@ -157,9 +157,10 @@ impl Pacer {
         })
     }
 
-    /// How long to wait before the next request of `operation`; zero: now.
-    /// Records a spent share in `paused_until` (server time).
-    async fn wait_for(
+    /// How long to wait before the next request of `operation`; zero: now
+    /// (and the request is counted). Records a spent share in
+    /// `paused_until` (server time).
+    pub(crate) async fn wait_for(
         &mut self,
         client: &Client,
         business: BusinessId,
@@ -205,42 +206,6 @@ impl Pacer {
                 Ok(Duration::ZERO)
             }
         }
-    }
-
-    /// Waits until a request of `operation` may go (and counts it).
-    pub(crate) async fn ready(
-        &mut self,
-        client: &Client,
-        business: BusinessId,
-        operation: Operation,
-        clock: &ServerClock,
-        paused_until: &mut std::collections::BTreeMap<String, DateTime<Utc>>,
-    ) -> Result<(), Error> {
-        loop {
-            let wait = self
-                .wait_for(client, business, operation, clock, paused_until)
-                .await?;
-            if wait.is_zero() {
-                return Ok(());
-            }
-            tokio::time::sleep(wait).await;
-        }
-    }
-
-    /// Whether a request of `operation` may go now (and counts it if so):
-    /// hinted reads never wait, polling covers what they skip.
-    pub(crate) async fn try_ready(
-        &mut self,
-        client: &Client,
-        business: BusinessId,
-        operation: Operation,
-        clock: &ServerClock,
-        paused_until: &mut std::collections::BTreeMap<String, DateTime<Utc>>,
-    ) -> Result<bool, Error> {
-        Ok(self
-            .wait_for(client, business, operation, clock, paused_until)
-            .await?
-            .is_zero())
     }
 
     /// Learns from an answer's rate-limit headers.

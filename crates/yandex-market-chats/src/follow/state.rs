@@ -55,9 +55,10 @@ pub(crate) struct Mark {
     /// The last message delivered or passed over; `None` before the first
     /// read of its history.
     pub last_message_id: Option<u64>,
-    /// Read again on the next cycle even if `updatedAt` stays the same: the
-    /// last read came within two seconds of `updatedAt` (server time), and
-    /// `updatedAt` has one-second resolution.
+    /// Read again once two seconds past `updatedAt` (server time) even if
+    /// `updatedAt` stays the same: the last read came within two seconds of
+    /// it, and `updatedAt` has one-second resolution, so a message written
+    /// later in that second would not move it.
     #[serde(default)]
     pub recheck: bool,
     /// How many status changes were delivered for this chat: part of their
