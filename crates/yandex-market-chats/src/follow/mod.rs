@@ -30,40 +30,43 @@
 //! # Ok(()) }
 //! ```
 //!
-//! **How it works.** Each cycle lists the chats (with the filters), compares
-//! each chat's `updatedAt` and status with the checkpoint, and reads the
-//! history of the chats that changed from the last message it saw (100
-//! messages a page). Messages of one chat come in order, each once (by
-//! message id). A [`FollowHints`] handle (fed by your notification endpoint,
-//! or by `notifications::axum` with the `axum` feature) makes the follower
-//! read a hinted chat at once instead of at the next cycle; polling stays the
-//! truth, so a lost notification costs latency, never an event.
+//! **How it works.** Each cycle lists every chat, judges each chat once
+//! against the checkpoint (`updatedAt`, status), and reads the history of
+//! the chats that changed from the last message it saw (100 messages a
+//! page). Messages of one chat come in order, each once (by message id).
+//! Filters ([`FollowQuery::statuses`] and the others) choose which events
+//! you get, never what the follower reads. A [`FollowHints`] handle (fed by
+//! your notification endpoint, or by `notifications::axum` with the `axum`
+//! feature) makes the follower read a hinted chat at once instead of at the
+//! next cycle; polling stays the truth, so a lost notification costs
+//! latency, never an event.
 //!
-//! **Where it starts.** By default, "from now": the moment the stream is
-//! first polled (this host's clock), saved in the checkpoint. After a restart
-//! a chat the checkpoint has no record of is judged against that saved
-//! start, so a message written after it is delivered even if its chat was
-//! first seen later. [`FollowQuery::from_beginning`] replays every existing
-//! message.
+//! **Time is the server's.** The start point and every comparison with
+//! `createdAt`/`updatedAt` use the server's clock, from its answers' `Date`
+//! header: this host's clock may be minutes off.
 //!
-//! **Delivery is at least once.** The state of every event you have taken is
-//! saved before the stream takes or waits for the next one (no batching on
-//! timers). After a crash, what comes again is at most the last event taken
-//! plus those not yet taken, with the same [`ChatEvent::dedup_key`]. One
-//! follower per checkpoint.
+//! **Where it starts.** By default, "from now": the server's time when the
+//! stream is first polled, saved in the checkpoint before any event (a
+//! message written up to 2 s plus the first request's round trip earlier may
+//! be delivered too). After a restart a chat the checkpoint has no record of
+//! is judged against that saved start. [`FollowQuery::from_beginning`]
+//! replays every existing message.
 //!
-//! **What it costs.** A cycle costs one getChats request per 20 chats that
-//! match the filters, plus one getChatHistory request per changed chat (per
-//! 100 new messages). The follower paces itself to its share of each quota
-//! ([`FollowQuery::quota_share`], half by default, so the rest of the program
-//! keeps the other half): the interval between cycles is stretched so that a
-//! cycle's requests, spread evenly, stay within the share of the hourly
-//! limit (the server's, when it states a smaller one), and it waits for the
-//! window's reset rather than eat into the rest. It goes through the
-//! client's limiter, so with a shared limiter the share holds across
-//! processes. With 1,000 open chats (50 pages) and getChats' 5,000 per hour,
-//! a cycle every 72 s at most; filters (`statuses`, `types`,
-//! `context_types`) that leave fewer chats make cycles cheaper and faster.
+//! **Delivery is at least once.** The state of every event you have taken
+//! is saved before the stream hands out the next one or waits (no batching
+//! on timers). After a crash or a dropped stream, what comes again is at
+//! most the last event taken plus those not taken, with the same
+//! [`ChatEvent::dedup_key`]. One stream per checkpoint at a time.
+//!
+//! **What it costs.** A cycle costs one getChats request per 20 chats, plus
+//! one getChatHistory request per changed chat (per 100 new messages). Every
+//! request waits for the follower's share of its quota
+//! ([`FollowQuery::quota_share`], half by default, so the rest of the
+//! program keeps the other half), spread over what is left of the window
+//! the server states; when the share is spent it waits for the reset (and
+//! a restarted follower waits too). It goes through the client's limiter,
+//! so with a shared limiter the share holds across processes. With 1,000
+//! chats (50 pages) and getChats' 5,000 per hour, a cycle every 72 s at most.
 
 mod checkpoint;
 mod clock;

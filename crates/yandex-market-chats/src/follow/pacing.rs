@@ -282,11 +282,11 @@ mod tests {
 
     #[test]
     fn spreads_what_is_left_over_what_is_left_of_the_window() {
-        // 60 spendable over 600 s: one every 10 s.
+        // 40 spendable over 600 s: one every 15 s.
         assert_eq!(
             decide(view(100, Some(100), Some(600)), 0.4),
             Decision::Go {
-                interval: Duration::from_secs(10)
+                interval: Duration::from_secs(15)
             }
         );
         // Nothing known: the share of the quota over an hour.
