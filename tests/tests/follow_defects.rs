@@ -265,8 +265,15 @@ async fn without_a_client_quota_it_paces_against_the_servers_stated_limit() {
 /// two sources). It goes on at once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_limit_below_the_clients_does_not_stall_a_new_stream() {
-    let sandbox =
-        Sandbox::start(SandboxConfig::default().chats(10).hourly_quota(Some(100))).unwrap();
+    // 100 a minute on the server: the follower's plan (a quarter of it)
+    // sweeps every 2.4 s; waiting for the window's reset would take 60 s.
+    let sandbox = Sandbox::start(
+        SandboxConfig::default()
+            .chats(10)
+            .hourly_quota(Some(100))
+            .quota_window(Duration::from_secs(60)),
+    )
+    .unwrap();
     let client = sandbox.client().unwrap(); // getChats: 5,000 an hour
     let mut first = client.follow(sandbox.business_id()).stream();
     prime(&mut first).await;

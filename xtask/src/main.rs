@@ -7,7 +7,8 @@
 //!   httpmock mocks (`crates/yandex-market-chats-httpmock/src/generated.rs`).
 //! - `check`: regenerate in memory and compare with those three files; print
 //!   a unified diff and fail when any differs.
-//! - `bench [--quick]`, `build-cost`: see `tasks.rs`.
+//! - `bench [--quick]`, `bench follow [--quick] [--chats N]... [--windows W]`,
+//!   `build-cost`: see `tasks.rs`.
 //! - `mutants [FILE...] [--shard K/N] [--in-diff DIFF] [--iterate]`: see `mutants.rs`.
 //!
 //! The workspace is the parent of `CARGO_MANIFEST_DIR`, read when the task
@@ -26,6 +27,11 @@ const USAGE: &str = "usage: cargo xtask <task>
   check              fail with a diff when any of those differs from a fresh generation
   bench [--quick]    time and memory of the SDK against a hand-written baseline (release build;
                      --quick: a small debug run that only keeps the benchmark working)
+  bench follow [--quick] [--chats N]... [--windows W]
+                     the follower at scale against the sandbox, a 60 s quota window standing for
+                     an hour: latency, requests per hour, sweep period for N = 1,000, 10,000,
+                     100,000 chats (release build, minutes per N; --quick: N = 1,000, one 15 s
+                     window, debug build, a smoke run)
   build-cost         clean-build a reqwest-only crate and one using the SDK; compare (minutes)
   mutants [FILE...] [--shard K/N] [--in-diff DIFF] [--iterate]
                      mutation testing (cargo-mutants) of the wrapper's rule modules, or of
@@ -64,6 +70,9 @@ fn main() -> ExitCode {
         },
         ["bench"] => report(xtask::tasks::bench(&root, false).map(|()| String::new())),
         ["bench", "--quick"] => report(xtask::tasks::bench(&root, true).map(|()| String::new())),
+        ["bench", "follow", rest @ ..] => {
+            report(xtask::tasks::bench_follow(&root, rest).map(|()| String::new()))
+        }
         ["build-cost"] => report(xtask::tasks::build_cost(&root).map(|()| String::new())),
         ["mutants", rest @ ..] => report(
             xtask::mutants::parse(rest).and_then(|options| xtask::mutants::run(&root, &options)),

@@ -38,6 +38,11 @@ const TEST_TARGETS: &[&str] = &[
     "tracing_spans",
 ];
 
+/// The follower's modules: mutated, they are tested with the follower's
+/// own test targets too (real sandboxes, so slower: shard the run).
+const FOLLOW_MODULES: &str = "crates/yandex-market-chats/src/follow/";
+const FOLLOW_TARGETS: &[&str] = &["follow", "follow_defects", "follow_matrix"];
+
 /// Property cases per property while mutants run (CI runs 256).
 const PROPTEST_CASES: &str = "16";
 
@@ -79,9 +84,13 @@ fn cargo() -> Command {
     Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
 }
 
-fn test_args() -> Vec<String> {
+/// The test arguments: the rule modules' targets, and the follower's when
+/// a follower module is mutated.
+fn test_args(files: &[&str]) -> Vec<String> {
     let mut args = vec!["--lib".to_owned()];
-    for target in TEST_TARGETS {
+    let follow = files.iter().any(|f| f.starts_with(FOLLOW_MODULES));
+    let extra = if follow { FOLLOW_TARGETS } else { &[] };
+    for target in TEST_TARGETS.iter().chain(extra) {
         args.extend(["--test".to_owned(), (*target).to_owned()]);
     }
     args
@@ -104,6 +113,23 @@ pub fn run(root: &Path, options: &Options) -> Result<String, String> {
             ));
         }
     }
+    // A folder stands for its files.
+    let given: Vec<String> = options
+        .files
+        .iter()
+        .map(|f| {
+            if root.join(f).is_dir() {
+                format!("{}/*.rs", f.trim_end_matches('/'))
+            } else {
+                f.clone()
+            }
+        })
+        .collect();
+    let files: Vec<&str> = if given.is_empty() {
+        RULE_MODULES.to_vec()
+    } else {
+        given.iter().map(String::as_str).collect()
+    };
     // cargo-mutants' own baseline tests only the mutated package, which the
     // test arguments do not fit: the baseline is run here instead.
     let status = cargo()
@@ -117,7 +143,7 @@ pub fn run(root: &Path, options: &Options) -> Result<String, String> {
             "-p",
             "yandex-market-chats-tests",
         ])
-        .args(test_args())
+        .args(test_args(&files))
         .status()
         .map_err(|e| format!("cannot run cargo nextest: {e}"))?;
     if !status.success() {
@@ -133,11 +159,6 @@ pub fn run(root: &Path, options: &Options) -> Result<String, String> {
         .args(["--timeout", "120", "--build-timeout", "900"])
         .arg("--output")
         .arg(&output);
-    let files: Vec<&str> = if options.files.is_empty() {
-        RULE_MODULES.to_vec()
-    } else {
-        options.files.iter().map(String::as_str).collect()
-    };
     for file in &files {
         command.args(["--file", file]);
     }
@@ -150,7 +171,7 @@ pub fn run(root: &Path, options: &Options) -> Result<String, String> {
     if options.iterate {
         command.arg("--iterate");
     }
-    for arg in test_args() {
+    for arg in test_args(&files) {
         command.arg(format!("--cargo-test-arg={arg}"));
     }
     // Its exit code says whether something was missed; the summary says what.
@@ -184,12 +205,13 @@ pub fn run(root: &Path, options: &Options) -> Result<String, String> {
 }
 
 fn is_rule_module(file: &str) -> bool {
-    RULE_MODULES
-        .iter()
-        .any(|pattern| match pattern.strip_suffix("*.rs") {
-            Some(folder) => file.starts_with(folder),
-            None => file == *pattern,
-        })
+    file.starts_with(FOLLOW_MODULES)
+        || RULE_MODULES
+            .iter()
+            .any(|pattern| match pattern.strip_suffix("*.rs") {
+                Some(folder) => file.starts_with(folder),
+                None => file == *pattern,
+            })
 }
 
 /// One file's outcomes.

@@ -1,4 +1,4 @@
-//! `cargo xtask bench` and `cargo xtask build-cost`: tasks that run cargo.
+//! `cargo xtask bench`, `bench follow` and `build-cost`: tasks that run cargo.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -32,6 +32,23 @@ pub fn bench(root: &Path, quick: bool) -> Result<(), String> {
     if quick {
         command.arg("--quick");
     }
+    run(&mut command)
+}
+
+/// Runs the follower benchmark, `bench follow [--quick] [--chats N]...
+/// [--windows W]`: what the follower achieves at scale against the sandbox
+/// (minutes per N). Release build; with `--quick` a debug build, as
+/// `bench --quick`, so that CI's smoke run shares the debug build. The
+/// benchmark checks the arguments.
+pub fn bench_follow(root: &Path, args: &[&str]) -> Result<(), String> {
+    let mut command = cargo();
+    command
+        .current_dir(root)
+        .args(["run", "--quiet", "--package", "yandex-market-chats-bench"]);
+    if !args.contains(&"--quick") {
+        command.arg("--release");
+    }
+    command.args(["--", "follow"]).args(args);
     run(&mut command)
 }
 

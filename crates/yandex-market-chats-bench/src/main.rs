@@ -11,9 +11,14 @@
 //!
 //! `--quick` runs a small version in seconds (CI keeps the benchmark working
 //! with it; it asserts nothing about time).
+//!
+//! `follow [--quick] [--chats N]... [--windows W]` measures something else:
+//! the follower's latency and quota use at scale, against the sandbox (see
+//! `follow.rs`).
 
 mod alloc;
 mod baseline;
+mod follow;
 mod redis_server;
 mod server;
 
@@ -46,6 +51,16 @@ struct Run {
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if let Some(("follow", rest)) = args.split_first().map(|(a, rest)| (a.as_str(), rest)) {
+        match follow::Options::parse(rest) {
+            Ok(options) => return follow::run(options).await,
+            Err(message) => {
+                eprintln!("error: {message}\n{}", follow::USAGE);
+                std::process::exit(2);
+            }
+        }
+    }
     let quick = std::env::args().any(|a| a == "--quick");
     let memory_only = std::env::args().any(|a| a == "--memory-only");
     // Only for the test that proves a miss fails the run.

@@ -12,12 +12,20 @@ use crate::Error;
 /// Keeps a follower's state between streams and runs: what it has
 /// delivered, so that a new stream continues where the last one stopped.
 ///
-/// The state is opaque bytes (versioned JSON) that the follower writes and
-/// checks; an implementation only stores them. A checkpoint serves one
-/// stream at a time: [`open`](Checkpoint::open) claims it (and fails while
-/// another stream holds it), [`close`](Checkpoint::close) gives it back.
-/// `save` must be durable when it resolves and replace the previous state
-/// whole (never a half-written one).
+/// The state is a list of opaque records (versioned JSON) that the follower
+/// writes and checks; an implementation only stores them, in order. After
+/// each event taken, the follower [appends](Checkpoint::append) one small
+/// record with what changed; now and then it [replaces](Checkpoint::replace)
+/// them all with one record of the whole state (a compaction), so a save
+/// costs what changed, not the size of the state.
+///
+/// A checkpoint serves one stream at a time: [`open`](Checkpoint::open)
+/// claims it (and fails while another stream holds it) and returns the
+/// records; [`close`](Checkpoint::close) gives it back. `append` and
+/// `replace` must be durable when they resolve; `replace` must be atomic
+/// (the old records or the new one, never a mix). A record whose append
+/// was cut short by a crash may be left out by `open`: its event comes
+/// again.
 ///
 /// ```
 /// use std::sync::Mutex;
@@ -25,37 +33,47 @@ use crate::Error;
 /// use yandex_market_chats::Error;
 /// use yandex_market_chats::follow::Checkpoint;
 ///
-/// /// Keeps the state in a database row, say.
+/// /// Keeps the records in a database table, say.
 /// #[derive(Default)]
-/// struct Row {
-///     row: Mutex<Option<Vec<u8>>>,
+/// struct Table {
+///     rows: Mutex<Vec<Vec<u8>>>,
 /// }
 ///
-/// impl Checkpoint for Row {
-///     async fn open(&self) -> Result<Option<Vec<u8>>, Error> {
-///         Ok(self.row.lock().unwrap().clone())
+/// impl Checkpoint for Table {
+///     async fn open(&self) -> Result<Vec<Vec<u8>>, Error> {
+///         Ok(self.rows.lock().unwrap().clone())
 ///     }
-///     async fn save(&self, state: Vec<u8>) -> Result<(), Error> {
-///         *self.row.lock().unwrap() = Some(state);
+///     async fn append(&self, record: Vec<u8>) -> Result<(), Error> {
+///         self.rows.lock().unwrap().push(record);
+///         Ok(())
+///     }
+///     async fn replace(&self, record: Vec<u8>) -> Result<(), Error> {
+///         *self.rows.lock().unwrap() = vec![record];
 ///         Ok(())
 ///     }
 ///     fn close(&self) {}
 /// }
 /// ```
 pub trait Checkpoint: Send + Sync + 'static {
-    /// Claims the checkpoint for one stream and reads the saved state;
-    /// `None` when there is none yet (a fresh start).
+    /// Claims the checkpoint for one stream and reads the saved records in
+    /// order; none for a fresh start.
     ///
     /// # Errors
     /// [`Error::Checkpoint`] when another stream holds it, or when the
-    /// state cannot be read.
-    fn open(&self) -> impl Future<Output = Result<Option<Vec<u8>>, Error>> + Send;
+    /// records cannot be read.
+    fn open(&self) -> impl Future<Output = Result<Vec<Vec<u8>>, Error>> + Send;
 
-    /// Replaces the saved state with `state`, durably.
+    /// Adds `record` after the others, durably.
     ///
     /// # Errors
     /// [`Error::Checkpoint`] when it cannot be written.
-    fn save(&self, state: Vec<u8>) -> impl Future<Output = Result<(), Error>> + Send;
+    fn append(&self, record: Vec<u8>) -> impl Future<Output = Result<(), Error>> + Send;
+
+    /// Replaces every record with `record`, atomically and durably.
+    ///
+    /// # Errors
+    /// [`Error::Checkpoint`] when it cannot be written.
+    fn replace(&self, record: Vec<u8>) -> impl Future<Output = Result<(), Error>> + Send;
 
     /// Gives the claim back (the stream was dropped). Must not block.
     fn close(&self);
@@ -65,17 +83,21 @@ type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// [`Checkpoint`] with its futures boxed, so a follower can hold any one.
 pub(crate) trait DynCheckpoint: Send + Sync {
-    fn open(&self) -> BoxFuture<'_, Result<Option<Vec<u8>>, Error>>;
-    fn save(&self, state: Vec<u8>) -> BoxFuture<'_, Result<(), Error>>;
+    fn open(&self) -> BoxFuture<'_, Result<Vec<Vec<u8>>, Error>>;
+    fn append(&self, record: Vec<u8>) -> BoxFuture<'_, Result<(), Error>>;
+    fn replace(&self, record: Vec<u8>) -> BoxFuture<'_, Result<(), Error>>;
     fn close(&self);
 }
 
 impl<C: Checkpoint> DynCheckpoint for C {
-    fn open(&self) -> BoxFuture<'_, Result<Option<Vec<u8>>, Error>> {
+    fn open(&self) -> BoxFuture<'_, Result<Vec<Vec<u8>>, Error>> {
         Box::pin(Checkpoint::open(self))
     }
-    fn save(&self, state: Vec<u8>) -> BoxFuture<'_, Result<(), Error>> {
-        Box::pin(Checkpoint::save(self, state))
+    fn append(&self, record: Vec<u8>) -> BoxFuture<'_, Result<(), Error>> {
+        Box::pin(Checkpoint::append(self, record))
+    }
+    fn replace(&self, record: Vec<u8>) -> BoxFuture<'_, Result<(), Error>> {
+        Box::pin(Checkpoint::replace(self, record))
     }
     fn close(&self) {
         Checkpoint::close(self);
@@ -83,6 +105,23 @@ impl<C: Checkpoint> DynCheckpoint for C {
 }
 
 pub(crate) type SharedCheckpoint = Arc<dyn DynCheckpoint>;
+
+/// What a save writes: one record after the others, or one record
+/// instead of them all.
+pub(crate) enum Record {
+    Append(Vec<u8>),
+    Replace(Vec<u8>),
+}
+
+impl Record {
+    /// Writes it to `checkpoint`.
+    pub(crate) async fn write(self, checkpoint: &dyn DynCheckpoint) -> Result<(), Error> {
+        match self {
+            Self::Append(bytes) => checkpoint.append(bytes).await,
+            Self::Replace(bytes) => checkpoint.replace(bytes).await,
+        }
+    }
+}
 
 /// The error of a checkpoint another stream holds.
 fn in_use(what: &str) -> Error {
@@ -104,7 +143,7 @@ pub struct MemoryCheckpoint {
 
 #[derive(Debug, Default)]
 struct Memory {
-    state: Option<Vec<u8>>,
+    records: Vec<Vec<u8>>,
     claimed: bool,
 }
 
@@ -120,17 +159,22 @@ impl MemoryCheckpoint {
 }
 
 impl Checkpoint for MemoryCheckpoint {
-    async fn open(&self) -> Result<Option<Vec<u8>>, Error> {
+    async fn open(&self) -> Result<Vec<Vec<u8>>, Error> {
         let mut memory = self.lock();
         if memory.claimed {
             return Err(in_use("this in-memory checkpoint"));
         }
         memory.claimed = true;
-        Ok(memory.state.clone())
+        Ok(memory.records.clone())
     }
 
-    async fn save(&self, state: Vec<u8>) -> Result<(), Error> {
-        self.lock().state = Some(state);
+    async fn append(&self, record: Vec<u8>) -> Result<(), Error> {
+        self.lock().records.push(record);
+        Ok(())
+    }
+
+    async fn replace(&self, record: Vec<u8>) -> Result<(), Error> {
+        self.lock().records = vec![record];
         Ok(())
     }
 
@@ -139,11 +183,14 @@ impl Checkpoint for MemoryCheckpoint {
     }
 }
 
-/// A checkpoint in a file, written atomically and off the async threads: a
-/// temporary file beside it (a fresh unpredictable name, created new, mode
-/// 0600), `fsync`, rename, `fsync` of the folder. A missing file is a fresh
-/// start; a file that is not a follower's state is an error, never a silent
-/// restart from scratch.
+/// A checkpoint in a file, written off the async threads: one record per
+/// line. An append adds a line and syncs it (`fdatasync`); a replace (a
+/// compaction) writes a temporary file beside it (a fresh unpredictable
+/// name, created new, mode 0600), `fsync`, rename, `fsync` of the folder. A
+/// last line cut short by a crash is left out (its event comes again). A
+/// missing file is a fresh start; a file that is not a follower's state is
+/// an error, never a silent restart from scratch. A checkpoint file written
+/// by the previous version (one JSON document) is read.
 ///
 /// One stream at a time: while a stream uses it, an OS lock on
 /// `<path>.lock` makes a second stream (in this process or another) fail
@@ -176,6 +223,14 @@ impl FileCheckpoint {
     pub fn path(&self) -> &Path {
         &self.path
     }
+
+    /// The lock this stream holds, for a write to keep until it lands.
+    fn held(&self) -> Option<Arc<FileLock>> {
+        self.lock
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
 }
 
 /// Runs blocking file work off the async threads.
@@ -190,7 +245,7 @@ async fn blocking<T: Send + 'static>(
 }
 
 impl Checkpoint for FileCheckpoint {
-    async fn open(&self) -> Result<Option<Vec<u8>>, Error> {
+    async fn open(&self) -> Result<Vec<Vec<u8>>, Error> {
         if self
             .lock
             .lock()
@@ -202,7 +257,11 @@ impl Checkpoint for FileCheckpoint {
         let path = self.path.clone();
         let (lock, state) = blocking(move || {
             let lock = FileLock::try_acquire(&path)?;
-            Ok((lock, file_store::read(&path)?))
+            let records = match file_store::read(&path)? {
+                Some(bytes) => file_store::records(&path, &bytes)?,
+                None => Vec::new(),
+            };
+            Ok((lock, records))
         })
         .await?;
         let mut held = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
@@ -213,15 +272,23 @@ impl Checkpoint for FileCheckpoint {
         Ok(state)
     }
 
-    async fn save(&self, state: Vec<u8>) -> Result<(), Error> {
+    async fn append(&self, record: Vec<u8>) -> Result<(), Error> {
         let path = self.path.clone();
-        let lock = self
-            .lock
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
+        let lock = self.held();
         blocking(move || {
-            let written = file_store::write_atomically(&path, &state);
+            let written = file_store::append_line(&path, &record);
+            drop(lock);
+            written
+        })
+        .await
+    }
+
+    async fn replace(&self, mut record: Vec<u8>) -> Result<(), Error> {
+        let path = self.path.clone();
+        let lock = self.held();
+        record.push(b'\n');
+        blocking(move || {
+            let written = file_store::write_atomically(&path, &record);
             drop(lock);
             written
         })

@@ -1,65 +1,82 @@
-//! One polling cycle (or one round of hinted reads): list every chat,
-//! compare with the state, read what changed, and return the events with
-//! the state changes that go with them.
+//! The follower's I/O: sweeps (listings) and hinted reads, the history
+//! reads they lead to, and when each runs. What a chat's answers mean is
+//! decided in `judge.rs`.
 //!
-//! The rules that keep it right against the real API:
+//! Two sweeps, both paced within the share:
+//! - a **waiting sweep** lists only the chats in the statuses a buyer's
+//!   message or a new chat puts a chat in (`NEW`, `WAITING_FOR_PARTNER`,
+//!   and the disputes, whose status a message keeps): cheap, so it runs
+//!   often, and a buyer's message is seen within its period;
+//! - a **full sweep** lists every chat: it catches what the statuses do
+//!   not tell (the seller answered from the cabinet before the follower
+//!   read, a status change, a server whose statuses behave otherwise), at a
+//!   slower pace that bounds the latency of everything else.
+//!
+//! Sweeps are planned with half the follower's share of getChats: the
+//! waiting sweep takes what it needs to run as often as `poll_interval`
+//! allows (up to 90% of the plan), the full sweep the rest.
+//!
+//! The rules that keep a sweep right against the real API:
 //! - The whole listing is read before any chat is judged, and a chat is
-//!   judged once per cycle (the listing may be recomputed between pages:
+//!   judged once per sweep (the listing may be recomputed between pages:
 //!   a chat listed twice counts once, its latest `updatedAt` wins; one
-//!   skipped because it jumped ahead is caught by the next cycle).
-//! - Filters choose events, never what is read (see [`Follower::wants`]).
-//! - Every comparison with `createdAt`/`updatedAt` uses the server's time
-//!   (its `Date`), never this host's clock.
+//!   skipped because it jumped ahead is caught by the next sweep).
+//! - Every comparison with `createdAt`/`updatedAt` uses the server's time.
 //! - A rate limit never ends the stream: the quota is paused until its
-//!   reset and the cycle ends early, consistent (chats are judged whole).
+//!   reset and the sweep ends early, consistent (chats are judged whole).
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::time::Duration;
 
-use chrono::{DateTime, FixedOffset, TimeDelta, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use tokio::time::Instant;
 
-use super::checkpoint::SharedCheckpoint;
+use super::Options;
+use super::checkpoint::{Record, SharedCheckpoint};
 use super::clock::{ServerClock, answered_at};
+use super::judge::{self, Change, Filters, Item, Read, ReadFrom};
 use super::pacing::Pacer;
-use super::state::{Mark, State};
-use super::{ChatEvent, Options};
+use super::state::State;
 use crate::limits::later;
 use crate::{
-    BusinessId, Chat, ChatMessage, ChatMessageSender, ChatStatus, Client, Error, HistoryPageSize,
-    Operation, PageSize,
+    BusinessId, Chat, ChatMessage, ChatStatus, Client, Error, HistoryPageSize, Operation, PageSize,
 };
 
-/// An event (or none) and the state it leaves once taken.
-#[derive(Debug)]
-pub(crate) struct Item {
-    pub event: Option<ChatEvent>,
-    pub change: Option<Change>,
+/// The statuses a waiting sweep lists.
+const WAITING: [ChatStatus; 4] = [
+    ChatStatus::New,
+    ChatStatus::WaitingForPartner,
+    ChatStatus::WaitingForArbiter,
+    ChatStatus::WaitingForMarket,
+];
+
+/// The part of the sweep plan waiting sweeps may take at most.
+const WAITING_PART: f64 = 0.9;
+
+/// Deltas grow until they outweigh the snapshot (at least this much), then
+/// the next save is a snapshot: saving costs what changed, amortized.
+const MIN_LOG_BYTES: usize = 64 * 1024;
+
+/// How long until the reset, when an answer's own headers say the
+/// follower's share of that quota is spent.
+fn spent_for(rate_limit: &crate::RateLimit, share: f64) -> Option<Duration> {
+    let (limit, remaining) = (rate_limit.limit?, rate_limit.remaining?);
+    let reserve = ((1.0 - share) * limit as f64).ceil() as u64;
+    (remaining <= reserve)
+        .then(|| rate_limit.resets_in.unwrap_or(Duration::from_secs(60)) + Duration::from_secs(1))
 }
 
-#[derive(Debug)]
-pub(crate) enum Change {
-    Set(u64, Mark),
-    Remove(u64),
-    Listed,
-    /// The start point was just taken from the server's clock: saved at
-    /// once, before any event.
-    Started,
+/// Which sweep.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Sweep {
+    Full,
+    Waiting,
 }
 
-/// How long after a read a chat's unchanged `updatedAt` may still hide a
-/// message: `updatedAt` and `Date` both have one-second resolution.
-const SAME_SECOND: TimeDelta = TimeDelta::seconds(2);
-
-/// Why a chat's history was not read to the end.
-enum Read {
-    /// The messages after the cursor, in order, and the server's time of
-    /// the read.
-    Messages(Vec<ChatMessage>, DateTime<Utc>),
-    /// The chat answers 404.
-    Gone,
-    /// A hinted read found no quota: polling covers the chat.
-    Skipped,
+/// What comes next: a sweep, or the hinted chats.
+enum Next {
+    Sweep(Sweep),
+    Hints(Vec<u64>),
 }
 
 /// Polling reads wait for the quota; hinted reads never do.
@@ -69,18 +86,41 @@ enum Mode {
     Hinted,
 }
 
+/// The outcome of a history read.
+enum History {
+    Messages(Read),
+    /// The chat answers 404.
+    Gone,
+    /// A hinted read found no quota: polling covers the chat.
+    Skipped,
+}
+
+/// When each sweep is due, and what each cost last time (pages).
+#[derive(Debug, Default)]
+struct Schedule {
+    next_full: Option<Instant>,
+    next_waiting: Option<Instant>,
+    full_pages: u32,
+    waiting_pages: u32,
+}
+
 pub(crate) struct Follower {
     client: Client,
-    /// Saved to directly only when a quota is paused mid-cycle; otherwise
+    /// Saved to directly only when a quota is paused mid-sweep; otherwise
     /// the stream saves as events are taken.
     checkpoint: SharedCheckpoint,
     business: BusinessId,
     options: Options,
+    filters: Filters,
     pub(crate) state: State,
     clock: ServerClock,
     pacer: Pacer,
-    /// When the next full cycle is due.
-    next_cycle: Option<Instant>,
+    schedule: Schedule,
+    /// Chats whose mark changed since the last save.
+    changed: BTreeSet<u64>,
+    /// Bytes of the last snapshot, and of the deltas written since.
+    snapshot_bytes: usize,
+    log_bytes: usize,
 }
 
 impl Follower {
@@ -92,31 +132,59 @@ impl Follower {
     ) -> Self {
         let state = State::new(business.get(), options.from_beginning);
         let pacer = Pacer::new(options.quota_share);
+        let filters = Filters {
+            statuses: options.statuses.clone(),
+            types: options.types.clone(),
+            context_types: options.context_types.clone(),
+            own_messages: options.own_messages,
+        };
         Self {
             client,
             checkpoint,
             business,
             options,
+            filters,
             state,
             clock: ServerClock::default(),
             pacer,
-            next_cycle: None,
+            schedule: Schedule::default(),
+            changed: BTreeSet::new(),
+            snapshot_bytes: 0,
+            log_bytes: 0,
         }
     }
 
-    /// Takes a loaded state (or keeps the fresh one).
-    pub(crate) fn load(&mut self, saved: Option<&[u8]>) -> Result<(), Error> {
-        if let Some(bytes) = saved {
-            self.state = State::from_bytes(bytes, self.business.get())?;
+    /// Takes the loaded records (or keeps the fresh state).
+    pub(crate) fn load(&mut self, records: &[Vec<u8>]) -> Result<(), Error> {
+        if let Some(state) = State::from_records(records, self.business.get())? {
+            self.state = state;
             self.clock = ServerClock::from_saved(self.state.clock_offset_ms);
+            self.snapshot_bytes = records.first().map_or(0, Vec::len);
+            self.log_bytes = records.iter().skip(1).map(Vec::len).sum();
         }
         Ok(())
     }
 
-    /// The state to save.
-    pub(crate) fn snapshot(&mut self) -> Vec<u8> {
+    /// What to save now: what changed since the last save, or, once the
+    /// deltas outweigh the snapshot, a new snapshot (pruned).
+    pub(crate) fn record(&mut self) -> Record {
         self.state.clock_offset_ms = self.clock.offset_ms();
-        self.state.to_bytes()
+        if self.snapshot_bytes == 0 || self.log_bytes > self.snapshot_bytes.max(MIN_LOG_BYTES) {
+            let pruned = self.state.prune(self.clock.now());
+            if pruned > 0 {
+                tracing::debug!(pruned, "quiet chats pruned from the follower's state");
+            }
+            let snapshot = self.state.to_bytes();
+            self.snapshot_bytes = snapshot.len();
+            self.log_bytes = 0;
+            self.changed.clear();
+            Record::Replace(snapshot)
+        } else {
+            let delta = self.state.delta(&self.changed);
+            self.log_bytes += delta.len();
+            self.changed.clear();
+            Record::Append(delta)
+        }
     }
 
     /// Takes an item's state change into the state.
@@ -124,72 +192,87 @@ impl Follower {
         match &item.change {
             Some(Change::Set(id, mark)) => {
                 self.state.chats.insert(*id, mark.clone());
+                self.changed.insert(*id);
             }
             Some(Change::Remove(id)) => {
                 self.state.chats.remove(id);
+                self.changed.insert(*id);
             }
             Some(Change::Listed) => self.state.listed_once = true,
+            Some(Change::FullSweep(at)) => self.state.last_full_sweep = Some(*at),
             Some(Change::Started) | None => {}
         }
     }
 
-    /// Waits as the pacing says (or until chats are hinted), then runs a
-    /// full cycle or reads the hinted chats.
+    /// Waits as the schedule says (or until chats are hinted), then runs a
+    /// sweep or reads the hinted chats.
     pub(crate) async fn cycle(mut self, first: bool) -> (Self, Result<Vec<Item>, Error>) {
-        let result = if first {
-            self.full_cycle().await
+        let next = if first {
+            Next::Sweep(Sweep::Full)
         } else {
-            match self.wait().await {
-                Some(hinted) => self.hinted(hinted).await,
-                None => self.full_cycle().await,
-            }
+            self.wait().await
+        };
+        let result = match next {
+            Next::Sweep(sweep) => self.sweep(sweep).await,
+            Next::Hints(hinted) => self.hinted(hinted).await,
         };
         (self, result)
     }
 
-    /// Until the next cycle is due (`None`), or chats are hinted. A due
-    /// cycle goes before any hint, so a steady flow of hints never stops
-    /// polling.
-    async fn wait(&mut self) -> Option<Vec<u64>> {
-        let due = self.next_cycle.unwrap_or_else(Instant::now);
+    /// The sweep due first, and when.
+    fn due(&self) -> (Instant, Sweep) {
+        let now = Instant::now();
+        let full = self.schedule.next_full.unwrap_or(now);
+        match self.schedule.next_waiting {
+            Some(waiting) if waiting < full => (waiting, Sweep::Waiting),
+            _ => (full, Sweep::Full),
+        }
+    }
+
+    /// Until a sweep is due, or chats are hinted. A due sweep goes before
+    /// any hint, so a steady flow of hints never stops polling.
+    async fn wait(&mut self) -> Next {
+        let (due, sweep) = self.due();
         let Some(hints) = self.options.hints.clone() else {
             tokio::time::sleep_until(due).await;
-            return None;
+            return Next::Sweep(sweep);
         };
         loop {
             if Instant::now() >= due {
-                return None;
+                return Next::Sweep(sweep);
             }
             let hinted = hints.take();
             if !hinted.is_empty() {
-                return Some(hinted);
+                return Next::Hints(hinted);
             }
             if tokio::time::timeout_at(due, hints.added()).await.is_err() {
-                return None;
+                return Next::Sweep(sweep);
             }
         }
     }
 
-    async fn full_cycle(&mut self) -> Result<Vec<Item>, Error> {
+    async fn sweep(&mut self, sweep: Sweep) -> Result<Vec<Item>, Error> {
         let started = Instant::now();
-        self.next_cycle = Some(later(started, self.options.poll_interval));
         let mut items = Vec::new();
-        let chats = match self.list(started, &mut items).await {
+        let listed = self.list(sweep, started, &mut items).await;
+        let (chats, swept_from) = match listed {
             Ok(listed) => listed,
             Err(error) if error.is_rate_limited() => {
                 self.rate_limited(Operation::GetChats, &error).await?;
+                self.plan(sweep, started).await?;
                 return Ok(items);
             }
             Err(error) => return Err(error),
         };
-        let first_listing = !self.state.listed_once;
+        let first_listing = !self.state.listed_once && sweep == Sweep::Full;
         for chat in chats.into_values() {
             match self.chat(chat, Mode::Polling).await {
                 Ok(chat_items) => items.extend(chat_items),
                 Err(error) if error.is_rate_limited() => {
                     // The chats judged so far stand; the rest wait for
-                    // the next cycle.
+                    // the next sweep.
                     self.rate_limited(Operation::GetChatHistory, &error).await?;
+                    self.plan(sweep, started).await?;
                     return Ok(items);
                 }
                 Err(error) => return Err(error),
@@ -201,31 +284,75 @@ impl Follower {
                 change: Some(Change::Listed),
             });
         }
+        if sweep == Sweep::Full {
+            items.push(Item {
+                event: None,
+                change: Some(Change::FullSweep(swept_from)),
+            });
+        }
+        self.plan(sweep, started).await?;
         Ok(items)
     }
 
-    /// Every chat of the business, each once (the latest `updatedAt` seen
-    /// wins). Takes the start point from the first answer on a fresh state.
+    /// Schedules the next sweeps after `done` (started at `started`): see
+    /// the module docs.
+    async fn plan(&mut self, done: Sweep, started: Instant) -> Result<(), Error> {
+        let budget = self.pacer.sweep_budget(&self.client, self.business).await?;
+        let floor = self.options.poll_interval;
+        let s = &mut self.schedule;
+        let full = f64::from(s.full_pages.max(1));
+        let waiting = f64::from(s.waiting_pages.max(1));
+        // Waiting sweeps pay off only when they are much cheaper.
+        let waiting_worth_it = waiting * 2.0 <= full;
+        let seconds = |pages: f64, rate: f64| Duration::from_secs_f64(pages / rate.max(1e-9));
+        let waiting_period = floor.max(seconds(waiting, WAITING_PART * budget));
+        let full_rate = if waiting_worth_it {
+            (budget - waiting / waiting_period.as_secs_f64()).max((1.0 - WAITING_PART) * budget)
+        } else {
+            budget
+        };
+        let full_period = floor.max(seconds(full, full_rate));
+        // A full sweep covers the waiting chats too.
+        if done == Sweep::Full {
+            s.next_full = Some(later(
+                started,
+                full_period.min(Duration::from_secs(86_400 * 7)),
+            ));
+        }
+        s.next_waiting = waiting_worth_it.then(|| later(started, waiting_period));
+        Ok(())
+    }
+
+    /// Every chat of the sweep, each once (the latest `updatedAt` seen
+    /// wins), and the server's time the listing started. Takes the start
+    /// point from the first answer on a fresh state.
     async fn list(
         &mut self,
+        sweep: Sweep,
         started: Instant,
         items: &mut Vec<Item>,
-    ) -> Result<BTreeMap<u64, Chat>, Error> {
-        let query = self.client.chats(self.business).page_size(PageSize::MAX);
+    ) -> Result<(BTreeMap<u64, Chat>, DateTime<Utc>), Error> {
+        let mut query = self.client.chats(self.business).page_size(PageSize::MAX);
+        if sweep == Sweep::Waiting {
+            query = query.statuses(WAITING);
+        }
         let mut chats: BTreeMap<u64, Chat> = BTreeMap::new();
         let mut token: Option<String> = None;
         let mut sent = HashSet::new();
-        let mut first = true;
+        let mut swept_from = None;
+        let mut pages = 0u32;
         loop {
             self.ready(Operation::GetChats, Mode::Polling).await?;
             let page = query.page(token.clone()).await?;
-            self.clock.observe(page.date);
-            self.pacer
-                .observe(Operation::GetChats, page.rate_limit.as_ref());
-            let at = answered_at(&self.clock, page.date);
-            if first {
-                first = false;
-                self.take_start(at, started.elapsed(), items);
+            pages += 1;
+            self.answered(Operation::GetChats, page.date, page.rate_limit.as_ref())
+                .await?;
+            if swept_from.is_none() {
+                // Never later than the server's time when the sweep began.
+                let at = answered_at(&self.clock, page.date)
+                    - TimeDelta::from_std(started.elapsed()).unwrap_or_default();
+                swept_from = Some(at);
+                self.take_start(at, items);
             }
             for chat in page.chats {
                 match chats.get(&chat.chat_id.get()) {
@@ -238,26 +365,29 @@ impl Follower {
             match page.next_page_token {
                 Some(next) if sent.insert(next.clone()) => token = Some(next),
                 Some(next) => {
-                    // What was not listed is caught by the next cycle.
+                    // What was not listed is caught by the next sweep.
                     tracing::warn!(token = %next, "getChats repeated a page token: listing cut short");
                     break;
                 }
                 None => break,
             }
         }
-        Ok(chats)
+        match sweep {
+            Sweep::Full => self.schedule.full_pages = pages,
+            Sweep::Waiting => self.schedule.waiting_pages = pages,
+        }
+        Ok((chats, swept_from.unwrap_or_else(|| self.clock.now())))
     }
 
     /// "From now": the server's time when the stream was first polled, in
-    /// whole seconds. `Date` is at most a second behind the server, and the
-    /// answer came `elapsed` after the poll, so the start is never later
-    /// than the poll: nothing written after it is lost; what was written up
-    /// to `elapsed` + 2 s before it may be delivered too.
-    fn take_start(&mut self, answered: DateTime<Utc>, elapsed: Duration, items: &mut Vec<Item>) {
+    /// whole seconds (`at` is never later than that: `Date` is at most a
+    /// second behind the server and the first answer's time is taken off).
+    /// Nothing written after it is lost; what was written up to 2 s plus
+    /// the first request's round trip before it may be delivered too.
+    fn take_start(&mut self, at: DateTime<Utc>, items: &mut Vec<Item>) {
         if !self.state.start_pending {
             return;
         }
-        let at = answered - TimeDelta::from_std(elapsed).unwrap_or_default();
         let whole = at - TimeDelta::nanoseconds(i64::from(chrono::Timelike::nanosecond(&at)));
         self.state.start = Some(whole.fixed_offset());
         self.state.start_pending = false;
@@ -284,14 +414,11 @@ impl Follower {
                 Err(Error::Api { status: 404, .. }) => {
                     // Gone: a chat the follower knew ends with an event;
                     // one it never knew is only logged.
-                    if self.state.chats.contains_key(&id) {
-                        items.push(Item {
-                            event: Some(ChatEvent::ChatGone { chat_id: id.into() }),
-                            change: Some(Change::Remove(id)),
-                        });
-                    } else {
+                    let gone = judge::gone(&self.state, id);
+                    if gone.is_empty() {
                         tracing::debug!(chat_id = id, "a hinted chat answers 404: skipped");
                     }
+                    items.extend(gone);
                     continue;
                 }
                 Err(error) if error.is_rate_limited() => {
@@ -300,9 +427,8 @@ impl Follower {
                 }
                 Err(error) => return Err(error),
             };
-            self.clock.observe(answer.date);
-            self.pacer
-                .observe(Operation::GetChat, answer.rate_limit.as_ref());
+            self.answered(Operation::GetChat, answer.date, answer.rate_limit.as_ref())
+                .await?;
             match self.chat(answer.result, Mode::Hinted).await {
                 Ok(chat_items) => items.extend(chat_items),
                 Err(error) if error.is_rate_limited() => {
@@ -335,9 +461,8 @@ impl Follower {
             if wait.is_zero() {
                 return Ok(true);
             }
-            if self.state.paused_until.get(operation.name()).copied() != paused
-                && self.state.paused_until.contains_key(operation.name())
-            {
+            let now_paused = self.state.paused_until.get(operation.name()).copied();
+            if now_paused.is_some() && now_paused != paused {
                 self.persist().await?;
             }
             if mode == Mode::Hinted {
@@ -347,12 +472,32 @@ impl Follower {
         }
     }
 
-    /// Saves the state as it is: between cycles' events it is exactly what
-    /// was taken (a cycle runs only once every event before it was taken
-    /// and saved), plus the pacing.
+    /// Learns from an answer: the server's clock and quota. When the
+    /// answer says the share is spent, that is saved at once, so a
+    /// restarted follower waits for the reset without sending first.
+    async fn answered(
+        &mut self,
+        operation: Operation,
+        date: Option<DateTime<Utc>>,
+        rate_limit: Option<&crate::RateLimit>,
+    ) -> Result<(), Error> {
+        self.clock.observe(date);
+        self.pacer.observe(operation, rate_limit);
+        if let Some(wait) = rate_limit.and_then(|r| spent_for(r, self.options.quota_share))
+            && !self.state.paused_until.contains_key(operation.name())
+        {
+            Pacer::pause(operation, wait, &self.clock, &mut self.state.paused_until);
+            self.persist().await?;
+        }
+        Ok(())
+    }
+
+    /// Saves the state as it is: during a sweep it is exactly what was
+    /// taken (a sweep runs only once every event before it was taken and
+    /// saved), plus the pacing.
     async fn persist(&mut self) -> Result<(), Error> {
-        let bytes = self.snapshot();
-        self.checkpoint.save(bytes).await
+        let record = self.record();
+        record.write(&*self.checkpoint).await
     }
 
     /// A rate limit hit `operation`: paused until its reset, saved.
@@ -368,175 +513,35 @@ impl Follower {
         self.persist().await
     }
 
-    /// Whether an event about `chat` passes the filters. A buyer's message
-    /// is judged by the status it put its chat in (`for_status`), since the
-    /// seller may have answered from the cabinet before the read.
-    fn wants(&self, chat: &Chat, status: &ChatStatus) -> bool {
-        let o = &self.options;
-        (o.statuses.is_empty() || o.statuses.contains(status))
-            && (o.types.is_empty() || o.types.contains(&chat.type_))
-            && (o.context_types.is_empty() || o.context_types.contains(&chat.context.type_))
-    }
-
-    /// The status a buyer's message put its chat in: a dispute keeps its
-    /// status, a chat nobody answered yet is `NEW`, else the buyer now waits
-    /// for the seller.
-    fn status_after_buyer(chat: &Chat, unanswered: bool) -> ChatStatus {
-        match chat.status {
-            ChatStatus::WaitingForArbiter | ChatStatus::WaitingForMarket => chat.status.clone(),
-            _ if unanswered => ChatStatus::New,
-            _ => ChatStatus::WaitingForPartner,
-        }
-    }
-
-    /// The items for one chat as listed (or got): a new chat, its new
-    /// messages in order, a status change; the chat's mark goes with the
-    /// last of them.
+    /// The items for one chat as listed (or got): reads its history when
+    /// the rules say so.
     async fn chat(&mut self, chat: Chat, mode: Mode) -> Result<Vec<Item>, Error> {
-        let id = chat.chat_id.get();
-        let start = self.state.start;
-        let after_start = |at: &DateTime<FixedOffset>| start.is_none_or(|s| *at >= s);
-        let known = self.state.chats.get(&id).cloned();
-        let status = chat.status.to_string();
-        let mut items = Vec::new();
-        let is_new = known.is_none() && after_start(&chat.created_at);
-        let must_read = match &known {
-            // Something happened since the start (or its chat is new).
-            None => is_new || after_start(&chat.updated_at),
-            // A recheck waits until the second of `updatedAt` is surely
-            // over on the server, then reads once.
-            Some(mark) => {
-                chat.updated_at > mark.updated_at
-                    || (mark.recheck && self.clock.now() - mark.updated_at.to_utc() >= SAME_SECOND)
-            }
-        };
-        let base = known.clone().unwrap_or(Mark {
-            status: status.clone(),
-            updated_at: chat.created_at,
-            last_message_id: None,
-            recheck: true,
-            status_changes: 0,
-        });
-        let mut last = base.last_message_id;
-        let mut newest = chat.updated_at.max(base.updated_at);
-        let mut read_at = None;
-        let mut messages = Vec::new();
-        if must_read {
-            match self.messages(&chat, last, mode).await? {
-                Read::Skipped => return Ok(Vec::new()),
-                Read::Gone => {
-                    return Ok(if known.is_some() || is_new {
-                        vec![Item {
-                            event: Some(ChatEvent::ChatGone {
-                                chat_id: chat.chat_id,
-                            }),
-                            change: Some(Change::Remove(id)),
-                        }]
-                    } else {
-                        Vec::new()
-                    });
-                }
-                Read::Messages(read, at) => {
-                    messages = read;
-                    read_at = Some(at);
-                }
-            }
-        }
-        if is_new && self.wants(&chat, &chat.status) {
-            items.push(Item {
-                event: Some(ChatEvent::NewChat { chat: chat.clone() }),
-                // Until its messages are taken, the chat is read again.
-                change: Some(Change::Set(id, base.clone())),
-            });
-        }
-        // Whether nobody answered the buyer yet, as far as the follower knows.
-        let mut unanswered =
-            is_new || chat.status == ChatStatus::New || base.status == ChatStatus::New.to_string();
-        for message in messages {
-            last = Some(message.message_id.get());
-            newest = newest.max(message.created_at);
-            let wanted = match message.sender {
-                ChatMessageSender::Partner => {
-                    unanswered = false;
-                    self.options.own_messages && self.wants(&chat, &chat.status)
-                }
-                ChatMessageSender::Customer => {
-                    let put_in = Self::status_after_buyer(&chat, unanswered);
-                    self.wants(&chat, &put_in) || self.wants(&chat, &chat.status)
-                }
-                _ => self.wants(&chat, &chat.status),
-            };
-            items.push(Item {
-                event: wanted.then_some(ChatEvent::Message {
-                    chat_id: chat.chat_id,
-                    message,
-                }),
-                change: Some(Change::Set(
-                    id,
-                    Mark {
-                        last_message_id: last,
-                        recheck: true,
-                        ..base.clone()
-                    },
-                )),
-            });
-        }
-        let changed = known.as_ref().is_some_and(|old| old.status != status);
-        let status_changes = base.status_changes + u64::from(changed);
-        let mark = Mark {
-            status: status.clone(),
-            updated_at: newest,
-            last_message_id: last,
-            // A message in the same second as `newest`, written after this
-            // read, would not move `updatedAt`.
-            recheck: match read_at {
-                Some(at) => at - newest.to_utc() < SAME_SECOND,
-                // Not read yet: a pending recheck stays pending.
-                None => base.recheck && known.is_some(),
+        let read = match judge::read_from(&self.state, &chat, self.clock.now()) {
+            None => None,
+            Some(from) => match self.history(&chat, from, mode).await? {
+                History::Messages(read) => Some(read),
+                History::Gone => return Ok(judge::gone(&self.state, chat.chat_id.get())),
+                History::Skipped => return Ok(Vec::new()),
             },
-            status_changes,
         };
-        let event = match &known {
-            Some(old) if changed && self.wants(&chat, &chat.status) => {
-                Some(ChatEvent::StatusChanged {
-                    previous: old.status.as_str().into(),
-                    change: status_changes,
-                    chat,
-                })
-            }
-            _ => None,
-        };
-        if event.is_some() || known.as_ref() != Some(&mark) {
-            items.push(Item {
-                event,
-                change: Some(Change::Set(id, mark)),
-            });
-        }
-        Ok(items)
+        Ok(judge::items(&self.state, &self.filters, chat, read))
     }
 
-    /// The chat's messages after `from` (by id), in order; for a chat never
-    /// read, those at or after the start point. When the server pages
-    /// newest first, reading stops at the first page that reaches back past
-    /// the start: a long quiet chat costs one or two pages, not its whole
-    /// history (oldest first, the whole history is read once).
-    async fn messages(
-        &mut self,
-        chat: &Chat,
-        from: Option<u64>,
-        mode: Mode,
-    ) -> Result<Read, Error> {
+    /// The chat's new messages from `from`. When the server pages newest
+    /// first, a chat never read stops at the first page that reaches back
+    /// past `from.since`: a long quiet chat costs one or two pages, not its
+    /// whole history (oldest first, the whole history is read once).
+    async fn history(&mut self, chat: &Chat, from: ReadFrom, mode: Mode) -> Result<History, Error> {
         let mut query = self
             .client
             .chat(self.business, chat.chat_id)
             .history()
             .page_size(HistoryPageSize::MAX);
-        if let Some(from) = from {
+        if let Some(after) = from.after {
             // Whether `messageIdFrom` includes the message itself is not
-            // documented: filtered below either way.
-            query = query.message_id_from(from);
+            // documented: the judge filters either way.
+            query = query.message_id_from(after);
         }
-        let threshold = self.state.start;
         let mut token: Option<String> = None;
         let mut sent = HashSet::new();
         let mut messages: Vec<ChatMessage> = Vec::new();
@@ -545,15 +550,15 @@ impl Follower {
         loop {
             let operation = Operation::GetChatHistory;
             if !self.ready(operation, mode).await? {
-                return Ok(Read::Skipped);
+                return Ok(History::Skipped);
             }
             let page = match query.page(token.clone()).await {
                 Ok(page) => page,
-                Err(Error::Api { status: 404, .. }) => return Ok(Read::Gone),
+                Err(Error::Api { status: 404, .. }) => return Ok(History::Gone),
                 Err(error) => return Err(error),
             };
-            self.clock.observe(page.date);
-            self.pacer.observe(operation, page.rate_limit.as_ref());
+            self.answered(operation, page.date, page.rate_limit.as_ref())
+                .await?;
             let at = answered_at(&self.clock, page.date);
             read_at = Some(read_at.map_or(at, |earlier| earlier.min(at)));
             let before = messages.len();
@@ -563,12 +568,12 @@ impl Follower {
             newest_first |= messages[before.saturating_sub(1)..]
                 .windows(2)
                 .any(|pair| pair[1].message_id < pair[0].message_id);
-            let reached_back = from.is_none()
+            let reached_back = from.after.is_none()
                 && newest_first
-                && threshold.is_some_and(|start| {
+                && from.since.is_some_and(|since| {
                     messages
                         .last()
-                        .is_some_and(|oldest| oldest.created_at < start)
+                        .is_some_and(|oldest| oldest.created_at.to_utc() < since)
                 });
             match page.next_page_token {
                 _ if reached_back => break,
@@ -580,15 +585,9 @@ impl Follower {
                 None => break,
             }
         }
-        messages.retain(|m| match from {
-            Some(from) => m.message_id.get() > from,
-            None => threshold.is_none_or(|start| m.created_at >= start),
-        });
-        messages.sort_by_key(|m| m.message_id);
-        messages.dedup_by_key(|m| m.message_id);
-        Ok(Read::Messages(
-            messages,
-            read_at.unwrap_or_else(|| self.clock.now()),
-        ))
+        Ok(History::Messages(Read {
+            messages: judge::new_messages(from, messages),
+            at: read_at.unwrap_or_else(|| self.clock.now()),
+        }))
     }
 }

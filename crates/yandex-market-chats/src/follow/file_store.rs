@@ -100,6 +100,55 @@ pub(crate) fn read(path: &Path) -> Result<Option<Vec<u8>>, Error> {
     }
 }
 
+/// Appends `record` and a newline to the file (created 0600 if missing),
+/// and syncs the data: one small write per event.
+pub(crate) fn append_line(path: &Path, record: &[u8]) -> Result<(), Error> {
+    let append = || -> io::Result<()> {
+        let mut options = OpenOptions::new();
+        options.append(true).create(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let mut file = options.open(path)?;
+        let mut line = Vec::with_capacity(record.len() + 1);
+        line.extend_from_slice(record);
+        line.push(b'\n');
+        file.write_all(&line)?;
+        file.sync_data()
+    };
+    append().map_err(|e| Error::Checkpoint {
+        message: format!("cannot append to {}: {e}", path.display()),
+    })
+}
+
+/// The records of a checkpoint file: one per line. A last line without its
+/// newline was cut short by a crash and is left out, unless it is the
+/// whole file (the previous version wrote one JSON document without one).
+pub(crate) fn records(path: &Path, bytes: &[u8]) -> Result<Vec<Vec<u8>>, Error> {
+    let mut lines: Vec<&[u8]> = bytes.split(|b| *b == b'\n').collect();
+    // After a final newline, `split` yields an empty piece: nothing there.
+    let tail = lines.pop().unwrap_or_default();
+    let mut records: Vec<Vec<u8>> = lines.iter().map(|l| l.to_vec()).collect();
+    if !tail.is_empty() {
+        if records.is_empty() {
+            records.push(tail.to_vec());
+        } else {
+            tracing::warn!(
+                path = %path.display(),
+                "the checkpoint's last record was cut short (a crash during a save): left out"
+            );
+        }
+    }
+    if records.iter().any(Vec::is_empty) {
+        return Err(Error::Checkpoint {
+            message: format!(
+                "{} holds an empty record: not a follower's checkpoint",
+                path.display()
+            ),
+        });
+    }
+    Ok(records)
+}
+
 /// Replaces the file with `bytes` atomically and durably: a temporary file in
 /// the same folder named `.{file name}.{16 random hex digits}.tmp`, created
 /// with `create_new` (never follows or reuses an existing path; another name

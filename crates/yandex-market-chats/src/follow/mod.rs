@@ -73,6 +73,7 @@ mod clock;
 mod cycle;
 mod file_store;
 mod hints;
+mod judge;
 mod pacing;
 mod state;
 mod stream;

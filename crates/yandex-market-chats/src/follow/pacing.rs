@@ -13,7 +13,11 @@
 //!   reset, and records that in the checkpoint so a restart waits too.
 //! - Requests are spread: one every `resets_in / spendable` (a full window
 //!   at `share × limit` per hour when the reset is unknown), with a burst
-//!   of [`BURST`] so that a small cycle or a few hints go at once.
+//!   of a sixtieth of the share (a minute's worth in an hour's window, at
+//!   least [`BURST`]) so that a sweep or a few hints go at once.
+//! - The window's length is the longest `resets_in` the server stated (an
+//!   hour until it states one): pacing follows the server's window, never a
+//!   hard-coded hour.
 
 use std::time::Duration;
 
@@ -25,7 +29,7 @@ use crate::limits::later;
 use crate::rate_limit::WINDOW;
 use crate::{BusinessId, Client, Error, Operation, RateLimit};
 
-/// Requests that may go at once before spreading sets in.
+/// The smallest burst: requests that may go at once before spreading sets in.
 pub(crate) const BURST: u32 = 10;
 /// How long to wait for a reset nobody stated before looking again.
 const UNKNOWN_RESET: Duration = Duration::from_secs(60);
@@ -100,6 +104,8 @@ pub(crate) struct Pacer {
     /// (GCRA), and what the server said.
     next: [Option<Instant>; PACED.len()],
     seen: [Option<Seen>; PACED.len()],
+    /// The longest `resets_in` the server stated: its window's length.
+    window: Option<Duration>,
 }
 
 fn index(operation: Operation) -> usize {
@@ -115,7 +121,25 @@ impl Pacer {
             share,
             next: [None; PACED.len()],
             seen: [None; PACED.len()],
+            window: None,
         }
+    }
+
+    /// The quota window's length, as the server states it.
+    pub(crate) fn window(&self) -> Duration {
+        self.window.unwrap_or(WINDOW)
+    }
+
+    /// The getChats requests a second the follower plans its sweeps with:
+    /// half its share of the window (the other half is room for bursts
+    /// and for what the rest of the window brings).
+    pub(crate) async fn sweep_budget(
+        &self,
+        client: &Client,
+        business: BusinessId,
+    ) -> Result<f64, Error> {
+        let view = self.view(client, business, Operation::GetChats).await?;
+        Ok(0.5 * self.share * view.limit as f64 / self.window().as_secs_f64().max(1.0))
     }
 
     /// The window of `operation`, from the limiter, else from the server's
@@ -193,7 +217,8 @@ impl Pacer {
             }
             Decision::Go { interval } => {
                 let now = Instant::now();
-                let burst = interval.saturating_mul(BURST - 1);
+                let burst_size = ((self.share * view.limit as f64) / 60.0).max(f64::from(BURST));
+                let burst = interval.mul_f64(burst_size - 1.0);
                 let next = self.next[index(operation)].unwrap_or(now);
                 let allowed_at = next.checked_sub(burst).unwrap_or(now);
                 if allowed_at > now {
@@ -214,6 +239,9 @@ impl Pacer {
             return;
         };
         let now = Instant::now();
+        if let Some(resets_in) = rate_limit.resets_in {
+            self.window = Some(self.window.map_or(resets_in, |w| w.max(resets_in)));
+        }
         self.seen[index(operation)] = Some(Seen {
             limit: rate_limit.limit,
             remaining: rate_limit.remaining,

@@ -1,9 +1,11 @@
-//! A follower's place, as a checkpoint stores it: JSON, versioned, checked
-//! against the business it belongs to.
+//! A follower's place, as a checkpoint stores it: records of JSON, a
+//! snapshot of the whole state followed by deltas (what each save changed),
+//! versioned, checked against the business it belongs to; and how the
+//! state stays bounded (pruning quiet chats behind a floor).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
-use chrono::{DateTime, FixedOffset, Utc};
+use chrono::{DateTime, FixedOffset, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::Error;
@@ -42,6 +44,39 @@ pub(crate) struct State {
     /// restarted follower reads `paused_until` before its first answer.
     #[serde(default)]
     pub clock_offset_ms: Option<i64>,
+    /// Chats without a mark whose `updatedAt` is before this (server time)
+    /// have nothing to deliver: quiet chats pruned from `chats` (see
+    /// [`State::prune`]). Never below `start`.
+    #[serde(default)]
+    pub floor: Option<DateTime<Utc>>,
+    /// When the last complete full listing started (server time): every
+    /// chat updated before it (less the listing's lag) was judged.
+    #[serde(default)]
+    pub last_full_sweep: Option<DateTime<Utc>>,
+}
+
+/// How long a quiet chat keeps its mark: after that, a status change
+/// without a message is no longer an event for it (a message still is).
+pub(crate) const RETENTION: TimeDelta = TimeDelta::days(30);
+/// How far behind the history the listing may lag, for pruning: a chat is
+/// pruned only if its last change was this long before a complete listing.
+pub(crate) const LAG_MARGIN: TimeDelta = TimeDelta::minutes(5);
+
+/// A delta record: the header as it is now, the marks set and removed.
+#[derive(Serialize)]
+struct Delta<'a> {
+    delta: &'a State,
+    set: BTreeMap<u64, &'a Mark>,
+    del: Vec<u64>,
+}
+
+#[derive(Deserialize)]
+struct DeltaOwned {
+    delta: State,
+    #[serde(default)]
+    set: BTreeMap<u64, Mark>,
+    #[serde(default)]
+    del: Vec<u64>,
 }
 
 /// What the follower knows of one chat.
@@ -79,7 +114,91 @@ impl State {
             chats: BTreeMap::new(),
             paused_until: BTreeMap::new(),
             clock_offset_ms: None,
+            floor: None,
+            last_full_sweep: None,
         }
+    }
+
+    /// Where chats without a mark start counting (server time): the
+    /// later of the start point and the floor; `None` from the beginning.
+    pub(crate) fn floor(&self) -> Option<DateTime<Utc>> {
+        match (self.start.map(|s| s.to_utc()), self.floor) {
+            (Some(start), Some(floor)) => Some(start.max(floor)),
+            (start, floor) => start.or(floor),
+        }
+    }
+
+    /// A delta record: the header and the marks of `changed` chats (a
+    /// chat no longer in the state is removed).
+    pub(crate) fn delta(&mut self, changed: &BTreeSet<u64>) -> Vec<u8> {
+        let chats = std::mem::take(&mut self.chats);
+        let mut set = BTreeMap::new();
+        let mut del = Vec::new();
+        for id in changed {
+            match chats.get(id) {
+                Some(mark) => {
+                    set.insert(*id, mark);
+                }
+                None => del.push(*id),
+            }
+        }
+        let record = serde_json::to_vec(&Delta {
+            delta: self,
+            set,
+            del,
+        })
+        .expect("the state is plain data");
+        self.chats = chats;
+        record
+    }
+
+    /// Forgets chats quiet since well before both `now - RETENTION` and
+    /// the last complete listing, and raises the floor to match, so they
+    /// stay "nothing to deliver" without a mark. Returns how many went.
+    ///
+    /// Safe because a message written before the floor was visible to
+    /// that complete listing (allowing `LAG_MARGIN` for the listing's lag),
+    /// which gave its chat a mark at least as recent; so no chat without a
+    /// mark holds an undelivered message from before the floor.
+    pub(crate) fn prune(&mut self, now: DateTime<Utc>) -> usize {
+        let Some(swept) = self.last_full_sweep else {
+            return 0;
+        };
+        let candidate = (now - RETENTION).min(swept - LAG_MARGIN);
+        if self.floor().is_none_or(|floor| candidate <= floor) {
+            return 0;
+        }
+        let before = self.chats.len();
+        self.chats
+            .retain(|_, mark| mark.recheck || mark.updated_at.to_utc() >= candidate);
+        self.floor = Some(candidate);
+        before - self.chats.len()
+    }
+
+    /// The state the records hold: a snapshot, then deltas in order. A
+    /// record that is not this follower's is refused.
+    pub(crate) fn from_records(
+        records: &[Vec<u8>],
+        business_id: u64,
+    ) -> Result<Option<Self>, Error> {
+        let Some((first, deltas)) = records.split_first() else {
+            return Ok(None);
+        };
+        let mut state = Self::from_bytes(first, business_id)?;
+        for record in deltas {
+            let delta: DeltaOwned =
+                serde_json::from_slice(record).map_err(|e| Error::Checkpoint {
+                    message: format!("the checkpoint holds a corrupt record ({e})"),
+                })?;
+            let header = Self::checked(delta.delta, business_id)?;
+            let chats = std::mem::take(&mut state.chats);
+            state = Self { chats, ..header };
+            for id in delta.del {
+                state.chats.remove(&id);
+            }
+            state.chats.extend(delta.set);
+        }
+        Ok(Some(state))
     }
 
     pub(crate) fn to_bytes(&self) -> Vec<u8> {
@@ -107,13 +226,26 @@ impl State {
                 ),
             });
         }
-        let mut state: Self =
+        let state: Self =
             serde_json::from_value(value).map_err(|e| refuse(format!("corrupt ({e})")))?;
+        Self::checked(state, business_id)
+    }
+
+    fn checked(mut state: Self, business_id: u64) -> Result<Self, Error> {
+        if state.format != FORMAT {
+            return Err(Error::Checkpoint {
+                message: format!(
+                    "the checkpoint is not this follower's state: no `format: {FORMAT:?}`"
+                ),
+            });
+        }
         if state.business_id != business_id {
-            return Err(refuse(format!(
-                "it belongs to business {}, not {business_id}",
-                state.business_id
-            )));
+            return Err(Error::Checkpoint {
+                message: format!(
+                    "the checkpoint is not this follower's state: it belongs to business {}, not {business_id}",
+                    state.business_id
+                ),
+            });
         }
         state.version = VERSION;
         Ok(state)

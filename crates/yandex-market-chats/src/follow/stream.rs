@@ -10,7 +10,8 @@ use futures_core::Stream;
 
 use super::ChatEvent;
 use super::checkpoint::SharedCheckpoint;
-use super::cycle::{Change, Follower, Item};
+use super::cycle::Follower;
+use super::judge::{Change, Item};
 use crate::Error;
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
@@ -21,7 +22,7 @@ enum Step {
     Failing(Error),
     /// Claim the checkpoint and load the state (before the first cycle).
     Start,
-    Opening(BoxFuture<Result<Option<Vec<u8>>, Error>>),
+    Opening(BoxFuture<Result<Vec<Vec<u8>>, Error>>),
     /// Hand out queued events, or start the next cycle.
     Idle,
     Working(Work),
@@ -84,13 +85,13 @@ impl FollowStream {
             .expect("the follower is home between cycles")
     }
 
-    /// Starts saving the state as it is now.
+    /// Starts saving what changed.
     fn save(&mut self) -> Step {
         self.taken = false;
         self.dirty = false;
-        let bytes = self.follower().snapshot();
+        let record = self.follower().record();
         let checkpoint = SharedCheckpoint::clone(&self.checkpoint);
-        Step::Saving(Box::pin(async move { checkpoint.save(bytes).await }))
+        Step::Saving(Box::pin(async move { record.write(&*checkpoint).await }))
     }
 }
 
@@ -116,9 +117,9 @@ impl Stream for FollowStream {
                     let Poll::Ready(opened) = open.as_mut().poll(cx) else {
                         return Poll::Pending;
                     };
-                    let loaded = opened.and_then(|saved| {
+                    let loaded = opened.and_then(|records| {
                         this.opened = true;
-                        this.follower().load(saved.as_deref())
+                        this.follower().load(&records)
                     });
                     match loaded {
                         Ok(()) => this.step = Step::Idle,
