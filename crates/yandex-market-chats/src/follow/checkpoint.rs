@@ -106,12 +106,7 @@ impl<C: Checkpoint> DynCheckpoint for C {
 
 pub(crate) type SharedCheckpoint = Arc<dyn DynCheckpoint>;
 
-/// What a save writes: one record after the others, or one record
-/// instead of them all.
-pub(crate) enum Record {
-    Append(Vec<u8>),
-    Replace(Vec<u8>),
-}
+pub(crate) use super::state::Record;
 
 impl Record {
     /// Writes it to `checkpoint`.

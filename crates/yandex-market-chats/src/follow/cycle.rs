@@ -25,7 +25,7 @@
 //! - A rate limit never ends the stream: the quota is paused until its
 //!   reset and the sweep ends early, consistent (chats are judged whole).
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -36,7 +36,7 @@ use super::checkpoint::{Record, SharedCheckpoint};
 use super::clock::{ServerClock, answered_at};
 use super::judge::{self, Change, Filters, Item, Read, ReadFrom};
 use super::pacing::Pacer;
-use super::state::State;
+use super::state::{Journal, State};
 use crate::limits::later;
 use crate::{
     BusinessId, Chat, ChatMessage, ChatStatus, Client, Error, HistoryPageSize, Operation, PageSize,
@@ -52,10 +52,6 @@ const WAITING: [ChatStatus; 4] = [
 
 /// The part of the sweep plan waiting sweeps may take at most.
 const WAITING_PART: f64 = 0.9;
-
-/// Deltas grow until they outweigh the snapshot (at least this much), then
-/// the next save is a snapshot: saving costs what changed, amortized.
-const MIN_LOG_BYTES: usize = 64 * 1024;
 
 /// How long until the reset, when an answer's own headers say the
 /// follower's share of that quota is spent.
@@ -116,11 +112,7 @@ pub(crate) struct Follower {
     clock: ServerClock,
     pacer: Pacer,
     schedule: Schedule,
-    /// Chats whose mark changed since the last save.
-    changed: BTreeSet<u64>,
-    /// Bytes of the last snapshot, and of the deltas written since.
-    snapshot_bytes: usize,
-    log_bytes: usize,
+    journal: Journal,
 }
 
 impl Follower {
@@ -148,9 +140,7 @@ impl Follower {
             clock: ServerClock::default(),
             pacer,
             schedule: Schedule::default(),
-            changed: BTreeSet::new(),
-            snapshot_bytes: 0,
-            log_bytes: 0,
+            journal: Journal::default(),
         }
     }
 
@@ -159,32 +149,16 @@ impl Follower {
         if let Some(state) = State::from_records(records, self.business.get())? {
             self.state = state;
             self.clock = ServerClock::from_saved(self.state.clock_offset_ms);
-            self.snapshot_bytes = records.first().map_or(0, Vec::len);
-            self.log_bytes = records.iter().skip(1).map(Vec::len).sum();
+            self.journal = Journal::loaded(records);
         }
         Ok(())
     }
 
-    /// What to save now: what changed since the last save, or, once the
-    /// deltas outweigh the snapshot, a new snapshot (pruned).
+    /// What to save now (see [`Journal::record`]).
     pub(crate) fn record(&mut self) -> Record {
         self.state.clock_offset_ms = self.clock.offset_ms();
-        if self.snapshot_bytes == 0 || self.log_bytes > self.snapshot_bytes.max(MIN_LOG_BYTES) {
-            let pruned = self.state.prune(self.clock.now());
-            if pruned > 0 {
-                tracing::debug!(pruned, "quiet chats pruned from the follower's state");
-            }
-            let snapshot = self.state.to_bytes();
-            self.snapshot_bytes = snapshot.len();
-            self.log_bytes = 0;
-            self.changed.clear();
-            Record::Replace(snapshot)
-        } else {
-            let delta = self.state.delta(&self.changed);
-            self.log_bytes += delta.len();
-            self.changed.clear();
-            Record::Append(delta)
-        }
+        self.journal
+            .record(&mut self.state, self.clock.now(), false)
     }
 
     /// Takes an item's state change into the state.
@@ -192,11 +166,11 @@ impl Follower {
         match &item.change {
             Some(Change::Set(id, mark)) => {
                 self.state.chats.insert(*id, mark.clone());
-                self.changed.insert(*id);
+                self.journal.touch(*id);
             }
             Some(Change::Remove(id)) => {
                 self.state.chats.remove(id);
-                self.changed.insert(*id);
+                self.journal.touch(*id);
             }
             Some(Change::Listed) => self.state.listed_once = true,
             Some(Change::FullSweep(at)) => self.state.last_full_sweep = Some(*at),

@@ -128,7 +128,9 @@ pub(crate) fn items(state: &State, filters: &Filters, chat: Chat, read: Option<R
         updated_at: chat.created_at,
         last_message_id: None,
         recheck: true,
-        status_changes: 0,
+        // A chat pruned and seen again starts counting above any count it
+        // had before (the floor only rises), so its keys never repeat.
+        status_changes: since.map_or(0, |s| u64::try_from(s.timestamp()).unwrap_or(0) * 1_000),
     });
     let mut items = Vec::new();
     if is_new && filters.wants(&chat, &chat.status) {

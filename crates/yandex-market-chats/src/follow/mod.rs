@@ -74,6 +74,8 @@ mod cycle;
 mod file_store;
 mod hints;
 mod judge;
+#[cfg(test)]
+mod model_tests;
 mod pacing;
 mod state;
 mod stream;
@@ -115,9 +117,10 @@ pub enum ChatEvent {
         chat: Chat,
         /// The status before.
         previous: ChatStatus,
-        /// Which change of this chat's status this is, counting from 1 (as
-        /// the follower saw them): two changes to the same status, say into
-        /// arbitration twice, differ here and in their dedup keys.
+        /// A number that grows with each change of this chat's status the
+        /// follower sees: two changes to the same status, say into
+        /// arbitration twice, differ here and in their dedup keys; the same
+        /// change delivered again keeps it.
         change: u64,
     },
     /// A chat is gone (its history, or its getChat when hinted, answers 404):

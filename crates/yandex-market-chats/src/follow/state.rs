@@ -251,3 +251,71 @@ impl State {
         Ok(state)
     }
 }
+
+/// Deltas grow until they outweigh the snapshot (at least this much), then
+/// the next save is a snapshot: saving costs what changed, amortized.
+pub(crate) const MIN_LOG_BYTES: usize = 64 * 1024;
+
+/// What a save writes: one record after the others, or one record
+/// instead of them all.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Record {
+    Append(Vec<u8>),
+    Replace(Vec<u8>),
+}
+
+/// What was saved so far, to decide what the next save writes.
+#[derive(Debug, Default)]
+pub(crate) struct Journal {
+    /// Chats whose mark changed since the last save.
+    changed: BTreeSet<u64>,
+    /// Bytes of the last snapshot (0: none yet), and of the deltas since.
+    snapshot_bytes: usize,
+    log_bytes: usize,
+}
+
+impl Journal {
+    /// The journal of loaded records.
+    pub(crate) fn loaded(records: &[Vec<u8>]) -> Self {
+        Self {
+            changed: BTreeSet::new(),
+            snapshot_bytes: records.first().map_or(0, Vec::len),
+            log_bytes: records.iter().skip(1).map(Vec::len).sum(),
+        }
+    }
+
+    /// A chat's mark changed.
+    pub(crate) fn touch(&mut self, chat_id: u64) {
+        self.changed.insert(chat_id);
+    }
+
+    /// What to save now (`now` is the server's time): what changed since
+    /// the last save, or, once the deltas outweigh the snapshot (or when
+    /// `compact`), a new snapshot, pruned.
+    pub(crate) fn record(
+        &mut self,
+        state: &mut State,
+        now: DateTime<Utc>,
+        compact: bool,
+    ) -> Record {
+        let due =
+            self.snapshot_bytes == 0 || self.log_bytes > self.snapshot_bytes.max(MIN_LOG_BYTES);
+        if compact || due {
+            // A snapshot holds every change.
+            self.changed.clear();
+            let pruned = state.prune(now);
+            if pruned > 0 {
+                tracing::debug!(pruned, "quiet chats pruned from the follower's state");
+            }
+            let snapshot = state.to_bytes();
+            self.snapshot_bytes = snapshot.len();
+            self.log_bytes = 0;
+            Record::Replace(snapshot)
+        } else {
+            let delta = state.delta(&self.changed);
+            self.changed.clear();
+            self.log_bytes += delta.len();
+            Record::Append(delta)
+        }
+    }
+}
