@@ -253,7 +253,11 @@ impl Checkpoint for FileCheckpoint {
         let (lock, state) = blocking(move || {
             let lock = FileLock::try_acquire(&path)?;
             let records = match file_store::read(&path)? {
-                Some(bytes) => file_store::records(&path, &bytes)?,
+                Some(bytes) => {
+                    let records = file_store::records(&path, &bytes)?;
+                    file_store::repair_tail(&path, &bytes)?;
+                    records
+                }
                 None => Vec::new(),
             };
             Ok((lock, records))

@@ -120,6 +120,33 @@ pub(crate) fn append_line(path: &Path, record: &[u8]) -> Result<(), Error> {
     })
 }
 
+/// Makes the file end where its last whole record ends, so the next append
+/// starts a line of its own: a torn last line is cut off; a file of the
+/// previous format (one document, no newline) gets its newline.
+pub(crate) fn repair_tail(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+    if bytes.last().is_none_or(|b| *b == b'\n') {
+        return Ok(());
+    }
+    let repair = || -> io::Result<()> {
+        let file = match bytes.iter().rposition(|b| *b == b'\n') {
+            Some(end) => {
+                let file = OpenOptions::new().write(true).open(path)?;
+                file.set_len(end as u64 + 1)?;
+                file
+            }
+            None => {
+                let mut file = OpenOptions::new().append(true).open(path)?;
+                file.write_all(b"\n")?;
+                file
+            }
+        };
+        file.sync_data()
+    };
+    repair().map_err(|e| Error::Checkpoint {
+        message: format!("cannot repair the end of {}: {e}", path.display()),
+    })
+}
+
 /// The records of a checkpoint file: one per line. A last line without its
 /// newline was cut short by a crash and is left out, unless it is the
 /// whole file (the previous version wrote one JSON document without one).

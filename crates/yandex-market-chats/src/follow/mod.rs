@@ -70,6 +70,7 @@
 
 mod checkpoint;
 mod clock;
+mod cost;
 mod cycle;
 mod file_store;
 mod hints;
@@ -83,6 +84,8 @@ mod stream;
 use std::time::Duration;
 
 pub use checkpoint::{Checkpoint, FileCheckpoint, MemoryCheckpoint};
+#[doc(hidden)]
+pub use cost::{SaveCost, measure_saves};
 pub use hints::FollowHints;
 pub use stream::FollowStream;
 

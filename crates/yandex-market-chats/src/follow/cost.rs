@@ -1,0 +1,91 @@
+//! What a save costs, for `cargo xtask bench follow`: the follower's state
+//! with N chats in a [`FileCheckpoint`], then events taken one by one,
+//! each saved as the stream saves it (a delta, or now and then a
+//! snapshot). Not part of the API.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use chrono::{TimeDelta, Utc};
+
+use super::checkpoint::{Checkpoint, FileCheckpoint};
+use super::state::{Journal, Mark, Record, State};
+use crate::Error;
+
+/// What saving cost, per event.
+#[derive(Clone, Copy, Debug)]
+#[doc(hidden)]
+pub struct SaveCost {
+    /// Bytes written per event, compactions included.
+    pub bytes_per_event: f64,
+    /// The median time of one save (an append and its `fdatasync`).
+    pub median: Duration,
+    /// The mean time of one save, compactions included.
+    pub mean: Duration,
+    /// The size of a snapshot of the whole state.
+    pub snapshot_bytes: usize,
+}
+
+/// Saves `events` events over a state of `chats` chats in a checkpoint file
+/// under `dir`, and measures.
+///
+/// # Errors
+/// When the file cannot be written.
+#[doc(hidden)]
+pub async fn measure_saves(chats: usize, events: usize, dir: &Path) -> Result<SaveCost, Error> {
+    let checkpoint = FileCheckpoint::new(dir.join(format!("cost-{chats}.state")));
+    let _ = std::fs::remove_file(checkpoint.path());
+    let records = checkpoint.open().await?;
+    let mut journal = Journal::loaded(&records);
+    let now = Utc::now();
+    let mut state = State::new(1, false);
+    state.start_pending = false;
+    state.start = Some((now - TimeDelta::days(1)).fixed_offset());
+    for id in 0..chats as u64 {
+        state.chats.insert(
+            10_000 + id,
+            Mark {
+                status: "WAITING_FOR_CUSTOMER".to_owned(),
+                updated_at: (now - TimeDelta::hours(1)).fixed_offset(),
+                last_message_id: Some(1_000_000 + id),
+                recheck: false,
+                status_changes: 0,
+            },
+        );
+    }
+    let snapshot = journal.record(&mut state, now, true);
+    let snapshot_bytes = match &snapshot {
+        Record::Replace(bytes) | Record::Append(bytes) => bytes.len(),
+    };
+    snapshot.write(&checkpoint).await?;
+    let mut written = 0usize;
+    let mut times = Vec::with_capacity(events);
+    let mut rng = fastrand::Rng::with_seed(chats as u64);
+    for event in 0..events as u64 {
+        // A buyer's message in a random chat, taken.
+        let id = 10_000 + rng.u64(0..chats.max(1) as u64);
+        if let Some(mark) = state.chats.get_mut(&id) {
+            mark.last_message_id = Some(10_000_000 + event);
+            mark.status = "WAITING_FOR_PARTNER".to_owned();
+            mark.updated_at = now.fixed_offset();
+        }
+        journal.touch(id);
+        let started = Instant::now();
+        let record = journal.record(&mut state, now, false);
+        written += match &record {
+            Record::Replace(bytes) | Record::Append(bytes) => bytes.len() + 1,
+        };
+        record.write(&checkpoint).await?;
+        times.push(started.elapsed());
+    }
+    checkpoint.close();
+    let _ = std::fs::remove_file(checkpoint.path());
+    let mean = times.iter().sum::<Duration>() / u32::try_from(events.max(1)).unwrap_or(1);
+    times.sort_unstable();
+    Ok(SaveCost {
+        bytes_per_event: written as f64 / events.max(1) as f64,
+        median: times.get(times.len() / 2).copied().unwrap_or_default(),
+        mean,
+        snapshot_bytes,
+    })
+}
