@@ -646,7 +646,14 @@ async fn a_checkpoint_of_the_previous_format_is_read_and_a_torn_record_left_out(
     })
     .await;
     assert_eq!(messages(&events), vec![(chat.chat_id.get(), written.get())]);
+    // The next poll saves what was taken: a line after the old document.
+    let _ = tokio::time::timeout(Duration::from_millis(200), stream.try_next()).await;
     drop(stream);
+    let lines = std::fs::read_to_string(&path).unwrap();
+    assert!(
+        lines.ends_with('\n') && lines.lines().count() >= 2,
+        "{lines}"
+    );
     // A crash during an append leaves half a line at the end.
     let mut file = std::fs::OpenOptions::new()
         .append(true)

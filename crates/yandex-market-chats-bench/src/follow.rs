@@ -9,8 +9,11 @@
 //! passes in a real minute. Every figure is printed in API time (real time ×
 //! k, k = 3600 s / window) and per API hour (= per window).
 //!
-//! Per N chats: 300 chats are made waiting (a buyer message each) before the
-//! follower starts (`sandbox.client()`, `poll_interval(0)`: pacing follows the
+//! Per N chats: the sandbox seeds statuses round robin, so two thirds of its
+//! chats would be "waiting" (`NEW`, `WAITING_FOR_PARTNER`, disputes) before
+//! any load; as in a real shop, they are first set answered
+//! (`WAITING_FOR_CUSTOMER`) or closed (`FINISHED`), then 300 chats are made
+//! waiting (a buyer message each) before the follower starts (`sandbox.client()`, `poll_interval(0)`: pacing follows the
 //! window the server states; `quota_share` 0.5, no hints). Once it has sent
 //! its first request, the load runs, in API time: buyers write one message a
 //! second in random chats; a responder (its own `Client`, so its own limiter)
@@ -27,8 +30,10 @@
 //! window (the responder sends only sendMessageToChat, and the waiting chats
 //! come from this harness's own bookkeeping, never the API); full sweeps
 //! (a getChats listing with no `statuses` filter, from a page without a
-//! token) and fast sweeps (listings with a `statuses` filter). Targets are
-//! printed met or missed, never failing the run.
+//! token) and fast sweeps (listings with a `statuses` filter); history reads
+//! that found nothing new (no message in that chat since its previous read),
+//! to tell re-reads from work. Targets are printed met or missed, never
+//! failing the run.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -37,7 +42,7 @@ use std::time::{Duration, Instant};
 
 use futures::TryStreamExt;
 use yandex_market_chats::follow::{ChatEvent, FollowQuery};
-use yandex_market_chats::{Client, Operation};
+use yandex_market_chats::{ChatStatus, Client, Operation};
 use yandex_market_chats_sandbox::{RecordedRequest, Sandbox, SandboxConfig};
 
 /// How to call it (checked here; xtask passes the arguments through).
@@ -124,11 +129,11 @@ impl Scale {
     }
 }
 
-/// Buyer messages: when each was written (real), and when the follower
-/// first delivered it.
+/// Buyer messages: in which chat and when each was written (real), and
+/// when the follower first delivered it.
 #[derive(Default)]
 struct Ledger {
-    written: HashMap<u64, Instant>,
+    written: HashMap<u64, (u64, Instant)>,
     delivered: HashMap<u64, Instant>,
     follower_errors: Vec<String>,
 }
@@ -231,6 +236,9 @@ struct Counts {
     get_chat: f64,
     rate_limited: f64,
     answers: f64,
+    /// getChatHistory reads (first pages) with no message in their chat
+    /// since its previous read.
+    reads_without_news: f64,
 }
 
 async fn one(chats: usize, windows: u32, scale: Scale) -> Row {
@@ -254,6 +262,14 @@ async fn one(chats: usize, windows: u32, scale: Scale) -> Row {
         started.elapsed().as_secs_f64()
     );
 
+    for chat in sandbox.chats() {
+        let settled = match chat.status {
+            ChatStatus::New | ChatStatus::WaitingForPartner => ChatStatus::WaitingForCustomer,
+            ChatStatus::WaitingForArbiter | ChatStatus::WaitingForMarket => ChatStatus::Finished,
+            _ => continue,
+        };
+        sandbox.set_status(chat.chat_id, settled);
+    }
     let mut rng = fastrand::Rng::with_seed(0x5eed ^ chats as u64);
     let waiting = Arc::new(Mutex::new(Waiting::default()));
     let mut picked = ids.to_vec();
@@ -357,7 +373,7 @@ async fn one(chats: usize, windows: u32, scale: Scale) -> Row {
     let in_period = |at: Instant| at >= from && at < to;
     let mut latencies = Vec::new();
     let mut undelivered_measured = 0;
-    for (id, written) in &ledger.written {
+    for (id, (_, written)) in &ledger.written {
         if !in_period(*written) {
             continue;
         }
@@ -376,7 +392,7 @@ async fn one(chats: usize, windows: u32, scale: Scale) -> Row {
     let row = Row {
         chats,
         warm_up,
-        per_window: counts(&requests, &waiting.answered, from, to, windows),
+        per_window: counts(&requests, &ledger, &waiting.answered, from, to, windows),
         latencies,
         undelivered_measured,
         undelivered: ledger.undelivered(),
@@ -459,7 +475,7 @@ async fn buyers(
         let at = Instant::now();
         let id = sandbox.customer_message(chat, "Is it in stock?").get();
         waiting.lock().unwrap().wrote(chat, at);
-        ledger.lock().unwrap().written.insert(id, at);
+        ledger.lock().unwrap().written.insert(id, (chat, at));
     }
 }
 
@@ -560,6 +576,7 @@ fn warm_up_end(requests: &[RecordedRequest], chats: usize) -> Option<Instant> {
 /// The follower's requests in [`from`, `to`), per window.
 fn counts(
     requests: &[RecordedRequest],
+    ledger: &Ledger,
     answered: &[Instant],
     from: Instant,
     to: Instant,
@@ -569,6 +586,37 @@ fn counts(
     let is = |r: &RecordedRequest, method: &str, tail: &str| {
         r.method == method && r.path.starts_with("/v2/businesses/") && r.path.ends_with(tail)
     };
+    let chat_of = |r: &RecordedRequest| r.query_param("chatId").and_then(|c| c.parse().ok());
+    // Every message's time per chat: the buyers' and the responder's.
+    let mut messages: HashMap<u64, Vec<Instant>> = HashMap::new();
+    for (chat, at) in ledger.written.values() {
+        messages.entry(*chat).or_default().push(*at);
+    }
+    for r in requests
+        .iter()
+        .filter(|r| is(r, "POST", "/chats/message") && ok(r))
+    {
+        if let Some(chat) = chat_of(r) {
+            messages.entry(chat).or_default().push(r.at);
+        }
+    }
+    messages.values_mut().for_each(|times| times.sort());
+    let mut last_read: HashMap<u64, Instant> = HashMap::new();
+    for r in requests.iter().filter(|r| is(r, "POST", "/chats/history")) {
+        let first_page =
+            r.query_param("pageToken").is_none() && r.query_param("page_token").is_none();
+        let Some(chat) = chat_of(r).filter(|_| first_page && ok(r)) else {
+            continue;
+        };
+        let previous = last_read.insert(chat, r.at);
+        if r.at >= from && r.at < to {
+            let times = messages.get(&chat).map_or(&[][..], Vec::as_slice);
+            let since = previous.map_or(0, |p| times.partition_point(|t| *t < p));
+            if times.get(since).is_none_or(|t| *t >= r.at) {
+                counts.reads_without_news += 1.0;
+            }
+        }
+    }
     for r in requests.iter().filter(|r| r.at >= from && r.at < to) {
         let follower = if let Some(listing) = listing(r) {
             counts.get_chats += 1.0;
@@ -601,6 +649,7 @@ fn counts(
         &mut counts.get_chat,
         &mut counts.rate_limited,
         &mut counts.answers,
+        &mut counts.reads_without_news,
     ] {
         *figure /= w;
     }
@@ -680,16 +729,22 @@ fn table(rows: &[Row], scale: Scale) {
                 .map_or("> 10 h".to_owned(), |w| thousands(scale.api(w))),
         );
     }
+    println!(
+        "(full sweep period \"> the run\": fewer than two full sweeps began, longer than the run; \
+         \"undeliv.\": the quantile falls on a message never delivered)"
+    );
     println!();
     for row in rows {
         let c = &row.per_window;
         println!(
-            "{:>8} chats: {} measured messages; waiting chats avg {:.0}; answers/h {}; follower 420s/h {}; \
-             drain {:.1} s real; run {:.0} s real; follower errors {}{}; responder errors {}",
+            "{:>8} chats: {} measured messages; waiting chats avg {:.0}; answers/h {}; getChatHistory \
+             with nothing new/h {}; follower 420s/h {}; drain {:.1} s real; run {:.0} s real; follower \
+             errors {}{}; responder errors {}",
             thousands(row.chats as f64),
             thousands((row.latencies.len() + row.undelivered_measured) as f64),
             row.waiting_avg,
             thousands(c.answers),
+            thousands(c.reads_without_news),
             thousands(c.rate_limited),
             row.drained_in.as_secs_f64(),
             row.run_time.as_secs_f64(),

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use super::file_store::{self, FileLock};
+use super::file_store::{self, FileLock, TailRepair};
 use crate::Error;
 
 /// Keeps a follower's state between streams and runs: what it has
@@ -203,6 +203,8 @@ pub struct FileCheckpoint {
     /// Held while a stream uses the file; a save in flight holds a clone,
     /// so the lock outlives a dropped stream until its last write lands.
     lock: Arc<Mutex<Option<Arc<FileLock>>>>,
+    /// What the file's end needs before the next append.
+    repair: Arc<Mutex<Option<TailRepair>>>,
 }
 
 impl FileCheckpoint {
@@ -211,6 +213,7 @@ impl FileCheckpoint {
         Self {
             path: path.into(),
             lock: Arc::default(),
+            repair: Arc::default(),
         }
     }
 
@@ -250,17 +253,16 @@ impl Checkpoint for FileCheckpoint {
             return Err(in_use(&self.path.display().to_string()));
         }
         let path = self.path.clone();
-        let (lock, state) = blocking(move || {
+        let (lock, state, repair) = blocking(move || {
             let lock = FileLock::try_acquire(&path)?;
-            let records = match file_store::read(&path)? {
-                Some(bytes) => {
-                    let records = file_store::records(&path, &bytes)?;
-                    file_store::repair_tail(&path, &bytes)?;
-                    records
-                }
-                None => Vec::new(),
+            let (records, repair) = match file_store::read(&path)? {
+                Some(bytes) => (
+                    file_store::records(&path, &bytes)?,
+                    file_store::tail_repair(&bytes),
+                ),
+                None => (Vec::new(), None),
             };
-            Ok((lock, records))
+            Ok((lock, records, repair))
         })
         .await?;
         let mut held = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
@@ -268,13 +270,22 @@ impl Checkpoint for FileCheckpoint {
             return Err(in_use(&self.path.display().to_string()));
         }
         *held = Some(Arc::new(lock));
+        *self.repair.lock().unwrap_or_else(PoisonError::into_inner) = repair;
         Ok(state)
     }
 
     async fn append(&self, record: Vec<u8>) -> Result<(), Error> {
         let path = self.path.clone();
         let lock = self.held();
+        let repair = self
+            .repair
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
         blocking(move || {
+            if let Some(repair) = repair {
+                file_store::repair_tail(&path, repair)?;
+            }
             let written = file_store::append_line(&path, &record);
             drop(lock);
             written
@@ -285,6 +296,11 @@ impl Checkpoint for FileCheckpoint {
     async fn replace(&self, mut record: Vec<u8>) -> Result<(), Error> {
         let path = self.path.clone();
         let lock = self.held();
+        // A whole new file: nothing to mend.
+        self.repair
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
         record.push(b'\n');
         blocking(move || {
             let written = file_store::write_atomically(&path, &record);

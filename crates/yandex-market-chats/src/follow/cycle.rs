@@ -94,6 +94,8 @@ enum History {
 /// When each sweep is due, and what each cost last time (pages).
 #[derive(Debug, Default)]
 struct Schedule {
+    /// When the last full sweep started.
+    last_full: Option<Instant>,
     next_full: Option<Instant>,
     next_waiting: Option<Instant>,
     full_pages: u32,
@@ -286,13 +288,15 @@ impl Follower {
             budget
         };
         let full_period = floor.max(seconds(full, full_rate));
-        // A full sweep covers the waiting chats too.
         if done == Sweep::Full {
-            s.next_full = Some(later(
-                started,
-                full_period.min(Duration::from_secs(86_400 * 7)),
-            ));
+            s.last_full = Some(started);
         }
+        let last_full = s.last_full.unwrap_or(started);
+        s.next_full = Some(later(
+            last_full,
+            full_period.min(Duration::from_secs(86_400 * 7)),
+        ));
+        // A full sweep covers the waiting chats too.
         s.next_waiting = waiting_worth_it.then(|| later(started, waiting_period));
         Ok(())
     }

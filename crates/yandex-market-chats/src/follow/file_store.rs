@@ -120,21 +120,38 @@ pub(crate) fn append_line(path: &Path, record: &[u8]) -> Result<(), Error> {
     })
 }
 
-/// Makes the file end where its last whole record ends, so the next append
-/// starts a line of its own: a torn last line is cut off; a file of the
-/// previous format (one document, no newline) gets its newline.
-pub(crate) fn repair_tail(path: &Path, bytes: &[u8]) -> Result<(), Error> {
+/// How a checkpoint file must be mended before the next append, so that
+/// the append starts a line of its own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum TailRepair {
+    /// A file of the previous format (one document, no newline): add one.
+    Newline,
+    /// A torn last line: cut the file to this length.
+    Truncate(u64),
+}
+
+/// What the file read as `bytes` needs before an append, if anything.
+pub(crate) fn tail_repair(bytes: &[u8]) -> Option<TailRepair> {
     if bytes.last().is_none_or(|b| *b == b'\n') {
-        return Ok(());
+        return None;
     }
-    let repair = || -> io::Result<()> {
-        let file = match bytes.iter().rposition(|b| *b == b'\n') {
-            Some(end) => {
+    Some(match bytes.iter().rposition(|b| *b == b'\n') {
+        Some(end) => TailRepair::Truncate(end as u64 + 1),
+        None => TailRepair::Newline,
+    })
+}
+
+/// Mends the file's end (see [`TailRepair`]); done before the first append,
+/// never at open: a file that is not a follower's is left as it was.
+pub(crate) fn repair_tail(path: &Path, repair: TailRepair) -> Result<(), Error> {
+    let mend = || -> io::Result<()> {
+        let file = match repair {
+            TailRepair::Truncate(len) => {
                 let file = OpenOptions::new().write(true).open(path)?;
-                file.set_len(end as u64 + 1)?;
+                file.set_len(len)?;
                 file
             }
-            None => {
+            TailRepair::Newline => {
                 let mut file = OpenOptions::new().append(true).open(path)?;
                 file.write_all(b"\n")?;
                 file
@@ -142,7 +159,7 @@ pub(crate) fn repair_tail(path: &Path, bytes: &[u8]) -> Result<(), Error> {
         };
         file.sync_data()
     };
-    repair().map_err(|e| Error::Checkpoint {
+    mend().map_err(|e| Error::Checkpoint {
         message: format!("cannot repair the end of {}: {e}", path.display()),
     })
 }

@@ -1,0 +1,142 @@
+//! The follower at scale, small and fast: a quota window shortened to
+//! seconds stands for the hour, so that the sweep plan (waiting sweeps
+//! often, full sweeps rarely, both within half the share) shows in a test.
+
+use std::time::Duration;
+
+use futures::TryStreamExt;
+use yandex_market_chats::follow::{ChatEvent, FollowStream};
+use yandex_market_chats::{ChatStatus, Operation};
+use yandex_market_chats_sandbox::{RecordedRequest, Sandbox, SandboxConfig};
+
+fn message_ids(events: &[ChatEvent]) -> Vec<u64> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            ChatEvent::Message { message, .. } => Some(message.message_id.get()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Takes events until `id` came; fails after `limit`.
+async fn until_message(stream: &mut FollowStream, id: u64, limit: Duration) -> Vec<ChatEvent> {
+    let mut events = Vec::new();
+    let deadline = tokio::time::Instant::now() + limit;
+    while !message_ids(&events).contains(&id) {
+        match tokio::time::timeout_at(deadline, stream.try_next()).await {
+            Ok(Ok(Some(event))) => events.push(event),
+            Ok(other) => panic!("the stream ended or failed: {other:?}"),
+            Err(_) => panic!("message {id} did not come within {limit:?}"),
+        }
+    }
+    events
+}
+
+/// Whether a request is a listing, and whether it is filtered by status.
+fn listing(request: &RecordedRequest) -> Option<bool> {
+    (request.method == "POST" && request.path.ends_with("/chats")).then(|| {
+        request
+            .body
+            .as_ref()
+            .is_some_and(|b| b.get("statuses").is_some())
+    })
+}
+
+/// 400 chats (20 pages), a 20-second window of 400 getChats: the plan is a
+/// quarter of that (5 a second). A buyer's message shows in the next
+/// waiting sweep (a page or two, every half second or so), long before
+/// the next full sweep (20 pages at what is left: about 40 s).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_buyers_message_comes_with_the_next_waiting_sweep_not_the_next_full_one() {
+    let window = Duration::from_secs(20);
+    let sandbox = Sandbox::start(
+        SandboxConfig::default()
+            .chats(400)
+            .hourly_quota(Some(400))
+            .quota_window(window),
+    )
+    .unwrap();
+    // As for most sellers, most chats are done: 20 wait for the seller.
+    for chat in sandbox.chats().iter().skip(20) {
+        sandbox.set_status(chat.chat_id, ChatStatus::Finished);
+    }
+    let mut stream = sandbox
+        .client()
+        .unwrap()
+        .follow(sandbox.business_id())
+        .poll_interval(Duration::ZERO)
+        .stream();
+    // The first (full) sweep.
+    let _ = tokio::time::timeout(Duration::from_secs(2), stream.try_next()).await;
+    let quiet: Vec<_> = sandbox
+        .chats()
+        .into_iter()
+        .filter(|c| c.status == ChatStatus::Finished)
+        .take(5)
+        .collect();
+    let mut latencies = Vec::new();
+    for chat in &quiet {
+        let written = std::time::Instant::now();
+        let id = sandbox.customer_message(chat.chat_id, "hello?").get();
+        until_message(&mut stream, id, Duration::from_secs(5)).await;
+        latencies.push(written.elapsed());
+    }
+    let requests = sandbox.requests();
+    let full = requests
+        .iter()
+        .filter(|r| listing(r) == Some(false))
+        .count();
+    let waiting = requests.iter().filter(|r| listing(r) == Some(true)).count();
+    assert!(
+        latencies.iter().all(|l| *l < Duration::from_secs(3)),
+        "each within a few waiting sweeps: {latencies:?}"
+    );
+    assert_eq!(full, 20, "one full sweep (20 pages) in the run: {full}");
+    assert!(waiting >= 5, "waiting sweeps ran: {waiting}");
+    let elapsed = requests.last().unwrap().at - requests[0].at;
+    let planned = 400.0 * 0.25 * elapsed.as_secs_f64() / window.as_secs_f64();
+    let listings = (full + waiting) as f64;
+    // The plan plus the first sweep (a burst of at most its pages).
+    assert!(
+        listings <= planned + 20.0 + 5.0,
+        "{listings} listings in {elapsed:?}, the plan allows {planned:.0}"
+    );
+}
+
+/// When a chat's status does not say a buyer wrote (the seller answered
+/// from the cabinet, or the server's statuses behave otherwise), the
+/// message still comes, with the next full sweep: only the latency grows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_the_statuses_hide_comes_with_the_next_full_sweep() {
+    let sandbox = Sandbox::start(
+        SandboxConfig::default()
+            .chats(100)
+            .hourly_quota(Some(2_000))
+            .quota_window(Duration::from_secs(20)),
+    )
+    .unwrap();
+    let client = sandbox
+        .client_builder()
+        .operation_quota(Operation::GetChatHistory, Some(1_000_000))
+        .build()
+        .unwrap();
+    let mut stream = client
+        .follow(sandbox.business_id())
+        .poll_interval(Duration::ZERO)
+        .stream();
+    let _ = tokio::time::timeout(Duration::from_secs(2), stream.try_next()).await;
+    let chat = sandbox
+        .chats()
+        .into_iter()
+        .find(|c| c.status == ChatStatus::Finished)
+        .unwrap();
+    let id = sandbox
+        .customer_message(chat.chat_id, "one more thing")
+        .get();
+    // At once back to FINISHED: no waiting sweep lists it.
+    sandbox.set_status(chat.chat_id, ChatStatus::Finished);
+    // 5 pages at a plan of 25 a second, less the waiting sweeps: a full
+    // sweep well within a few seconds.
+    until_message(&mut stream, id, Duration::from_secs(10)).await;
+}
