@@ -96,15 +96,18 @@ pub(crate) fn new_messages(from: ReadFrom, mut messages: Vec<ChatMessage>) -> Ve
     messages
 }
 
-/// The status a buyer's message put its chat in: a dispute keeps its
-/// status, a chat nobody answered yet is `NEW`, else the buyer now waits
-/// for the seller.
-fn status_after_buyer(chat: &Chat, unanswered: bool) -> ChatStatus {
-    match chat.status {
+/// Whether a buyer's message passes the filters: judged by the status it
+/// put its chat in, since the seller may have answered from the cabinet
+/// before the read. The first message of a new chat leaves it `NEW`; a
+/// dispute keeps its status; any other makes the buyer wait for the seller
+/// (`WAITING_FOR_PARTNER`). The status when read passes too.
+fn buyer_wanted(filters: &Filters, chat: &Chat, opens_chat: bool) -> bool {
+    let put_in = match chat.status {
         ChatStatus::WaitingForArbiter | ChatStatus::WaitingForMarket => chat.status.clone(),
-        _ if unanswered => ChatStatus::New,
+        _ if opens_chat => ChatStatus::New,
         _ => ChatStatus::WaitingForPartner,
-    }
+    };
+    filters.wants(chat, &put_in) || filters.wants(chat, &chat.status)
 }
 
 /// What was read of a chat: its new messages (see [`new_messages`]) and
@@ -142,22 +145,19 @@ pub(crate) fn items(state: &State, filters: &Filters, chat: Chat, read: Option<R
     }
     let mut last = base.last_message_id;
     let mut newest = chat.updated_at.max(base.updated_at);
-    // Whether nobody answered the buyer yet, as far as the follower knows.
-    let mut unanswered =
-        is_new || chat.status == ChatStatus::New || base.status == ChatStatus::New.to_string();
+    // Whether the next message read is the chat's first: a new chat is
+    // read from its beginning.
+    let mut first_of_chat = is_new && base.last_message_id.is_none();
     let read_at = read.as_ref().map(|r| r.at);
     for message in read.map(|r| r.messages).unwrap_or_default() {
         last = Some(message.message_id.get());
         newest = newest.max(message.created_at);
+        let opens_chat = std::mem::replace(&mut first_of_chat, false);
         let wanted = match message.sender {
             ChatMessageSender::Partner => {
-                unanswered = false;
                 filters.own_messages && filters.wants(&chat, &chat.status)
             }
-            ChatMessageSender::Customer => {
-                let put_in = status_after_buyer(&chat, unanswered);
-                filters.wants(&chat, &put_in) || filters.wants(&chat, &chat.status)
-            }
+            ChatMessageSender::Customer => buyer_wanted(filters, &chat, opens_chat),
             _ => filters.wants(&chat, &chat.status),
         };
         items.push(Item {

@@ -11,10 +11,11 @@
 //! - The follower may spend while `remaining` is above the reserve
 //!   (`(1 - share) × limit`); at or below it, it waits for the window's
 //!   reset, and records that in the checkpoint so a restart waits too.
-//! - Requests are spread: one every `resets_in / spendable` (a full window
-//!   at `share × limit` per hour when the reset is unknown), with a burst
-//!   of a sixtieth of the share (a minute's worth in an hour's window, at
-//!   least [`BURST`]) so that a sweep or a few hints go at once.
+//! - Requests are spread: a token bucket refilled one request every
+//!   `resets_in / spendable` (a full window at `share × limit` per hour when
+//!   the reset is unknown), holding a sixtieth of the share (a minute's worth
+//!   in an hour's window, at least [`BURST`]) so that a sweep or a few
+//!   hints go at once, and never more.
 //! - The window's length is the longest `resets_in` the server stated (an
 //!   hour until it states one): pacing follows the server's window, never a
 //!   hard-coded hour.
@@ -100,9 +101,9 @@ struct Seen {
 #[derive(Debug)]
 pub(crate) struct Pacer {
     share: f64,
-    /// Per paced operation: the theoretical time of the next request
-    /// (GCRA), and what the server said.
-    next: [Option<Instant>; PACED.len()],
+    /// Per paced operation: the token bucket that spreads requests (tokens
+    /// left, when counted), and what the server said.
+    buckets: [Option<(f64, Instant)>; PACED.len()],
     seen: [Option<Seen>; PACED.len()],
     /// The longest `resets_in` the server stated: its window's length.
     window: Option<Duration>,
@@ -119,7 +120,7 @@ impl Pacer {
     pub(crate) fn new(share: f64) -> Self {
         Self {
             share,
-            next: [None; PACED.len()],
+            buckets: [None; PACED.len()],
             seen: [None; PACED.len()],
             window: None,
         }
@@ -217,14 +218,23 @@ impl Pacer {
             }
             Decision::Go { interval } => {
                 let now = Instant::now();
-                let burst_size = ((self.share * view.limit as f64) / 60.0).max(f64::from(BURST));
-                let burst = interval.mul_f64(burst_size - 1.0);
-                let next = self.next[index(operation)].unwrap_or(now);
-                let allowed_at = next.checked_sub(burst).unwrap_or(now);
-                if allowed_at > now {
-                    return Ok(allowed_at - now);
+                let capacity = ((self.share * view.limit as f64) / 60.0).max(f64::from(BURST));
+                let bucket = &mut self.buckets[index(operation)];
+                // A token bucket: refills one request per `interval` (as the
+                // window now allows), holds at most `capacity`, so a burst
+                // never exceeds it however the interval moves.
+                let (tokens, last) = bucket.unwrap_or((capacity, now));
+                let refill = if interval.is_zero() {
+                    capacity
+                } else {
+                    (now - last).as_secs_f64() / interval.as_secs_f64()
+                };
+                let tokens = (tokens + refill).min(capacity);
+                if tokens < 1.0 {
+                    *bucket = Some((tokens, now));
+                    return Ok(interval.mul_f64(1.0 - tokens));
                 }
-                self.next[index(operation)] = Some(later(next.max(now), interval));
+                *bucket = Some((tokens - 1.0, now));
                 if let Some(seen) = &mut self.seen[index(operation)] {
                     seen.sent_since += 1;
                 }
