@@ -49,6 +49,7 @@
 //! Nothing is connected or spawned when the client is built: the connection
 //! is made on the first request, bounded by its deadline.
 
+mod address;
 mod scripts;
 
 use std::fmt;
@@ -67,6 +68,7 @@ use crate::limits::{
 };
 use crate::rate_limit::WINDOW;
 use crate::{Error, Operation};
+use address::Address;
 
 /// The lease of a slot: the attempt timeout plus this, unless set.
 const LEASE_MARGIN: Duration = Duration::from_secs(1);
@@ -118,8 +120,8 @@ struct Options {
 
 struct State {
     client: ::redis::Client,
-    /// The URL with its password replaced, for messages.
-    shown: String,
+    /// The address as it may be shown: never a user name or password.
+    shown: Address,
     settings: Mutex<LimiterSettings>,
     manager: OnceCell<ConnectionManager>,
     acquire: Script,
@@ -184,13 +186,14 @@ impl RedisLimiter {
     /// [`Error::InvalidInput`] when the URL cannot be parsed (the message
     /// never repeats a password).
     pub fn new(url: &str) -> Result<Self, Error> {
-        let shown = redact(url);
         let client = ::redis::Client::open(url).map_err(|e| {
             Error::invalid_input(format!(
-                "Redis URL {shown:?} is not valid: {}",
+                "Redis URL {:?} is not valid: {}",
+                address::shown_unparsed(url),
                 scrub(&e.to_string(), url)
             ))
         })?;
+        let shown = Address::new(client.get_connection_info());
         Ok(Self {
             options: Arc::new(Options {
                 prefix: "yandex-market-chats".to_owned(),
@@ -396,7 +399,7 @@ impl RedisLimiter {
             .unwrap_or_else(PoisonError::into_inner) =
             Some(later(Instant::now(), RETRY_REDIS_AFTER));
         if !self.state.outage.swap(true, Ordering::SeqCst) {
-            let reason = scrub(reason, &self.state.shown);
+            let reason = self.state.shown.scrub(reason);
             match self.options.on_unreachable {
                 OnUnreachable::FailOpen => tracing::warn!(
                     redis = %self.state.shown,
@@ -428,7 +431,7 @@ impl RedisLimiter {
                 message: format!(
                     "the Redis limiter at {} is unreachable ({}); nothing was sent",
                     self.state.shown,
-                    scrub(reason, &self.state.shown)
+                    self.state.shown.scrub(reason)
                 ),
             }),
         }
@@ -551,7 +554,7 @@ impl Limiter for RedisLimiter {
                         message: format!(
                             "the Redis limiter at {} is unreachable ({})",
                             self.state.shown,
-                            scrub(&reason, &self.state.shown)
+                            self.state.shown.scrub(&reason)
                         ),
                     }),
                 }
@@ -568,43 +571,36 @@ fn from_millis(ms: i64) -> Duration {
     Duration::from_millis(u64::try_from(ms).unwrap_or(0))
 }
 
-/// The URL with its password (and user name) replaced.
-fn redact(url: &str) -> String {
-    match reqwest::Url::parse(url) {
-        Ok(mut parsed) => {
-            if parsed.password().is_some() {
-                let _ = parsed.set_password(Some("redacted"));
-            }
-            parsed.to_string()
-        }
-        // Unparseable: show the scheme only, in case the rest holds a secret.
-        Err(_) => url.split_once("://").map_or_else(
-            || "<unparseable URL>".to_owned(),
-            |(scheme, _)| format!("{scheme}://<unparseable>"),
-        ),
-    }
-}
-
-/// Removes the user name and password of `url` from a message, should an
-/// error echo them. Found by hand, so that a URL too broken to parse is
-/// scrubbed too.
+/// Removes the user name and password of a URL that does not parse from a
+/// message, should the error echo them. Found by hand, since the parser
+/// gave up.
 fn scrub(message: &str, url: &str) -> String {
     let Some((_, rest)) = url.split_once("://") else {
         return message.to_owned();
     };
     let authority = rest.split(['/', '?', '#']).next().unwrap_or(rest);
-    match authority.rsplit_once('@') {
-        Some((userinfo, _)) if !userinfo.is_empty() => {
-            let mut scrubbed = message.replace(userinfo, "redacted");
-            if let Some((_, password)) = userinfo.split_once(':')
-                && !password.is_empty()
-            {
-                scrubbed = scrubbed.replace(password, "redacted");
-            }
-            scrubbed
+    let mut scrubbed = message.to_owned();
+    if let Some((userinfo, _)) = authority.rsplit_once('@')
+        && !userinfo.is_empty()
+    {
+        scrubbed = scrubbed.replace(userinfo, "redacted");
+        if let Some((_, password)) = userinfo.split_once(':')
+            && !password.is_empty()
+        {
+            scrubbed = scrubbed.replace(password, "redacted");
         }
-        _ => message.to_owned(),
     }
+    // `redis+unix:///path?user=..&pass=..` carries them in the query.
+    let query = rest.split_once('?').map_or("", |(_, q)| q);
+    for pair in query.split('&') {
+        if let Some((key, value)) = pair.split_once('=')
+            && matches!(key, "user" | "username" | "pass" | "password")
+            && !value.is_empty()
+        {
+            scrubbed = scrubbed.replace(value, "redacted");
+        }
+    }
+    scrubbed
 }
 
 #[cfg(test)]
@@ -616,12 +612,44 @@ mod tests {
         let limiter = RedisLimiter::new("redis://:s3cret-pw@127.0.0.1:6379/0").unwrap();
         let shown = format!("{limiter:?}");
         assert!(!shown.contains("s3cret-pw"), "{shown}");
-        assert!(shown.contains("redacted"), "{shown}");
+        assert!(shown.contains("redis://127.0.0.1:6379/0"), "{shown}");
+        let limiter =
+            RedisLimiter::new("redis+unix:///run/redis.sock?user=alice&pass=s3cret-pw").unwrap();
+        let shown = format!("{limiter:?}");
+        assert!(
+            !shown.contains("s3cret-pw") && !shown.contains("alice"),
+            "{shown}"
+        );
+        let error = RedisLimiter::new("redis+unix://%zz?user=alice&pass=s3cret-pw");
+        if let Err(error) = error {
+            assert!(!error.to_string().contains("s3cret-pw"), "{error}");
+        }
         let limiter = RedisLimiter::new("rediss://user:s3cret-pw@redis.example:6380").unwrap();
         assert!(!format!("{limiter:?}").contains("s3cret-pw"));
         let error = RedisLimiter::new("redis://:s3cret-pw@[::1").unwrap_err();
         assert!(!error.to_string().contains("s3cret-pw"), "{error}");
         assert!(!format!("{error:?}").contains("s3cret-pw"));
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_unix_socket_never_shows_its_user_or_password() {
+        let limiter =
+            RedisLimiter::new("redis+unix:///nonexistent/ymc.sock?user=alice&pass=s3cret-pw")
+                .unwrap()
+                .on_unreachable(OnUnreachable::FailClosed);
+        Limiter::configure(&limiter, &LimiterSettings::default()).unwrap();
+        let request = Acquire::new(
+            1,
+            Operation::GetChats,
+            Duration::from_secs(5),
+            Duration::from_secs(5),
+        );
+        let error = Limiter::acquire(&limiter, request).await.unwrap_err();
+        assert!(matches!(error, Error::LimiterUnavailable { .. }), "{error:?}");
+        for shown in [error.to_string(), format!("{error:?}")] {
+            assert!(!shown.contains("s3cret-pw") && !shown.contains("alice"), "{shown}");
+            assert!(shown.contains("redis+unix:///nonexistent/ymc.sock"), "{shown}");
+        }
     }
 
     #[test]
