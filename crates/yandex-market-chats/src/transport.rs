@@ -168,7 +168,9 @@ impl Client {
                 }) => Release::not_sent(),
                 Err(failure) => Release::sent(failure.error.rate_limit().cloned()),
             };
-            permit.release(release);
+            // Done before the call returns: nothing is left to a task
+            // that the runtime's end could kill.
+            permit.settle(release).await;
             result
         }
         .instrument(span.clone())

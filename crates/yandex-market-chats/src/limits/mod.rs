@@ -266,10 +266,23 @@ pub trait Limiter: Send + Sync + 'static {
     fn acquire(&self, request: Acquire)
     -> impl Future<Output = Result<Self::Permit, Error>> + Send;
 
-    /// Gives back a permit and reports what the server said. Called exactly
-    /// once per permit, also when the request was dropped (then with
-    /// `Release::sent(None)`); it must not block.
+    /// Gives back a permit and reports what the server said, without
+    /// waiting. Called exactly once per permit (or [`settle`](Limiter::settle)
+    /// instead): when a request's future is dropped half-way, with
+    /// `Release::sent(None)`; it must not block. A shared store may start
+    /// the work in the background and leave it to a lease if the runtime
+    /// ends first.
     fn release(&self, permit: Self::Permit, release: Release);
+
+    /// Gives back a permit and reports what the server said, done when the
+    /// future resolves: what the client calls when a request ends normally,
+    /// so that nothing depends on a task outliving the runtime (a process
+    /// that exits right after its last request frees its slot). Bounded by
+    /// the store's own timeout. By default, [`release`](Limiter::release).
+    fn settle(&self, permit: Self::Permit, release: Release) -> impl Future<Output = ()> + Send {
+        self.release(permit, release);
+        std::future::ready(())
+    }
 
     /// How much of an operation's quota is left for a business; `None` when
     /// that quota is switched off.
@@ -291,6 +304,7 @@ pub(crate) trait DynLimiter: Send + Sync {
     fn configure(&self, settings: &LimiterSettings) -> Result<(), Error>;
     fn acquire(&self, request: Acquire) -> BoxFuture<'_, Result<AnyPermit, Error>>;
     fn release(&self, permit: AnyPermit, release: Release);
+    fn settle(&self, permit: AnyPermit, release: Release) -> BoxFuture<'_, ()>;
     fn quota(
         &self,
         business_id: u64,
@@ -314,6 +328,13 @@ impl<L: Limiter> DynLimiter for L {
         // Only permits of this limiter come back here.
         if let Ok(permit) = permit.downcast::<L::Permit>() {
             Limiter::release(self, *permit, release);
+        }
+    }
+
+    fn settle(&self, permit: AnyPermit, release: Release) -> BoxFuture<'_, ()> {
+        match permit.downcast::<L::Permit>() {
+            Ok(permit) => Box::pin(Limiter::settle(self, *permit, release)),
+            Err(_) => Box::pin(std::future::ready(())),
         }
     }
 
@@ -348,6 +369,16 @@ impl Held {
     pub(crate) fn release(mut self, release: Release) {
         if let Some(permit) = self.permit.take() {
             self.limiter.release(permit, release);
+        }
+    }
+
+    /// Gives the permit back and waits until that is done (see
+    /// [`Limiter::settle`]). If this future is dropped first, the permit
+    /// is released without waiting.
+    pub(crate) async fn settle(mut self, release: Release) {
+        if let Some(permit) = self.permit.take() {
+            let limiter = Arc::clone(&self.limiter);
+            limiter.settle(permit, release).await;
         }
     }
 }

@@ -37,8 +37,11 @@
 //!   resubscribing, and costs one small script per waiter every few
 //!   milliseconds, only while the business is at its limit.
 //! - **Cost:** two Redis round trips per request: one script to take a slot
-//!   and a quota unit, one (in the background) to give the slot back and
-//!   report the server's rate-limit headers.
+//!   and a quota unit, one to give the slot back and report the server's
+//!   rate-limit headers, done before the request's call returns (so a
+//!   process that exits right after frees its slot; a request whose future
+//!   is dropped half-way releases in the background, or leaves it to the
+//!   lease).
 //! - **Redis down or slow** (no answer within
 //!   [`RedisLimiter::unreachable_after`], 300 ms by default): by default the
 //!   client falls back to in-process limits, warns once per outage through
@@ -501,6 +504,20 @@ impl Limiter for RedisLimiter {
         }
     }
 
+    async fn settle(&self, permit: RedisPermit, release: Release) {
+        match permit.0 {
+            Held::Local(permit) => Limiter::release(&self.state.fallback, permit, release),
+            Held::Shared(permit) => {
+                // Bounded by `unreachable_after`; a release that fails is
+                // left to the lease.
+                if let Err(reason) = self.send_release(permit, release).await {
+                    self.mark_down(&reason);
+                }
+                self.state.released.notify_waiters();
+            }
+        }
+    }
+
     fn release(&self, permit: RedisPermit, release: Release) {
         match permit.0 {
             Held::Local(permit) => Limiter::release(&self.state.fallback, permit, release),
@@ -645,10 +662,19 @@ mod tests {
             Duration::from_secs(5),
         );
         let error = Limiter::acquire(&limiter, request).await.unwrap_err();
-        assert!(matches!(error, Error::LimiterUnavailable { .. }), "{error:?}");
+        assert!(
+            matches!(error, Error::LimiterUnavailable { .. }),
+            "{error:?}"
+        );
         for shown in [error.to_string(), format!("{error:?}")] {
-            assert!(!shown.contains("s3cret-pw") && !shown.contains("alice"), "{shown}");
-            assert!(shown.contains("redis+unix:///nonexistent/ymc.sock"), "{shown}");
+            assert!(
+                !shown.contains("s3cret-pw") && !shown.contains("alice"),
+                "{shown}"
+            );
+            assert!(
+                shown.contains("redis+unix:///nonexistent/ymc.sock"),
+                "{shown}"
+            );
         }
     }
 
