@@ -23,6 +23,10 @@ const LISTER: &str = env!("CARGO_BIN_EXE_ymc_lister");
 /// A process lists one page with one slot for the business, and exits at
 /// once: its slot is free when it has exited, four times out of four.
 #[tokio::test(flavor = "current_thread")]
+#[cfg_attr(
+    not(redis_tests),
+    ignore = "needs redis-server on PATH (Debian: apt-get install -y redis-server) or YMC_REDIS_URL"
+)]
 async fn a_process_that_exits_right_after_its_request_leaves_its_slot_free() {
     let Some(redis) = RedisServer::start() else {
         return;
