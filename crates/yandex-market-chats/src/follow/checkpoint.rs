@@ -7,7 +7,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use super::file_store::{self, FileLock, TailRepair};
-use crate::Error;
+use crate::{BusinessId, Error};
 
 /// Keeps a follower's state between streams and runs: what it has
 /// delivered, so that a new stream continues where the last one stopped.
@@ -20,8 +20,8 @@ use crate::Error;
 /// costs what changed, not the size of the state.
 ///
 /// A checkpoint serves one stream at a time: [`open`](Checkpoint::open)
-/// claims it (and fails while another stream holds it) and returns the
-/// records; [`close`](Checkpoint::close) gives it back. `append` and
+/// claims it for one business's follower (and fails, or waits, while
+/// another stream holds it) and returns the records; [`close`](Checkpoint::close) gives it back. `append` and
 /// `replace` must be durable when they resolve; `replace` must be atomic
 /// (the old records or the new one, never a mix). A record whose append
 /// was cut short by a crash may be left out by `open`: its event comes
@@ -30,8 +30,8 @@ use crate::Error;
 /// ```
 /// use std::sync::Mutex;
 ///
-/// use yandex_market_chats::Error;
 /// use yandex_market_chats::follow::Checkpoint;
+/// use yandex_market_chats::{BusinessId, Error};
 ///
 /// /// Keeps the records in a database table, say.
 /// #[derive(Default)]
@@ -40,7 +40,7 @@ use crate::Error;
 /// }
 ///
 /// impl Checkpoint for Table {
-///     async fn open(&self) -> Result<Vec<Vec<u8>>, Error> {
+///     async fn open(&self, _business_id: BusinessId) -> Result<Vec<Vec<u8>>, Error> {
 ///         Ok(self.rows.lock().unwrap().clone())
 ///     }
 ///     async fn append(&self, record: Vec<u8>) -> Result<(), Error> {
@@ -55,13 +55,18 @@ use crate::Error;
 /// }
 /// ```
 pub trait Checkpoint: Send + Sync + 'static {
-    /// Claims the checkpoint for one stream and reads the saved records in
-    /// order; none for a fresh start.
+    /// Claims the checkpoint for one stream following `business_id` and
+    /// reads the saved records in order; none for a fresh start. (A store
+    /// shared by several businesses keys its records by it; the records
+    /// themselves are checked against it too.)
     ///
     /// # Errors
     /// [`Error::Checkpoint`] when another stream holds it, or when the
     /// records cannot be read.
-    fn open(&self) -> impl Future<Output = Result<Vec<Vec<u8>>, Error>> + Send;
+    fn open(
+        &self,
+        business_id: BusinessId,
+    ) -> impl Future<Output = Result<Vec<Vec<u8>>, Error>> + Send;
 
     /// Adds `record` after the others, durably.
     ///
@@ -83,15 +88,15 @@ type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// [`Checkpoint`] with its futures boxed, so a follower can hold any one.
 pub(crate) trait DynCheckpoint: Send + Sync {
-    fn open(&self) -> BoxFuture<'_, Result<Vec<Vec<u8>>, Error>>;
+    fn open(&self, business_id: BusinessId) -> BoxFuture<'_, Result<Vec<Vec<u8>>, Error>>;
     fn append(&self, record: Vec<u8>) -> BoxFuture<'_, Result<(), Error>>;
     fn replace(&self, record: Vec<u8>) -> BoxFuture<'_, Result<(), Error>>;
     fn close(&self);
 }
 
 impl<C: Checkpoint> DynCheckpoint for C {
-    fn open(&self) -> BoxFuture<'_, Result<Vec<Vec<u8>>, Error>> {
-        Box::pin(Checkpoint::open(self))
+    fn open(&self, business_id: BusinessId) -> BoxFuture<'_, Result<Vec<Vec<u8>>, Error>> {
+        Box::pin(Checkpoint::open(self, business_id))
     }
     fn append(&self, record: Vec<u8>) -> BoxFuture<'_, Result<(), Error>> {
         Box::pin(Checkpoint::append(self, record))
@@ -154,7 +159,7 @@ impl MemoryCheckpoint {
 }
 
 impl Checkpoint for MemoryCheckpoint {
-    async fn open(&self) -> Result<Vec<Vec<u8>>, Error> {
+    async fn open(&self, _business_id: BusinessId) -> Result<Vec<Vec<u8>>, Error> {
         let mut memory = self.lock();
         if memory.claimed {
             return Err(in_use("this in-memory checkpoint"));
@@ -243,7 +248,7 @@ async fn blocking<T: Send + 'static>(
 }
 
 impl Checkpoint for FileCheckpoint {
-    async fn open(&self) -> Result<Vec<Vec<u8>>, Error> {
+    async fn open(&self, _business_id: BusinessId) -> Result<Vec<Vec<u8>>, Error> {
         if self
             .lock
             .lock()

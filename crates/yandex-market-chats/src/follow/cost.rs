@@ -10,7 +10,7 @@ use chrono::{TimeDelta, Utc};
 
 use super::checkpoint::{Checkpoint, FileCheckpoint};
 use super::state::{Journal, Mark, Record, State};
-use crate::Error;
+use crate::{BusinessId, Error};
 
 /// What saving cost, per event.
 #[derive(Clone, Copy, Debug)]
@@ -35,7 +35,7 @@ pub struct SaveCost {
 pub async fn measure_saves(chats: usize, events: usize, dir: &Path) -> Result<SaveCost, Error> {
     let checkpoint = FileCheckpoint::new(dir.join(format!("cost-{chats}.state")));
     let _ = std::fs::remove_file(checkpoint.path());
-    let records = checkpoint.open().await?;
+    let records = checkpoint.open(BusinessId::from(1)).await?;
     let mut journal = Journal::loaded(&records);
     let now = Utc::now();
     let mut state = State::new(1, false);

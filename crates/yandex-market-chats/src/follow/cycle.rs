@@ -146,6 +146,11 @@ impl Follower {
         }
     }
 
+    /// The business followed.
+    pub(crate) fn business(&self) -> BusinessId {
+        self.business
+    }
+
     /// Takes the loaded records (or keeps the fresh state).
     pub(crate) fn load(&mut self, records: &[Vec<u8>]) -> Result<(), Error> {
         if let Some(state) = State::from_records(records, self.business.get())? {

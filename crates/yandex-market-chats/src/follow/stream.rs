@@ -111,7 +111,9 @@ impl Stream for FollowStream {
                 }
                 Step::Start => {
                     let checkpoint = SharedCheckpoint::clone(&this.checkpoint);
-                    this.step = Step::Opening(Box::pin(async move { checkpoint.open().await }));
+                    let business = this.follower().business();
+                    this.step =
+                        Step::Opening(Box::pin(async move { checkpoint.open(business).await }));
                 }
                 Step::Opening(open) => {
                     let Poll::Ready(opened) = open.as_mut().poll(cx) else {
