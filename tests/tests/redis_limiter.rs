@@ -73,6 +73,10 @@ fn statuses(sandbox: &Sandbox, status: u16) -> usize {
 }
 
 #[test]
+#[cfg_attr(
+    not(redis_tests),
+    ignore = "needs redis-server on PATH (Debian: apt-get install -y redis-server) or YMC_REDIS_URL"
+)]
 fn three_processes_share_four_slots_and_each_lists_every_chat() {
     let Some(redis) = RedisServer::start() else {
         return;
@@ -122,6 +126,10 @@ fn three_processes_share_four_slots_and_each_lists_every_chat() {
 }
 
 #[test]
+#[cfg_attr(
+    not(redis_tests),
+    ignore = "needs redis-server on PATH (Debian: apt-get install -y redis-server) or YMC_REDIS_URL"
+)]
 fn the_hourly_quota_holds_across_processes() {
     let Some(redis) = RedisServer::start() else {
         return;
@@ -158,6 +166,10 @@ fn the_hourly_quota_holds_across_processes() {
 }
 
 #[test]
+#[cfg_attr(
+    not(redis_tests),
+    ignore = "needs redis-server on PATH (Debian: apt-get install -y redis-server) or YMC_REDIS_URL"
+)]
 fn slots_of_a_killed_process_are_free_after_their_lease_not_later() {
     let Some(redis) = RedisServer::start() else {
         return;
@@ -211,6 +223,10 @@ fn slots_of_a_killed_process_are_free_after_their_lease_not_later() {
 }
 
 #[test]
+#[cfg_attr(
+    not(redis_tests),
+    ignore = "needs redis-server on PATH (Debian: apt-get install -y redis-server) or YMC_REDIS_URL"
+)]
 fn three_competing_processes_each_make_progress() {
     let Some(redis) = RedisServer::start() else {
         return;
@@ -267,6 +283,10 @@ fn three_competing_processes_each_make_progress() {
 }
 
 #[tokio::test(flavor = "current_thread")]
+#[cfg_attr(
+    not(redis_tests),
+    ignore = "needs redis-server on PATH (Debian: apt-get install -y redis-server) or YMC_REDIS_URL"
+)]
 async fn redis_restarted_mid_run_falls_back_then_shares_again() {
     let Some(mut redis) = RedisServer::start() else {
         return;
@@ -405,6 +425,10 @@ async fn fail_open_without_redis_lists_with_in_process_limits() {
 /// The window rules are the in-process limiter's: both limiters, fed the
 /// same requests and server answers, see the same quota.
 #[tokio::test(flavor = "current_thread")]
+#[cfg_attr(
+    not(redis_tests),
+    ignore = "needs redis-server on PATH (Debian: apt-get install -y redis-server) or YMC_REDIS_URL"
+)]
 async fn redis_keeps_the_window_rules_of_the_in_process_limiter() {
     use chrono::{TimeDelta, Utc};
     use yandex_market_chats::limits::{Acquire, Limiter, LimiterSettings, Release};
@@ -476,4 +500,163 @@ async fn redis_keeps_the_window_rules_of_the_in_process_limiter() {
             "step {step}: resets in {g:?}, in-process {w:?}"
         );
     }
+}
+
+/// Defect: a process with a shorter lease shortened everyone's slots. Each
+/// acquire set the TTL of the slot set (and of `flight`, `queue`, `alive`)
+/// from its own lease (`PEXPIRE`), so a process with 300 ms leases made the
+/// key vanish, and with it the slot of a process with 60 s leases that was
+/// still in flight: the short one then held 4 while the long one had 1, 5 at
+/// the server. A key's TTL now only ever rises: it never drops below the
+/// longest live lease.
+#[tokio::test(flavor = "current_thread")]
+#[cfg_attr(
+    not(redis_tests),
+    ignore = "needs redis-server on PATH (Debian: apt-get install -y redis-server) or YMC_REDIS_URL"
+)]
+async fn a_shorter_lease_never_drops_a_longer_leases_slot() {
+    use yandex_market_chats::Operation;
+    use yandex_market_chats::limits::{Acquire, Limiter, LimiterSettings, Release};
+
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let prefix = unique_prefix("leases");
+    let mut settings = LimiterSettings::default();
+    settings.max_in_flight = 4;
+    let long = RedisLimiter::new(redis.url())
+        .unwrap()
+        .key_prefix(&prefix)
+        .lease(Duration::from_secs(60));
+    let short = RedisLimiter::new(redis.url())
+        .unwrap()
+        .key_prefix(&prefix)
+        .lease(Duration::from_millis(300));
+    Limiter::configure(&long, &settings).unwrap();
+    Limiter::configure(&short, &settings).unwrap();
+    let request = || {
+        Acquire::new(
+            9,
+            Operation::GetChats,
+            Duration::from_millis(500),
+            Duration::ZERO,
+        )
+    };
+
+    // The long one holds one slot for the whole test.
+    let held = Limiter::acquire(&long, request()).await.unwrap();
+    // The short one comes and goes for more than a second, with pauses
+    // longer than two of its leases.
+    let started = Instant::now();
+    for _ in 0..3 {
+        let permit = Limiter::acquire(&short, request()).await.unwrap();
+        Limiter::release(&short, permit, Release::sent(None));
+        tokio::time::sleep(Duration::from_millis(700)).await;
+    }
+    assert!(started.elapsed() > Duration::from_secs(1));
+
+    // The long one's slot still counts: the short one gets 3, not 4. All
+    // within 200 ms of its first, so none of its own 300 ms leases ends.
+    let mut permits = Vec::new();
+    let mut deadline = tokio::time::Instant::now() + Duration::from_secs(1);
+    for _ in 0..4 {
+        let acquire = Limiter::acquire(&short, request());
+        match tokio::time::timeout_at(deadline, acquire).await {
+            Ok(permit) => permits.push(permit.unwrap()),
+            Err(_) => break, // waits for a slot: the one the long one holds
+        }
+        if permits.len() == 1 {
+            deadline = tokio::time::Instant::now() + Duration::from_millis(200);
+        }
+    }
+    let taken = permits.len();
+    for permit in permits {
+        Limiter::release(&short, permit, Release::not_sent());
+    }
+    Limiter::release(&long, held, Release::not_sent());
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert_eq!(
+        taken,
+        3,
+        "the short-lease process held {taken} while the long one held 1: {} in flight",
+        taken + 1
+    );
+}
+
+/// Defect: processes with different quotas restarted the shared window on
+/// every request: a window stored with another quota (`own_quota`) was
+/// replaced by a fresh one, discarding what was used and what the server
+/// stated, so quotas 3 and 4 alternating let 40 requests of 40 through. Now
+/// there is one window per business and operation, counting the units used
+/// whatever each caller's cap, and each caller's cap is checked against it.
+#[tokio::test(flavor = "current_thread")]
+#[cfg_attr(
+    not(redis_tests),
+    ignore = "needs redis-server on PATH (Debian: apt-get install -y redis-server) or YMC_REDIS_URL"
+)]
+async fn different_quotas_share_one_window_and_each_cap_holds() {
+    use yandex_market_chats::Operation;
+    use yandex_market_chats::limits::{Acquire, Limiter, LimiterSettings, Release};
+
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let pair = |prefix: &str| {
+        let make = |quota| {
+            let limiter = RedisLimiter::new(redis.url()).unwrap().key_prefix(prefix);
+            let settings = LimiterSettings::default().with_quota(Operation::GetChats, Some(quota));
+            Limiter::configure(&limiter, &settings).unwrap();
+            limiter
+        };
+        (make(3), make(4))
+    };
+    let request = || {
+        Acquire::new(
+            11,
+            Operation::GetChats,
+            Duration::from_secs(5),
+            Duration::ZERO,
+        )
+    };
+    // One try: `true` when it went (and was given back, sent, no headers).
+    async fn send(limiter: &RedisLimiter, request: Acquire) -> bool {
+        match Limiter::acquire(limiter, request).await {
+            Ok(permit) => {
+                Limiter::release(limiter, permit, Release::sent(None));
+                true
+            }
+            Err(Error::RateLimited { local: true, .. }) => false,
+            Err(error) => panic!("{error:?}"),
+        }
+    }
+
+    // Alternating: the larger cap is all the window holds.
+    let (three, four) = pair(&unique_prefix("quotas"));
+    let mut went = 0;
+    for i in 0..40 {
+        let limiter = if i % 2 == 0 { &three } else { &four };
+        if send(limiter, request()).await {
+            went += 1;
+        }
+    }
+    assert!(went <= 4, "{went} of 40 went with quotas 3 and 4");
+
+    // Three used by the cap-4 caller: the cap-3 caller is refused, the cap-4
+    // one has one left; each sees the shared window under its own cap.
+    let (three, four) = pair(&unique_prefix("caps"));
+    for _ in 0..3 {
+        assert!(send(&four, request()).await);
+    }
+    assert!(!send(&three, request()).await, "cap 3 with 3 used");
+    let seen = |state: Option<yandex_market_chats::limits::QuotaState>| {
+        let state = state.unwrap();
+        (state.limit, state.remaining)
+    };
+    let state = Limiter::quota(&three, 11, Operation::GetChats).await;
+    assert_eq!(seen(state.unwrap()), (3, 0), "cap 3 sees the shared window");
+    let state = Limiter::quota(&four, 11, Operation::GetChats).await;
+    assert_eq!(seen(state.unwrap()), (4, 1), "cap 4 sees the shared window");
+    assert!(send(&four, request()).await, "cap 4 with 3 used");
+    assert!(!send(&four, request()).await, "cap 4 with 4 used");
+    assert!(!send(&three, request()).await, "cap 3 with 4 used");
 }

@@ -13,16 +13,33 @@
 //!   flight, which the quota window rules need).
 //! - `<operation>:window`: a hash, the quota window of one operation.
 //!
+//! The sets' TTLs only ever rise (`extend`): processes may have different
+//! leases, and a key's TTL never drops below the longest live lease (twice
+//! it), so a process with short leases never makes another's slots vanish.
+//!
 //! The window rules are those of the in-process limiter (`limits/window.rs`),
-//! ported line by line; `tests/tests/redis_limiter.rs` runs both against the
-//! same server answers.
+//! ported line by line but for one thing: processes sharing a window may have
+//! different quotas, so the window keeps the units used in it (`used`), not
+//! what one quota leaves (`own`). There is one window per business and
+//! operation whatever each caller's quota; a caller's own count is its cap
+//! (its quota, or the server's stated limit when smaller) minus `used`.
+//! `tests/tests/redis_limiter.rs` runs both against the same server answers.
 
-/// What every script shares: the time, cleaning up expired leases, and the
-/// quota window (load, save, roll over, what is left).
+/// What every script shares: the time, cleaning up expired leases, TTLs that
+/// only rise, and the quota window (load, save, roll over, what is left).
 const PRELUDE: &str = r#"
 local function now_ms()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+-- Raises the key's TTL to `ttl_ms`, never lowers it: another process's
+-- longer leases live in the same key. (Not `PEXPIRE ... GT`: it treats a key
+-- without a TTL, as one just made by ZADD, as never expiring.)
+local function extend(key, ttl_ms)
+  local current = redis.call('PTTL', key)
+  if current == -2 then return end
+  if current == -1 or current < ttl_ms then redis.call('PEXPIRE', key, ttl_ms) end
 end
 
 local function clean(now, slots, queue, alive, flight)
@@ -35,13 +52,20 @@ local function clean(now, slots, queue, alive, flight)
   redis.call('ZREMRANGEBYSCORE', alive, '-inf', now)
 end
 
-local NUMBERS = {'start', 'end', 'own', 'server', 'own_quota', 'carried', 'lowest', 'until', 'over', 'limit', 'gen'}
+-- `used`: the units taken in this window, by every caller whatever its
+-- quota (the in-process window keeps `own`, what its one quota leaves).
+local NUMBERS = {'start', 'end', 'used', 'server', 'carried', 'lowest', 'until', 'over', 'limit', 'gen'}
 
 local function load(key)
   local raw = redis.call('HGETALL', key)
   if #raw == 0 then return nil end
   local w = {}
   for i = 1, #raw, 2 do w[raw[i]] = tonumber(raw[i + 1]) end
+  if w.used == nil then
+    -- Saved by an earlier version (`own` left of `own_quota`).
+    if w.own == nil or w.own_quota == nil then return nil end
+    w.used = math.max(w.own_quota - w.own, 0)
+  end
   return w
 end
 
@@ -58,24 +82,36 @@ local function save(key, w, ttl_ms)
   redis.call('PEXPIRE', key, ttl_ms)
 end
 
-local function new_window(now, quota, window_ms)
-  return {start = now, ['end'] = now + window_ms, own = quota, own_quota = quota, carried = 0, over = 0, gen = 0}
+local function new_window(now, window_ms)
+  return {start = now, ['end'] = now + window_ms, used = 0, carried = 0, over = 0, gen = 0}
 end
 
+-- The whole window for a caller with `quota`: it, or the server's stated
+-- limit when smaller.
 local function full(w, quota)
   if w.limit ~= nil then return math.min(w.limit, quota) end
   return quota
 end
 
-local function remaining(w)
-  if w.server ~= nil and w.limit ~= nil and w.limit <= w.own_quota then return w.server end
-  if w.server ~= nil then return math.min(w.server, w.own) end
-  return w.own
+-- What the caller's own count leaves: its cap minus the units used.
+local function own(w, quota)
+  return math.max(full(w, quota) - w.used, 0)
 end
 
+-- What a caller with `quota` may still send in this window: the server's
+-- view once it has one, capped by the own count only when the caller's
+-- quota is the smaller.
+local function remaining(w, quota)
+  if w.server ~= nil and w.limit ~= nil and w.limit <= quota then return w.server end
+  if w.server ~= nil then return math.min(w.server, own(w, quota)) end
+  return own(w, quota)
+end
+
+-- Requests still in flight count as used (they may count in the server's
+-- new window), and are carried: given back once the server's view arrives.
 local function start_window(w, quota, in_flight)
   local f = full(w, quota)
-  w.own = math.max(f - in_flight, 0)
+  w.used = math.min(in_flight, f)
   w.carried = math.min(in_flight, f)
   w.server = nil
   w.lowest = nil
@@ -91,17 +127,19 @@ local function roll(w, now, quota, in_flight, window_ms)
   end
 end
 
--- The window for `quota`: a stored one made with another quota starts afresh.
-local function window(key, now, quota, window_ms)
+-- The window of the business and operation, shared by callers whatever
+-- their quotas; a new one when none is stored.
+local function window(key, now, window_ms)
   local w = load(key)
-  if w == nil or w.own_quota ~= quota then return new_window(now, quota, window_ms) end
+  if w == nil then return new_window(now, window_ms) end
   return w
 end
 "#;
 
 /// KEYS: slots, queue, alive, flight, window.
-/// ARGV: token, max in flight, lease (ms), quota (-1: none), window (ms),
-/// how long a waiter keeps its place without asking again (ms).
+/// ARGV: token, max in flight, lease (ms; the sets' TTLs rise to twice it,
+/// never fall), the caller's quota (-1: none; its cap on the shared window),
+/// window (ms), how long a waiter keeps its place without asking again (ms).
 /// Returns `{0, generation, sent at}` (go; generation -1 without a quota),
 /// `{1, wait}` (no slot yet) or `{2, wait}` (quota spent until then).
 pub(crate) const ACQUIRE: &str = r#"
@@ -117,9 +155,9 @@ clean(now, slots, queue, alive, flight)
 
 local w = nil
 if quota >= 0 then
-  w = window(wkey, now, quota, window_ms)
+  w = window(wkey, now, window_ms)
   roll(w, now, quota, redis.call('ZCARD', flight), window_ms)
-  if remaining(w) <= 0 then
+  if remaining(w, quota) <= 0 then
     -- Waiting for the quota holds nothing, not even a place in the queue.
     redis.call('ZREM', queue, token)
     redis.call('ZREM', alive, token)
@@ -136,8 +174,8 @@ if free <= 0 or ahead >= free then
   -- First come, first served: the earliest waiters get the free slots.
   redis.call('ZADD', queue, 'NX', now, token)
   redis.call('ZADD', alive, now + patience, token)
-  redis.call('PEXPIRE', queue, patience * 2)
-  redis.call('PEXPIRE', alive, patience * 2)
+  extend(queue, patience * 2)
+  extend(alive, patience * 2)
   if w ~= nil then save(wkey, w, window_ms * 2) end
   local first = redis.call('ZRANGE', slots, 0, 0, 'WITHSCORES')
   local wait = patience
@@ -149,23 +187,23 @@ redis.call('ZREM', alive, token)
 
 local generation = -1
 if w ~= nil then
-  w.own = math.max(w.own - 1, 0)
+  w.used = w.used + 1
   if w.server ~= nil then w.server = math.max(w.server - 1, 0) end
   generation = w.gen
   save(wkey, w, window_ms * 2)
 end
 redis.call('ZADD', slots, now + lease, token)
 redis.call('ZADD', flight, now + lease, token)
-redis.call('PEXPIRE', slots, lease * 2)
-redis.call('PEXPIRE', flight, lease * 2)
+extend(slots, lease * 2)
+extend(flight, lease * 2)
 return {0, generation, now}
 "#;
 
 /// KEYS: slots, queue, alive, flight, window.
-/// ARGV: token, quota (-1: none), sent (0/1), has rate-limit headers (0/1),
-/// remaining (-1: unknown), until (s, -1: unknown), resets in (ms, -1:
-/// unknown), limit (-1: unknown), ticket generation (-1: none), ticket sent
-/// at (ms), margin (ms), window (ms).
+/// ARGV: token, the caller's quota (-1: none), sent (0/1), has rate-limit
+/// headers (0/1), remaining (-1: unknown), until (s, -1: unknown), resets in
+/// (ms, -1: unknown), limit (-1: unknown), ticket generation (-1: none),
+/// ticket sent at (ms), margin (ms), window (ms).
 pub(crate) const RELEASE: &str = r#"
 local slots, queue, alive, flight, wkey = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local token = ARGV[1]
@@ -186,11 +224,11 @@ redis.call('ZREM', flight, token)
 clean(now, slots, queue, alive, flight)
 if quota < 0 then return 0 end
 local others = redis.call('ZCARD', flight)
-local w = window(wkey, now, quota, window_ms)
+local w = window(wkey, now, window_ms)
 
 if not has_rate_limit then
   if not sent and ticket_gen >= 0 and ticket_gen == w.gen then
-    w.own = math.min(w.own + 1, quota)
+    w.used = math.max(w.used - 1, 0)
     if w.server ~= nil then w.server = w.server + 1 end
     save(wkey, w, window_ms * 2)
   end
@@ -213,6 +251,8 @@ if w['until'] ~= nil then
 else
   -- The first window the server states: if it began after the guessed one,
   -- the own count restarts with it (a start within two seconds is ours).
+  -- The requests in flight are counted as used, not carried: they cap only
+  -- a quota below the server's, whose view accounts for them anyway.
   local started = now - (window_ms - math.min(rl_resets_in, window_ms))
   if started > w.start + 2000 then
     local this = 1
@@ -226,7 +266,7 @@ local lowest = rl_remaining
 if w.lowest ~= nil then lowest = math.min(w.lowest, rl_remaining) end
 w.lowest = lowest
 w.server = math.max(lowest - others, 0)
-w.own = math.min(w.own + w.carried, full(w, quota))
+w.used = math.max(w.used - w.carried, 0)
 w.carried = 0
 if w['until'] ~= nil then w['until'] = math.max(w['until'], rl_until) else w['until'] = rl_until end
 w['end'] = now + rl_resets_in + margin
@@ -235,9 +275,10 @@ return 0
 "#;
 
 /// KEYS: slots, queue, alive, flight, window.
-/// ARGV: quota, window (ms).
-/// Returns `{remaining, resets in (ms), the whole quota (ours, or the
-/// server's stated limit when smaller)}`, or `{-1}` before the first request.
+/// ARGV: the caller's quota, window (ms).
+/// Returns `{remaining, resets in (ms), the whole quota (the caller's, or the
+/// server's stated limit when smaller)}` of the shared window under the
+/// caller's quota, or `{-1}` before the first request.
 pub(crate) const PEEK: &str = r#"
 local slots, queue, alive, flight, wkey = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local quota = tonumber(ARGV[1])
@@ -245,10 +286,10 @@ local window_ms = tonumber(ARGV[2])
 local now = now_ms()
 clean(now, slots, queue, alive, flight)
 local w = load(wkey)
-if w == nil or w.own_quota ~= quota then return {-1} end
+if w == nil then return {-1} end
 roll(w, now, quota, redis.call('ZCARD', flight), window_ms)
 save(wkey, w, window_ms * 2)
-return {remaining(w), math.max(w['end'] - now, 0), full(w, quota)}
+return {remaining(w, quota), math.max(w['end'] - now, 0), full(w, quota)}
 "#;
 
 /// A script with the shared functions in front.
