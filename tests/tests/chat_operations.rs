@@ -491,7 +491,9 @@ async fn a_repeated_history_token_is_a_pagination_loop() {
     let items: Vec<_> =
         futures::StreamExt::collect(client(&server.base_url()).chat(42, 7).history().stream())
             .await;
-    assert_eq!(items.len(), 3);
+    // The first page, then the error: the page that named "same" again is
+    // not yielded (a resumed stream asks for it again).
+    assert_eq!(items.len(), 2);
     assert!(
         matches!(items.last().unwrap(), Err(Error::PaginationLoop { token }) if token == "same")
     );

@@ -426,3 +426,44 @@ fn open_enums_round_trip_and_list_known_values() {
     assert!(ChatContextType::KNOWN.contains(&ChatContextType::Direct));
     assert!("LATER".parse::<ChatType>().unwrap().is_unknown());
 }
+
+/// The history's top-level `orderId` is deprecated and, in the official
+/// spec, an `int64` without a minimum: whatever it holds, the page decodes.
+#[tokio::test]
+async fn a_history_page_with_a_negative_deprecated_order_id_decodes() {
+    for order_id in [json!(-5), json!(0), json!(i64::MIN), json!(51_234_567)] {
+        let server = MockServer::start_async().await;
+        let body = json!({
+            "status": "OK",
+            "result": {
+                "orderId": order_id,
+                "context": { "type": "ORDER", "orderId": 9 },
+                "messages": [{
+                    "messageId": 700,
+                    "createdAt": "2024-01-02T03:04:05+05:00",
+                    "sender": "CUSTOMER",
+                    "message": "Hello"
+                }]
+            }
+        });
+        let mock = server.get_chat_history(|when, then| {
+            when.business_id(&id(42)).chat_id(&id(12));
+            then.into_inner().status(200).json_body(body.clone());
+        });
+        let page = client(&server)
+            .get_chat_history()
+            .business_id(42u64)
+            .chat_id(12u64)
+            .body(GetChatHistoryRequest::default())
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("orderId {order_id}: {e:?}"))
+            .into_inner();
+        let result = page.result.expect("a result");
+        assert_eq!(result.messages.len(), 1, "orderId {order_id}");
+        #[allow(deprecated)]
+        let kept = serde_json::to_value(result.order_id).unwrap();
+        assert_eq!(kept, order_id, "kept as sent");
+        mock.assert_async().await;
+    }
+}

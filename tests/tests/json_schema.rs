@@ -113,7 +113,19 @@ fn format(value: &Value) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// The one schema of an `allOf` with one entry: how OpenAPI 3.0 lets a
+/// reference carry keywords (`deprecated`), and how schemars writes one.
+fn single_all_of(schema: &Value) -> Option<&Value> {
+    match schema["allOf"].as_array().map(Vec::as_slice) {
+        Some([only]) => Some(only),
+        _ => None,
+    }
+}
+
 fn fragment_shape(schema: &Value) -> Shape {
+    if let Some(only) = single_all_of(schema) {
+        return fragment_shape(only);
+    }
     if let Some(reference) = schema["$ref"].as_str() {
         // Id types are transparent: a plain integer in the derived schema.
         if [
@@ -144,6 +156,9 @@ fn fragment_shape(schema: &Value) -> Shape {
 /// The derived schema's shape and whether it admits null. A reference to a
 /// scalar definition (a constrained string newtype) is followed.
 fn derived_shape(root: &Value, schema: &Value) -> (Shape, bool) {
+    if let Some(only) = single_all_of(schema) {
+        return derived_shape(root, only);
+    }
     if let Some(branches) = schema["anyOf"].as_array() {
         let (nulls, others): (Vec<_>, Vec<_>) = branches.iter().partition(|b| b["type"] == "null");
         if others.len() == 1 {
@@ -235,6 +250,11 @@ fn every_schema_of_the_fragment_agrees_with_its_generated_type() {
                 shape,
                 fragment_shape(fragment_property),
                 "{name}.{property}: shape"
+            );
+            assert_eq!(
+                root["properties"][property]["deprecated"] == true,
+                fragment_property["deprecated"] == true,
+                "{name}.{property}: deprecated on both sides or neither"
             );
             if fragment_property["nullable"] == true {
                 assert!(nullable, "{name}.{property}: the fragment allows null");

@@ -8,6 +8,7 @@ pub use progenitor_client::{ByteStream, ClientInfo, Error, ResponseValue};
 use progenitor_client::{encode_path, ClientHooks, OperationInfo, RequestBuilderExt};
 /// Types used as operation parameters and responses.
 #[allow(clippy::all)]
+#[allow(deprecated)]
 pub mod types {
     ///The general error format.
     #[derive(
@@ -73,9 +74,15 @@ Date format: ISO 8601 with an offset relative to UTC.
 */
         #[serde(rename = "createdAt")]
         pub created_at: ::chrono::DateTime<::chrono::FixedOffset>,
+        /**The order ID. Deprecated by the API: for orders and returns,
+`context.orderId` holds it.
+*/
         #[serde(
             rename = "orderId",
             skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        #[deprecated(
+            note = "`orderId` is deprecated by the Yandex.Market API (see the field's documentation)"
         )]
         pub order_id: ::std::option::Option<crate::ids::OrderId>,
         pub status: crate::open_enums::ChatStatus,
@@ -186,11 +193,17 @@ Date format: ISO 8601 with an offset relative to UTC.
         pub context: ChatFullContext,
         ///The messages.
         pub messages: ::std::vec::Vec<ChatMessage>,
+        /**The order ID. Deprecated by the API: for orders and returns,
+`context.orderId` holds it.
+*/
         #[serde(
             rename = "orderId",
             skip_serializing_if = "::std::option::Option::is_none"
         )]
-        pub order_id: ::std::option::Option<crate::ids::OrderId>,
+        #[deprecated(
+            note = "`orderId` is deprecated by the Yandex.Market API (see the field's documentation)"
+        )]
+        pub order_id: ::std::option::Option<i64>,
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub paging: ::std::option::Option<Paging>,
     }
@@ -284,9 +297,13 @@ Date format: ISO 8601 with an offset relative to UTC.
     pub struct CreateChatRequest {
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub context: ::std::option::Option<ChatContext>,
+        ///The order ID on the Market. Deprecated by the API.
         #[serde(
             rename = "orderId",
             skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        #[deprecated(
+            note = "`orderId` is deprecated by the Yandex.Market API (see the field's documentation)"
         )]
         pub order_id: ::std::option::Option<crate::ids::OrderId>,
     }
@@ -450,10 +467,15 @@ Date format: ISO 8601 with an offset relative to UTC.
         ///Filter by orders or refunds for which chats have been started.
         #[serde(skip_serializing_if = "::std::option::Option::is_none")]
         pub contexts: ::std::option::Option<::std::vec::Vec<ChatContext>>,
-        ///Filter by order IDs on the Market.
+        /**Filter by order IDs on the Market. Deprecated by the API: `contexts`
+with `ORDER` contexts filters by orders.
+*/
         #[serde(
             rename = "orderIds",
             skip_serializing_if = "::std::option::Option::is_none"
+        )]
+        #[deprecated(
+            note = "`orderIds` is deprecated by the Yandex.Market API (see the field's documentation)"
         )]
         pub order_ids: ::std::option::Option<::std::vec::Vec<crate::ids::OrderId>>,
         ///Filter by chat statuses.
@@ -1205,7 +1227,7 @@ Date format: ISO 8601 with an offset relative to UTC.
                 ::std::string::String,
             >,
             order_id: ::std::result::Result<
-                ::std::option::Option<crate::ids::OrderId>,
+                ::std::option::Option<i64>,
                 ::std::string::String,
             >,
             paging: ::std::result::Result<
@@ -1250,7 +1272,7 @@ Date format: ISO 8601 with an offset relative to UTC.
             }
             pub fn order_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::option::Option<crate::ids::OrderId>>,
+                T: ::std::convert::TryInto<::std::option::Option<i64>>,
                 T::Error: ::std::fmt::Display,
             {
                 self.order_id = value
@@ -2509,7 +2531,8 @@ Do not pass a `limit` greater than 20.
 
 Limit: 5,000 requests per hour per business (the page says 10,000; the
 quota changed in 2026), and at most 4 parallel requests per business.
-Both are answered with 420 when exceeded.
+Both are answered with 420 when exceeded. Needs the `communication`,
+`all-methods` or `all-methods:read-only` scope.
 
 
 Sends a `POST` request to `/v2/businesses/{businessId}/chats`
@@ -2537,7 +2560,8 @@ Creates a new chat with a buyer about an order or a return and returns
 it, or the chat created earlier for the same context.
 
 Limit: 1,000 requests per hour. Not idempotent, but repeating it for
-the same context returns the same chat.
+the same context returns the same chat. Needs the `communication` or
+`all-methods` scope.
 
 
 Sends a `POST` request to `/v2/businesses/{businessId}/chats/new`
@@ -2559,7 +2583,8 @@ let response = client.create_chat()
 
 Returns a chat by its ID.
 
-Limit: 1,000 requests per hour.
+Limit: 1,000 requests per hour. Needs the `communication`,
+`all-methods` or `all-methods:read-only` scope.
 
 
 Sends a `GET` request to `/v2/businesses/{businessId}/chat`
@@ -2582,6 +2607,8 @@ let response = client.get_chat()
 Returns the messages of a chat, page by page.
 
 Do not pass a `limit` greater than 100. Limit: 10,000 requests per hour.
+Needs the `communication`, `all-methods` or `all-methods:read-only`
+scope.
 
 
 Sends a `POST` request to `/v2/businesses/{businessId}/chats/history`
@@ -2609,7 +2636,8 @@ let response = client.get_chat_history()
 
 Returns one message of a chat.
 
-Limit: 1,000 requests per hour.
+Limit: 1,000 requests per hour. Needs the `communication`,
+`all-methods` or `all-methods:read-only` scope.
 
 
 Sends a `GET` request to `/v2/businesses/{businessId}/chats/message`

@@ -56,6 +56,8 @@ pub fn generate_httpmock_from_str(path: impl AsRef<Path>, yaml: &str) -> Result<
         left_out,
         enums,
         ids,
+        // The mocks take the client's types; the marks are on those.
+        deprecated: _,
     } = crate::prepare(path, yaml)?;
     let classes = statuses_as_classes(&mut spec).map_err(|m| crate::unsupported(path, m))?;
 

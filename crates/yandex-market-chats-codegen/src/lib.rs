@@ -6,8 +6,9 @@
 //! mocks of `yandex-market-chats-httpmock` from the same fragment with the same
 //! settings. The progenitor settings live in `settings.rs`; the open enums
 //! and id types progenitor cannot write live in `open_enums.rs` and
-//! `ids.rs`; the Rust names of the schemas in `names.rs`; the mocks' own
-//! adjustments in `httpmock.rs`.
+//! `ids.rs`; the `#[deprecated]` marks progenitor drops in `deprecated.rs`;
+//! the Rust names of the schemas in `names.rs`; the mocks' own adjustments
+//! in `httpmock.rs`.
 //!
 //! ```no_run
 //! let rust = yandex_market_chats_codegen::generate("openapi/chats.yaml")?;
@@ -15,6 +16,7 @@
 //! # Ok::<(), yandex_market_chats_codegen::Error>(())
 //! ```
 
+mod deprecated;
 mod error;
 mod httpmock;
 mod ids;
@@ -59,6 +61,7 @@ pub fn generate_from_str(path: impl AsRef<Path>, yaml: &str) -> Result<String, E
         left_out,
         enums,
         ids,
+        deprecated,
     } = prepare(path, yaml)?;
     let enum_module = open_enums::module(&enums).map_err(|m| unsupported(path, m))?;
     let id_module = ids::module(&ids);
@@ -70,6 +73,7 @@ pub fn generate_from_str(path: impl AsRef<Path>, yaml: &str) -> Result<String, E
         source,
     })?;
     request_context::drop_api_version_header(&mut client);
+    deprecated::mark(&mut client, &deprecated).map_err(|m| unsupported(path, m))?;
 
     let context_module = request_context::module();
     let mut notes = Vec::new();
@@ -96,6 +100,8 @@ pub(crate) struct Prepared {
     pub enums: Vec<open_enums::OpenEnum>,
     /// Every named integer schema, written as an id type.
     pub ids: Vec<ids::Id>,
+    /// Every property marked `deprecated: true`.
+    pub deprecated: Vec<deprecated::Deprecated>,
 }
 
 pub(crate) fn read(path: &Path) -> Result<String, Error> {
@@ -121,14 +127,17 @@ pub(crate) fn prepare(path: &Path, yaml: &str) -> Result<Prepared, Error> {
             path: path.to_owned(),
             source,
         })?;
+    deprecated::check_beside_refs(yaml).map_err(|m| unsupported(path, m))?;
     let left_out = multipart::leave_out(&mut spec);
     let enums = open_enums::collect(&spec).map_err(|m| unsupported(path, m))?;
     let ids = ids::collect(&spec);
+    let deprecated = deprecated::collect(&spec);
     Ok(Prepared {
         spec,
         left_out,
         enums,
         ids,
+        deprecated,
     })
 }
 

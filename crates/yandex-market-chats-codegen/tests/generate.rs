@@ -3,6 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
+use quote::ToTokens;
+
 use yandex_market_chats_codegen::{
     Error, generate, generate_from_str, generate_httpmock, generate_httpmock_from_str,
 };
@@ -137,4 +139,84 @@ fn mocks_report_a_broken_fragment_like_the_client() {
     let error = generate_httpmock_from_str("openapi/chats.yaml", &not_a_status).unwrap_err();
     assert!(matches!(error, Error::Unsupported { .. }));
     assert!(error.to_string().contains("status 620"), "{error}");
+}
+
+/// The fields the official spec marks `deprecated: true` in the chat
+/// operations' schemas (schema, property).
+const DEPRECATED_OFFICIALLY: &[(&str, &str)] = &[
+    ("GetChatsRequest", "orderIds"),
+    ("CreateChatRequest", "orderId"),
+    ("GetChatInfoDTO", "orderId"),
+    ("ChatMessagesResultDTO", "orderId"),
+];
+
+/// The fields of `types::<name>` that carry `#[deprecated]`, by their JSON
+/// name.
+fn deprecated_fields(source: &str, name: &str) -> Vec<String> {
+    let file = syn::parse_file(source).unwrap();
+    let types = file
+        .items
+        .iter()
+        .find_map(|item| match item {
+            syn::Item::Mod(m) if m.ident == "types" => m.content.as_ref().map(|(_, items)| items),
+            _ => None,
+        })
+        .expect("a types module");
+    let strukt = types
+        .iter()
+        .find_map(|item| match item {
+            syn::Item::Struct(s) if s.ident == name => Some(s),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no struct {name}"));
+    strukt
+        .fields
+        .iter()
+        .filter(|field| field.attrs.iter().any(|a| a.path().is_ident("deprecated")))
+        .map(|field| {
+            let ident = field.ident.as_ref().unwrap().to_string();
+            let rename = field.attrs.iter().find_map(|a| {
+                let text = a.to_token_stream().to_string();
+                text.split("rename = \"")
+                    .nth(1)
+                    .map(|rest| rest.split('"').next().unwrap().to_owned())
+            });
+            rename.unwrap_or(ident)
+        })
+        .collect()
+}
+
+#[test]
+fn every_deprecated_field_is_deprecated_in_the_fragment_and_in_rust() {
+    let yaml = std::fs::read_to_string(fragment()).unwrap();
+    let spec: serde_norway::Value = serde_norway::from_str(&yaml).unwrap();
+    let rust = generate(fragment()).unwrap();
+    for (schema, property) in DEPRECATED_OFFICIALLY {
+        let declared = &spec["components"]["schemas"][*schema]["properties"][*property];
+        assert_eq!(
+            declared["deprecated"],
+            serde_norway::Value::Bool(true),
+            "{schema}.{property}: deprecated in the fragment"
+        );
+        let name = yandex_market_chats_codegen::rust_name(schema);
+        assert!(
+            deprecated_fields(&rust, &name).contains(&(*property).to_owned()),
+            "{schema}.{property}: #[deprecated] on types::{name}"
+        );
+    }
+    // And nothing else: every #[deprecated] field is deprecated in the fragment.
+    let schemas = spec["components"]["schemas"].as_mapping().unwrap();
+    for (schema, _) in schemas {
+        let schema = schema.as_str().unwrap();
+        let name = yandex_market_chats_codegen::rust_name(schema);
+        if !rust.contains(&format!("pub struct {name} {{")) {
+            continue;
+        }
+        for property in deprecated_fields(&rust, &name) {
+            assert!(
+                DEPRECATED_OFFICIALLY.contains(&(schema, property.as_str())),
+                "{schema}.{property} is deprecated in Rust only"
+            );
+        }
+    }
 }

@@ -63,10 +63,11 @@ impl Client {
     ) -> Result<ChatHandle, Error> {
         let business = checked("business id", business_id.into())?;
         let call = CreateChat {
+            // `orderId` is deprecated by the API and never sent: `context`
+            // says the same.
             body: CreateChatRequest {
                 context: Some(target.into().context()?),
-                // Deprecated by the API; `context` says the same.
-                order_id: None,
+                ..CreateChatRequest::default()
             },
         };
         let answer = self.execute(business, &call).await?;

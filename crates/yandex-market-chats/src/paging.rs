@@ -4,8 +4,12 @@
 //! at a time (no read-ahead), and dropping a stream cancels the request in
 //! flight. Paging ends on a missing or empty token; a token this stream has
 //! already sent coming back ends it with [`Error::PaginationLoop`] instead of
-//! looping forever. After an error the stream ends; resume from
-//! [`Pages::next_page_token`].
+//! looping forever. The page whose answer named that token is not yielded:
+//! its next token is unusable, so the page is treated like a failed request.
+//! After an error the stream ends; resume from [`Pages::next_page_token`],
+//! which after a loop is the token that page was requested with: a resumed
+//! stream asks for it again, so a one-off repeat loses nothing, and nothing
+//! the first stream yielded comes again.
 
 use std::collections::HashSet;
 use std::future::Future;
@@ -223,9 +227,12 @@ impl<P: Paged> Pages<P> {
 
     /// The token the next request will send: after an error, or after
     /// stopping early, pass it to `resume_from` to continue exactly where
-    /// this stream stopped (never re-fetching a page it yielded; after
-    /// [`Error::PaginationLoop`] it is the repeated token the server named
-    /// next). `None` before the first page and once the last page was seen.
+    /// this stream stopped (never re-fetching a page it yielded). After
+    /// [`Error::PaginationLoop`] it is the token of the page whose answer
+    /// repeated a token, which was not yielded: a resumed stream asks for
+    /// that page again and, when the repeat was a one-off, goes on with
+    /// nothing lost. `None` before the first page and once the last page was
+    /// seen.
     pub fn next_page_token(&self) -> Option<&str> {
         self.next_token.as_deref()
     }
@@ -243,23 +250,29 @@ impl<P: Paged> Pages<P> {
         Some(fetch(self.next_token.clone()))
     }
 
-    fn finish_page(&mut self, page: &P) {
+    /// Takes in a page that arrived: `Ok` with the page to yield, or the
+    /// error that ends the stream instead.
+    fn finish_page(&mut self, page: P) -> Result<P, Error> {
+        // Tokens are normalized by `next_token`: `None` is the last page.
+        if let Some(token) = page.next_page_token()
+            && self.sent.contains(token)
+        {
+            // The server named a page this stream already asked for. This
+            // page is not yielded and `next_token` stays the token it was
+            // requested with: a resumed stream asks for it again, so nothing
+            // yielded here comes twice, and a one-off repeat loses nothing.
+            self.state = State::Done;
+            return Err(Error::PaginationLoop {
+                token: token.to_owned(),
+            });
+        }
         if let Some(left) = &mut self.pages_left {
             *left -= 1;
         }
-        // Tokens are normalized by `next_token`: `None` is the last page.
         self.state = match page.next_page_token() {
             None => {
                 self.next_token = None;
                 State::Done
-            }
-            // The page just yielded is done: what the server named next is
-            // where a resumed stream goes on, never the page before it.
-            Some(token) if self.sent.contains(token) => {
-                self.next_token = Some(token.to_owned());
-                State::Failing(Error::PaginationLoop {
-                    token: token.to_owned(),
-                })
             }
             Some(token) => {
                 self.sent.insert(token.to_owned());
@@ -271,6 +284,7 @@ impl<P: Paged> Pages<P> {
                 }
             }
         };
+        Ok(page)
     }
 }
 
@@ -298,10 +312,7 @@ impl<P: Paged> Stream for Pages<P> {
                 State::InFlight(future) => {
                     return match future.as_mut().poll(cx) {
                         Poll::Pending => Poll::Pending,
-                        Poll::Ready(Ok(page)) => {
-                            this.finish_page(&page);
-                            Poll::Ready(Some(Ok(page)))
-                        }
+                        Poll::Ready(Ok(page)) => Poll::Ready(Some(this.finish_page(page))),
                         Poll::Ready(Err(error)) => {
                             this.state = State::Done;
                             Poll::Ready(Some(Err(error)))

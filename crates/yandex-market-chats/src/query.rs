@@ -157,16 +157,20 @@ impl ChatsQuery {
             .map(ChatTarget::context)
             .collect::<Result<Vec<_>, _>>()?;
         self.paging.check()?;
+        // `orderIds` is deprecated by the API: sent only when the caller used
+        // the deprecated `order_ids`.
+        #[allow(deprecated)]
+        let body = GetChatsRequest {
+            statuses: non_empty(&self.statuses),
+            types: non_empty(&self.types),
+            context_types: non_empty(&self.context_types),
+            contexts: non_empty(&contexts),
+            order_ids: non_empty(&order_ids),
+        };
         Ok(ChatsRequest {
             business_id,
             page_size: self.page_size,
-            body: GetChatsRequest {
-                statuses: non_empty(&self.statuses),
-                types: non_empty(&self.types),
-                context_types: non_empty(&self.context_types),
-                contexts: non_empty(&contexts),
-                order_ids: non_empty(&order_ids),
-            },
+            body,
         })
     }
 }
