@@ -1,6 +1,7 @@
 //! `notifications::axum::NotificationEndpoint` served for real, called with
 //! a real HTTP client: each chat notification and PING, a bad body, the
-//! secret path, the body cap, and the hints it gives a follower.
+//! secret path, the body cap (the default one too), and the hints it gives
+//! a follower (none for a PING).
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -28,11 +29,17 @@ async fn serve(secret: Option<&str>) -> Served {
     if let Some(secret) = secret {
         endpoint = endpoint.secret_path(secret);
     }
+    let base = listen(endpoint).await;
+    Served { base, hints, seen }
+}
+
+/// Serves `endpoint`'s router on 127.0.0.1; returns its base URL.
+async fn listen(endpoint: NotificationEndpoint) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let app = endpoint.router();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    Served { base, hints, seen }
+    base
 }
 
 async fn post(url: &str, body: Vec<u8>) -> (u16, Value) {
@@ -155,4 +162,75 @@ async fn the_secret_path_is_enforced() {
         .unwrap()
         .secret_path("s3cret-segment");
     assert!(!format!("{endpoint:?}").contains("s3cret"));
+}
+
+/// A chat notification padded with trailing spaces (which JSON allows) to
+/// exactly `len` bytes.
+fn padded_notification(len: usize) -> Vec<u8> {
+    let mut body = serde_json::to_vec(&chat_notifications()[0]).unwrap();
+    assert!(body.len() <= len);
+    body.resize(len, b' ');
+    body
+}
+
+/// Promise: with the default settings (no `max_body_bytes`), the body cap
+/// is 64 KiB: a notification of exactly 64 KiB is answered, one byte more
+/// gets 413 and reaches neither the callback nor the hints.
+#[tokio::test]
+async fn the_default_body_cap_is_64_kib() {
+    const CAP: usize = 64 * 1024;
+    let hints = FollowHints::new();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let record = Arc::clone(&seen);
+    let endpoint = NotificationEndpoint::new("ymc-tests", "1.0.0")
+        .unwrap()
+        .hints(hints.clone())
+        .on_notification(move |n| record.lock().unwrap().push(n));
+    let url = format!("{}/notification", listen(endpoint).await);
+
+    let (status, _) = post(&url, padded_notification(CAP + 1)).await;
+    assert_eq!(status, 413, "one byte over 64 KiB is refused");
+    assert!(seen.lock().unwrap().is_empty());
+    assert!(hints.is_empty());
+
+    let (status, reply) = post(&url, padded_notification(CAP)).await;
+    assert_eq!(status, 200, "exactly 64 KiB is accepted: {reply}");
+    assert_eq!(reply["name"], "ymc-tests");
+    assert_eq!(seen.lock().unwrap().len(), 1);
+    assert_eq!(hints.len(), 1);
+}
+
+/// Promise: a `PING` gives no hint, whether the handle is bound to a
+/// business or not, while a chat notification of the handle's business
+/// does (the `PING` itself is answered and reaches the callback).
+#[tokio::test]
+async fn a_ping_gives_no_hint_and_a_chat_notification_of_the_business_does() {
+    let ping = br#"{"notificationType": "PING", "time": "2025-03-01T09:00:00.213Z"}"#;
+    let chat = serde_json::to_vec(&chat_notifications()[1]).unwrap();
+    for hints in [FollowHints::new(), FollowHints::for_business(1)] {
+        // The handle itself, as the router calls it.
+        let notification = Notification::from_json(ping).unwrap();
+        assert!(!hints.notification(&notification), "a PING is no hint");
+        assert!(hints.is_empty());
+
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let record = Arc::clone(&seen);
+        let endpoint = NotificationEndpoint::new("ymc-tests", "1.0.0")
+            .unwrap()
+            .hints(hints.clone())
+            .on_notification(move |n| record.lock().unwrap().push(n));
+        let url = format!("{}/notification", listen(endpoint).await);
+        let (status, _) = post(&url, ping.to_vec()).await;
+        assert_eq!(status, 200);
+        assert!(matches!(
+            seen.lock().unwrap().as_slice(),
+            [Notification::Ping(_)]
+        ));
+        assert!(hints.is_empty(), "{hints:?}: a PING hinted a chat");
+
+        // The same handle, a chat notification of business 1: hinted.
+        let (status, _) = post(&url, chat.clone()).await;
+        assert_eq!(status, 200);
+        assert_eq!(hints.len(), 1, "{hints:?}");
+    }
 }

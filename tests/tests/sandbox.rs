@@ -195,6 +195,10 @@ async fn every_filter_selects_what_it_says() {
     assert!(last.authorized);
 }
 
+/// Promise: a bad request is refused like the API does, each with its own
+/// answer: a bad `limit`, filter or page token gets 400 `BAD_REQUEST` with a
+/// message naming what is wrong; a wrong key 401 `UNAUTHORIZED` (the SDK's
+/// auth error); an unknown business 404 `NOT_FOUND`.
 #[tokio::test]
 async fn bad_limits_empty_filters_bad_keys_and_unknown_businesses_are_refused_like_the_api() {
     let sandbox = Sandbox::start(SandboxConfig::default()).unwrap();
@@ -210,22 +214,46 @@ async fn bad_limits_empty_filters_bad_keys_and_unknown_businesses_are_refused_li
             .json(&body)
             .send()
     };
-    for (query, body) in [
-        ("?limit=21", json!({})),
-        ("?limit=0", json!({})),
-        ("", json!({"statuses": []})),
-        ("", json!({"types": ["CHAT", "CHAT"]})),
-        ("", json!({"statuses": ["NOT_A_STATUS"]})),
-        ("?pageToken=forged", json!({})),
+    for (query, body, says) in [
+        (
+            "?limit=21",
+            json!({}),
+            "limit must be an integer from 1 to 20",
+        ),
+        (
+            "?limit=0",
+            json!({}),
+            "limit must be an integer from 1 to 20",
+        ),
+        (
+            "",
+            json!({"statuses": []}),
+            "statuses must have at least one item",
+        ),
+        (
+            "",
+            json!({"types": ["CHAT", "CHAT"]}),
+            "types must have unique items",
+        ),
+        (
+            "",
+            json!({"statuses": ["NOT_A_STATUS"]}),
+            r#"statuses: "NOT_A_STATUS" is not one of"#,
+        ),
+        ("?pageToken=forged", json!({}), "invalid page token"),
     ] {
         let response = send(query, body.clone(), sandbox.api_key()).await.unwrap();
         assert_eq!(response.status(), 400, "{query} {body}");
         let error: serde_json::Value = response.json().await.unwrap();
         assert_eq!(error["status"], "ERROR");
         assert_eq!(error["errors"][0]["code"], "BAD_REQUEST");
+        let message = error["errors"][0]["message"].as_str().unwrap_or_default();
+        assert!(message.contains(says), "{query} {body}: {message:?}");
     }
     let response = send("", json!({}), "wrong-key").await.unwrap();
     assert_eq!(response.status(), 401);
+    let error: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(error["errors"][0]["code"], "UNAUTHORIZED");
 
     let wrong_key = Client::builder()
         .api_key("wrong")
@@ -238,6 +266,7 @@ async fn bad_limits_empty_filters_bad_keys_and_unknown_businesses_are_refused_li
         .await
         .unwrap_err();
     assert!(error.is_auth(), "{error}");
+    assert_eq!(error.status(), Some(401), "{error}");
 
     let error = sandbox
         .client()
@@ -247,6 +276,7 @@ async fn bad_limits_empty_filters_bad_keys_and_unknown_businesses_are_refused_li
         .await
         .unwrap_err();
     assert_eq!(error.status(), Some(404), "{error}");
+    assert!(error.to_string().contains("NOT_FOUND"), "{error}");
     assert!(!error.is_retryable());
 }
 
@@ -452,6 +482,9 @@ async fn scripted_faults_are_survived_without_losing_or_repeating_a_chat() {
     assert_eq!(faults.len(), 6);
 }
 
+/// Promise: a garbage 200 body is a decode error naming the status; a
+/// connection dropped after the request arrived is a (retryable) transport
+/// error from after sending, logged by the sandbox without a status.
 #[tokio::test]
 async fn a_garbage_body_is_reported_and_dropped_connections_beyond_the_budget_say_so() {
     let sandbox = Sandbox::start(SandboxConfig::default()).unwrap();
@@ -477,27 +510,56 @@ async fn a_garbage_body_is_reported_and_dropped_connections_beyond_the_budget_sa
         .page(None)
         .await
         .unwrap_err();
-    assert!(matches!(error, Error::Transport { .. }), "{error:?}");
+    // Dropped after it arrived: a transport error, and not one from before
+    // sending.
+    assert!(
+        matches!(
+            error,
+            Error::Transport {
+                before_sending: false,
+                ..
+            }
+        ),
+        "{error:?}"
+    );
     assert!(error.is_retryable());
     assert_eq!(sandbox.requests().last().unwrap().status, None);
 }
 
+/// Promise: dropping the sandbox stops its server: the connection the
+/// client kept is closed (a transport error), and a new one is refused
+/// (nothing listens: the request surely never left).
 #[tokio::test]
 async fn dropping_the_sandbox_stops_the_server() {
     // A key no other test's sandbox knows: if another test rebinds the port,
     // its server refuses this key, so only this sandbox could answer 200.
     let sandbox =
         Sandbox::start(SandboxConfig::default().chats(3).api_key("drop-test-key")).unwrap();
-    let client = sandbox
-        .client_builder()
-        .retry(RetryPolicy::disabled())
-        .build()
-        .unwrap();
+    let builder = sandbox.client_builder().retry(RetryPolicy::disabled());
+    let client = builder.clone().build().unwrap();
     let business = sandbox.business_id();
     client.chats(business).page(None).await.unwrap();
     drop(sandbox);
-    let after = client.chats(business).page(None).await;
-    assert!(after.is_err(), "still answering after drop");
+    // Should another test's sandbox have taken the port since, it answers
+    // this key with a 401.
+    let port_taken = |error: &Error| error.status() == Some(401);
+    let error = client.chats(business).page(None).await.unwrap_err();
+    assert!(
+        matches!(error, Error::Transport { .. }) || port_taken(&error),
+        "still answering after drop: {error:?}"
+    );
+    let fresh = builder.build().unwrap();
+    let error = fresh.chats(business).page(None).await.unwrap_err();
+    assert!(
+        matches!(
+            error,
+            Error::Transport {
+                before_sending: true,
+                ..
+            }
+        ) || port_taken(&error),
+        "still listening after drop: {error:?}"
+    );
 }
 
 #[tokio::test]
@@ -629,6 +691,8 @@ async fn on_the_wire_a_dropped_connection_gets_no_bytes_and_a_420_names_its_reas
     assert_eq!(statuses, [None, Some(420), Some(200)]);
 }
 
+/// Promise: the sandbox starts and stops from sync code and from either
+/// runtime; once dropped, nothing listens at its address.
 #[test]
 fn starts_and_stops_from_sync_code_and_from_either_runtime() {
     fn send_and_sync<T: Send + Sync>() {}
@@ -660,7 +724,11 @@ fn starts_and_stops_from_sync_code_and_from_either_runtime() {
             let url = sandbox.base_url().to_owned();
             tokio::spawn(async move { drop(sandbox) }).await.unwrap();
             let after = reqwest::Client::new().get(url).send().await;
-            assert!(after.is_err(), "still answering after drop");
+            // Nothing listens any more: the connection is refused.
+            assert!(
+                after.as_ref().is_err_and(reqwest::Error::is_connect),
+                "still answering after drop: {after:?}"
+            );
         });
     }
 }
@@ -924,6 +992,22 @@ async fn sent(sandbox: &Sandbox, n: usize) {
     }
 }
 
+/// Waits until the sandbox's notifier has finished: every notification it
+/// queued is delivered (answered or failed) or dropped, none pending, so it
+/// sends nothing more; returns its log. What a receiver got by then is all
+/// it will get.
+async fn delivered(sandbox: &Sandbox) -> Vec<yandex_market_chats_sandbox::RecordedNotification> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let log = sandbox.notifications();
+        if log.iter().all(|n| n.delivery != Delivery::Pending) {
+            return log;
+        }
+        assert!(Instant::now() < deadline, "still pending: {log:?}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
 fn bodies(received: &Received) -> Vec<serde_json::Value> {
     received
         .lock()
@@ -948,6 +1032,10 @@ fn parse(body: &serde_json::Value) -> Notification {
     Notification::from_json(&serde_json::to_vec(body).unwrap()).unwrap()
 }
 
+/// Promise: every kind of notification arrives once, in the official
+/// format, in the order of the events; the partner's own messages and
+/// changes between dispute statuses or of a `DIRECT` chat are not notified
+/// (checked once the notifier has sent everything it queued).
 #[tokio::test]
 async fn every_kind_of_notification_arrives_in_the_official_format_in_order() {
     let (url, received) = receiver(200, Duration::ZERO).await;
@@ -984,9 +1072,9 @@ async fn every_kind_of_notification_arrives_in_the_official_format_in_order() {
         .send_message("We are sorry.")
         .await
         .unwrap();
-    sent(&sandbox, 5).await;
-    tokio::time::sleep(Duration::from_millis(100)).await;
-
+    // Five events were notified and the notifier has sent them all: what
+    // the receiver got is final.
+    assert_eq!(delivered(&sandbox).await.len(), 5);
     let got = received.lock().unwrap().clone();
     assert_eq!(got.len(), 5, "{got:?}");
     for (head, _) in &got {
@@ -1084,6 +1172,9 @@ async fn every_kind_of_notification_arrives_in_the_official_format_in_order() {
     );
 }
 
+/// Promise: scripted drops and duplicates happen as scripted; a receiver's
+/// error answer is recorded and not retried; a missing receiver is recorded
+/// as a failure (each checked once the notifier has finished).
 #[tokio::test]
 async fn notifications_can_be_dropped_and_duplicated_and_failures_are_recorded() {
     let (url, received) = receiver(200, Duration::ZERO).await;
@@ -1094,9 +1185,7 @@ async fn notifications_can_be_dropped_and_duplicated_and_failures_are_recorded()
     let ids: Vec<_> = ["one", "two", "three"]
         .map(|text| sandbox.customer_message(chat, text))
         .into();
-    sent(&sandbox, 3).await;
-    tokio::time::sleep(Duration::from_millis(100)).await;
-
+    assert_eq!(delivered(&sandbox).await.len(), 4, "one dropped, one twice");
     let got = bodies(&received);
     let message_ids: Vec<_> = got
         .iter()
@@ -1128,10 +1217,10 @@ async fn notifications_can_be_dropped_and_duplicated_and_failures_are_recorded()
     let (url, received) = receiver(500, Duration::ZERO).await;
     let sandbox = Sandbox::start(SandboxConfig::default().chats(3).notify_url(url)).unwrap();
     sandbox.customer_message(sandbox.chats()[0].chat_id, "hello");
-    sent(&sandbox, 1).await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(received.lock().unwrap().len(), 1);
-    assert_eq!(sandbox.notifications()[0].delivery, Delivery::Answered(500));
+    let log = delivered(&sandbox).await;
+    assert_eq!(log.len(), 1);
+    assert_eq!(log[0].delivery, Delivery::Answered(500));
+    assert_eq!(received.lock().unwrap().len(), 1, "not retried");
 
     let url = common::refusing_url().await;
     let sandbox = Sandbox::start(SandboxConfig::default().chats(3).notify_url(url)).unwrap();
@@ -1147,6 +1236,10 @@ async fn notifications_can_be_dropped_and_duplicated_and_failures_are_recorded()
     }
 }
 
+/// Promise: a receiver that never answers blocks neither the events'
+/// caller, nor the API, nor the sandbox's drop; notifications go one at a
+/// time, so while the first waits for its answer no other is sent (checked
+/// once the sandbox, its notifier with it, is dropped).
 #[tokio::test]
 async fn a_receiver_that_hangs_blocks_neither_the_caller_nor_the_api_nor_the_drop() {
     let (url, received) = receiver(200, Duration::from_secs(60)).await;
@@ -1184,8 +1277,6 @@ async fn a_receiver_that_hangs_blocks_neither_the_caller_nor_the_api_nor_the_dro
         );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(received.lock().unwrap().len(), 1);
     assert_eq!(sandbox.notifications_sent(), 0);
 
     let start = Instant::now();
@@ -1195,6 +1286,9 @@ async fn a_receiver_that_hangs_blocks_neither_the_caller_nor_the_api_nor_the_dro
         "{:?}",
         start.elapsed()
     );
+    // The sandbox, and its notifier with it, are gone: the receiver got
+    // all it ever will, the first notification only.
+    assert_eq!(received.lock().unwrap().len(), 1, "one at a time");
 }
 
 #[tokio::test]

@@ -52,11 +52,31 @@ fn limit_420(remaining: &str, until: &str) -> httpmock::HttpMockResponse {
         .build()
 }
 
+/// Promise: after a 420 with `Remaining: 0`, the client waits until the
+/// reset `Until` states plus the 1 s margin (the default
+/// `quota_reset_margin`), then succeeds.
+///
+/// Deterministic: the answer carries `Date` one second before `Until` (both
+/// whole seconds, so `Until - Date` is exactly 1 s whatever the host's
+/// clock), and the wait is measured from the server's clock. With the margin
+/// the client waits 2 s; without it, 1 s plus two local round trips, which
+/// never reaches 1.9 s.
 #[tokio::test]
 async fn a_spent_hourly_quota_waits_until_the_reset_then_succeeds() {
-    // `Until` has one-second resolution: a reset one second ahead.
-    let until = (Utc::now() + chrono::Duration::seconds(1)).to_rfc2822();
-    let (server, hits) = failing_then_ok(1, move || limit_420("0", &until)).await;
+    let date = Utc::now();
+    let (date_header, until) = (
+        http_date(date),
+        http_date(date + chrono::Duration::seconds(1)),
+    );
+    let (server, hits) = failing_then_ok(1, move || {
+        let mut response = limit_420("0", &until);
+        response
+            .headers
+            .get_or_insert_with(Vec::new)
+            .push(("Date".to_owned(), date_header.clone()));
+        response
+    })
+    .await;
     let started = std::time::Instant::now();
     let chats: Vec<_> = client(&server.base_url())
         .chats(42)
@@ -66,12 +86,10 @@ async fn a_spent_hourly_quota_waits_until_the_reset_then_succeeds() {
         .unwrap();
     assert_eq!(chats.len(), 3);
     assert_eq!(hits.load(Ordering::SeqCst), 2);
-    // It waited: at least the one-second margin past `Until`.
-    assert!(
-        started.elapsed() >= Duration::from_millis(950),
-        "{:?}",
-        started.elapsed()
-    );
+    // 1 s to `Until` plus the 1 s margin.
+    let waited = started.elapsed();
+    assert!(waited >= Duration::from_millis(1900), "{waited:?}");
+    assert!(waited < Duration::from_secs(5), "{waited:?}");
 }
 
 #[tokio::test]
