@@ -4,6 +4,7 @@
 //! Needs `redis-server` on PATH (or `YMC_REDIS_URL`); see `redis_support`.
 
 mod common;
+#[allow(dead_code)] // shared: each test file uses part of it
 mod redis_support;
 
 use std::process::{Child, Command, Output, Stdio};

@@ -5,7 +5,7 @@
 //!
 //! Needs `redis-server` on PATH (or `YMC_REDIS_URL`); see `redis_support`.
 
-#[allow(dead_code)] // shared with redis_limiter.rs, which uses all of it
+#[allow(dead_code)] // shared: each test file uses part of it
 mod redis_support;
 
 use std::process::Command;

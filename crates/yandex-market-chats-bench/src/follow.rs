@@ -46,9 +46,12 @@ use yandex_market_chats::{ChatStatus, Client, Operation};
 use yandex_market_chats_sandbox::{RecordedRequest, Sandbox, SandboxConfig};
 
 /// How to call it (checked here; xtask passes the arguments through).
-pub const USAGE: &str = "usage: cargo xtask bench follow [--quick] [--chats N]... [--windows W]
+pub const USAGE: &str =
+    "usage: cargo xtask bench follow [--quick] [--chats N]... [--windows W] [--window-secs S]
   --chats N    run N chats (repeatable; default 1,000, 10,000 and 100,000)
   --windows W  quota windows (API hours) measured after the warm-up (default 3)
+  --window-secs S  the real length of the window standing for an hour (default 60, k = 60);
+               a longer one keeps one-second timestamps from crowding API time
   --quick      N = 1,000, one 15 s window (k = 240), debug build: a smoke run";
 
 /// How many chats the harness keeps waiting (at most half the chats).
@@ -64,6 +67,7 @@ pub struct Options {
     chats: Vec<usize>,
     windows: u32,
     quick: bool,
+    window_secs: Option<u64>,
 }
 
 impl Options {
@@ -73,6 +77,7 @@ impl Options {
     /// A message for an unknown argument or a bad number.
     pub fn parse(args: &[String]) -> Result<Self, String> {
         let (mut chats, mut windows, mut quick) = (Vec::new(), None, false);
+        let mut window_secs = None;
         let mut args = args.iter();
         while let Some(arg) = args.next() {
             let mut number = |name: &str| {
@@ -85,6 +90,7 @@ impl Options {
                 "--quick" => quick = true,
                 "--chats" => chats.push(number("--chats")?),
                 "--windows" => windows = Some(number("--windows")?),
+                "--window-secs" => window_secs = Some(number("--window-secs")? as u64),
                 other => return Err(format!("unknown argument {other:?}")),
             }
         }
@@ -101,6 +107,7 @@ impl Options {
             chats,
             windows,
             quick,
+            window_secs,
         })
     }
 }
@@ -174,7 +181,11 @@ impl Waiting {
 
 /// Runs every N in turn, then prints the table and the targets.
 pub async fn run(options: Options) {
-    let scale = Scale::new(Duration::from_secs(if options.quick { 15 } else { 60 }));
+    let scale = Scale::new(Duration::from_secs(
+        options
+            .window_secs
+            .unwrap_or(if options.quick { 15 } else { 60 }),
+    ));
     println!(
         "follower benchmark{} ({} build): N chats in the sandbox, {} quota window(s) measured each",
         if options.quick { " (--quick)" } else { "" },
@@ -206,9 +217,44 @@ pub async fn run(options: Options) {
         rows.push(row);
     }
     table(&rows, scale);
+    saves(&options).await;
     if options.quick {
         println!("\n(--quick: a smoke run; its figures are not the targets' measure)");
     }
+}
+
+/// What saving costs: the follower's state of N chats in a `FileCheckpoint`
+/// (in the system's temporary folder), one event saved at a time as the
+/// stream saves it. Goal at 100,000 chats: at most 1 KiB and 1 ms an event.
+async fn saves(options: &Options) {
+    // Enough events for a full run to include a compaction (the deltas
+    // outweigh the snapshot after about 0.35 events per chat).
+    let events_for = |chats: usize| {
+        if options.quick {
+            300
+        } else {
+            (chats / 2).max(3_000)
+        }
+    };
+    let dir = std::env::temp_dir().join(format!("ymc-bench-saves-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a folder for the checkpoint");
+    println!(
+        "\ncheckpoint cost (events saved one by one with fdatasync; compactions included; not scaled)"
+    );
+    println!("  chats | bytes/event | median save | mean save | snapshot");
+    for chats in [1_000, 10_000, 100_000] {
+        match yandex_market_chats::follow::measure_saves(chats, events_for(chats), &dir).await {
+            Ok(cost) => println!(
+                "{chats:>7} | {:>11.0} | {:>8.3} ms | {:>6.3} ms | {:>6.1} MB",
+                cost.bytes_per_event,
+                cost.median.as_secs_f64() * 1000.0,
+                cost.mean.as_secs_f64() * 1000.0,
+                cost.snapshot_bytes as f64 / 1e6
+            ),
+            Err(error) => println!("{chats:>7} | failed: {error}"),
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// What one N gave.
@@ -219,6 +265,10 @@ struct Row {
     latencies: Vec<f64>,
     undelivered_measured: usize,
     undelivered: usize,
+    /// Of the undelivered: their chat's history was read after the write;
+    /// their chat was answered before any such read.
+    undelivered_read: usize,
+    undelivered_answered_first: usize,
     sweep_period: Option<f64>,
     waiting_avg: f64,
     drained_in: Duration,
@@ -389,8 +439,11 @@ async fn one(chats: usize, windows: u32, scale: Scale) -> Row {
         .filter(|(at, _)| in_period(*at))
         .map(|(_, n)| *n)
         .collect();
+    let (undelivered_read, undelivered_answered_first) = why_undelivered(&requests, &ledger);
     let row = Row {
         chats,
+        undelivered_read,
+        undelivered_answered_first,
         warm_up,
         per_window: counts(&requests, &ledger, &waiting.answered, from, to, windows),
         latencies,
@@ -516,6 +569,38 @@ async fn responder(
             }
         }
     }
+}
+
+/// Of the messages never delivered: how many had their chat's history read
+/// after they were written (the follower saw them and said nothing), and
+/// how many had their chat answered before any such read (it left the
+/// waiting statuses: only a full sweep finds it).
+fn why_undelivered(requests: &[RecordedRequest], ledger: &Ledger) -> (usize, usize) {
+    let mut times: HashMap<(bool, u64), Vec<Instant>> = HashMap::new();
+    for r in requests.iter().filter(|r| ok(r) && r.method == "POST") {
+        let read = r.path.ends_with("/chats/history");
+        if (read || r.path.ends_with("/chats/message"))
+            && let Some(chat) = r.query_param("chatId").and_then(|c| c.parse().ok())
+        {
+            times.entry((read, chat)).or_default().push(r.at);
+        }
+    }
+    let first_after = |read: bool, chat: u64, at: Instant| {
+        let times = times.get(&(read, chat))?;
+        times.get(times.partition_point(|t| *t <= at)).copied()
+    };
+    let (mut read, mut answered_first) = (0, 0);
+    for (id, (chat, at)) in &ledger.written {
+        if ledger.delivered.contains_key(id) {
+            continue;
+        }
+        let next_read = first_after(true, *chat, *at);
+        read += usize::from(next_read.is_some());
+        answered_first += usize::from(
+            first_after(false, *chat, *at).is_some_and(|sent| next_read.is_none_or(|r| sent < r)),
+        );
+    }
+    (read, answered_first)
 }
 
 /// A getChats request: whether it is filtered by `statuses` (a fast sweep)
@@ -739,7 +824,8 @@ fn table(rows: &[Row], scale: Scale) {
         println!(
             "{:>8} chats: {} measured messages; waiting chats avg {:.0}; answers/h {}; getChatHistory \
              with nothing new/h {}; follower 420s/h {}; drain {:.1} s real; run {:.0} s real; follower \
-             errors {}{}; responder errors {}",
+             errors {}{}; responder errors {}; undelivered: {} with their chat's history read after \
+             the write, {} with their chat answered before any read",
             thousands(row.chats as f64),
             thousands((row.latencies.len() + row.undelivered_measured) as f64),
             row.waiting_avg,
@@ -753,6 +839,8 @@ fn table(rows: &[Row], scale: Scale) {
                 .first()
                 .map_or(String::new(), |e| format!(" (first: {e})")),
             row.responder_errors,
+            row.undelivered_read,
+            row.undelivered_answered_first,
         );
     }
     println!();

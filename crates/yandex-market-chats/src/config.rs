@@ -77,6 +77,7 @@ pub struct ClientBuilder {
     max_in_flight: usize,
     max_tracked_businesses: usize,
     limiter: Option<Arc<dyn DynLimiter>>,
+    application: Option<String>,
 }
 
 impl fmt::Debug for ClientBuilder {
@@ -94,6 +95,7 @@ impl fmt::Debug for ClientBuilder {
             .field("max_in_flight", &self.max_in_flight)
             .field("max_tracked_businesses", &self.max_tracked_businesses)
             .field("custom_limiter", &self.limiter.is_some())
+            .field("application", &self.application)
             .finish()
     }
 }
@@ -114,6 +116,7 @@ impl Default for ClientBuilder {
             max_in_flight: DEFAULT_MAX_IN_FLIGHT,
             max_tracked_businesses: DEFAULT_MAX_TRACKED_BUSINESSES,
             limiter: None,
+            application: None,
         }
     }
 }
@@ -128,6 +131,14 @@ impl ClientBuilder {
     /// Authorize with an OAuth token (`Authorization: Bearer`), the older way.
     pub fn oauth_token(mut self, token: impl Into<String>) -> Self {
         self.oauth_token = Some(Secret(token.into()));
+        self
+    }
+
+    /// Your application's name (and version), appended to the SDK's
+    /// `User-Agent`, e.g. `"help-desk-bridge/2.1"`: tells your processes
+    /// apart in logs. Printable ASCII only (checked by `build()`).
+    pub fn user_agent(mut self, application: impl Into<String>) -> Self {
+        self.application = Some(application.into());
         self
     }
 
@@ -292,7 +303,25 @@ impl ClientBuilder {
         };
         let mut headers = HeaderMap::with_capacity(2);
         headers.insert(auth.0, auth.1);
-        headers.insert(USER_AGENT, HeaderValue::from_static(USER_AGENT_VALUE));
+        let user_agent = match &self.application {
+            None => HeaderValue::from_static(USER_AGENT_VALUE),
+            Some(application) => {
+                let value = format!("{USER_AGENT_VALUE} {application}");
+                HeaderValue::from_str(&value)
+                    .ok()
+                    .filter(|_| {
+                        application
+                            .chars()
+                            .all(|c| c.is_ascii_graphic() || c == ' ')
+                    })
+                    .ok_or_else(|| {
+                        Error::invalid_input(format!(
+                            "user_agent {application:?} must be printable ASCII"
+                        ))
+                    })?
+            }
+        };
+        headers.insert(USER_AGENT, user_agent);
 
         let secret = self.api_key.or(self.oauth_token).expect("checked above");
         let origin = Arc::new(reqwest::Url::parse(&base_url).map_err(|e| {

@@ -23,6 +23,8 @@ pub struct RedisServer {
     child: Option<Child>,
     dir: PathBuf,
     external: bool,
+    /// Append-only file, synced at every write: data survives `kill -9`.
+    persistent: bool,
 }
 
 impl RedisServer {
@@ -37,6 +39,7 @@ impl RedisServer {
                 child: None,
                 dir: PathBuf::new(),
                 external: true,
+                persistent: false,
             });
         }
         let found = Command::new("redis-server")
@@ -64,6 +67,7 @@ impl RedisServer {
             child: None,
             dir,
             external: false,
+            persistent: false,
         };
         server.spawn();
         Some(server)
@@ -81,7 +85,12 @@ impl RedisServer {
     fn spawn(&mut self) {
         let child = Command::new("redis-server")
             .args(["--port", &self.port.to_string()])
-            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args(["--bind", "127.0.0.1", "--save", ""])
+            .args(if self.persistent {
+                ["--appendonly", "yes", "--appendfsync", "always"]
+            } else {
+                ["--appendonly", "no", "--appendfsync", "everysec"]
+            })
             .args(["--protected-mode", "no", "--loglevel", "warning"])
             .current_dir(&self.dir)
             .stdout(Stdio::null())
@@ -116,6 +125,12 @@ impl RedisServer {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+
+    /// Turns persistence on or off (an append-only file synced at every
+    /// write); takes effect at the next (re)start.
+    pub fn set_persistent(&mut self, on: bool) {
+        self.persistent = on;
     }
 
     /// Starts it again on the same port.

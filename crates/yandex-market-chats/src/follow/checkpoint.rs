@@ -80,6 +80,16 @@ pub trait Checkpoint: Send + Sync + 'static {
     /// [`Error::Checkpoint`] when it cannot be written.
     fn replace(&self, record: Vec<u8>) -> impl Future<Output = Result<(), Error>> + Send;
 
+    /// Whether this stream still holds the claim, checked before each
+    /// cycle: a store shared by replicas says no once another took over,
+    /// and the stream ends before it calls the API. By default, always.
+    ///
+    /// # Errors
+    /// [`Error::Checkpoint`] when the claim was lost.
+    fn holds(&self) -> impl Future<Output = Result<(), Error>> + Send {
+        std::future::ready(Ok(()))
+    }
+
     /// Gives the claim back (the stream was dropped). Must not block.
     fn close(&self);
 }
@@ -91,6 +101,7 @@ pub(crate) trait DynCheckpoint: Send + Sync {
     fn open(&self, business_id: BusinessId) -> BoxFuture<'_, Result<Vec<Vec<u8>>, Error>>;
     fn append(&self, record: Vec<u8>) -> BoxFuture<'_, Result<(), Error>>;
     fn replace(&self, record: Vec<u8>) -> BoxFuture<'_, Result<(), Error>>;
+    fn holds(&self) -> BoxFuture<'_, Result<(), Error>>;
     fn close(&self);
 }
 
@@ -103,6 +114,9 @@ impl<C: Checkpoint> DynCheckpoint for C {
     }
     fn replace(&self, record: Vec<u8>) -> BoxFuture<'_, Result<(), Error>> {
         Box::pin(Checkpoint::replace(self, record))
+    }
+    fn holds(&self) -> BoxFuture<'_, Result<(), Error>> {
+        Box::pin(Checkpoint::holds(self))
     }
     fn close(&self) {
         Checkpoint::close(self);

@@ -35,6 +35,21 @@ pub struct SaveCost {
 pub async fn measure_saves(chats: usize, events: usize, dir: &Path) -> Result<SaveCost, Error> {
     let checkpoint = FileCheckpoint::new(dir.join(format!("cost-{chats}.state")));
     let _ = std::fs::remove_file(checkpoint.path());
+    let cost = measure_saves_in(&checkpoint, chats, events).await;
+    let _ = std::fs::remove_file(checkpoint.path());
+    cost
+}
+
+/// The same in any checkpoint (a fresh one: its records are replaced).
+///
+/// # Errors
+/// When the checkpoint cannot be written.
+#[doc(hidden)]
+pub async fn measure_saves_in(
+    checkpoint: &impl Checkpoint,
+    chats: usize,
+    events: usize,
+) -> Result<SaveCost, Error> {
     let records = checkpoint.open(BusinessId::from(1)).await?;
     let mut journal = Journal::loaded(&records);
     let now = Utc::now();
@@ -57,7 +72,7 @@ pub async fn measure_saves(chats: usize, events: usize, dir: &Path) -> Result<Sa
     let snapshot_bytes = match &snapshot {
         Record::Replace(bytes) | Record::Append(bytes) => bytes.len(),
     };
-    snapshot.write(&checkpoint).await?;
+    snapshot.write(checkpoint).await?;
     let mut written = 0usize;
     let mut times = Vec::with_capacity(events);
     let mut rng = fastrand::Rng::with_seed(chats as u64);
@@ -75,11 +90,10 @@ pub async fn measure_saves(chats: usize, events: usize, dir: &Path) -> Result<Sa
         written += match &record {
             Record::Replace(bytes) | Record::Append(bytes) => bytes.len() + 1,
         };
-        record.write(&checkpoint).await?;
+        record.write(checkpoint).await?;
         times.push(started.elapsed());
     }
     checkpoint.close();
-    let _ = std::fs::remove_file(checkpoint.path());
     let mean = times.iter().sum::<Duration>() / u32::try_from(events.max(1)).unwrap_or(1);
     times.sort_unstable();
     Ok(SaveCost {

@@ -193,6 +193,11 @@ impl Follower {
         } else {
             self.wait().await
         };
+        // A replica that lost its claim (paused past its lease) stops
+        // before it calls the API.
+        if let Err(error) = self.checkpoint.holds().await {
+            return (self, Err(error));
+        }
         let result = match next {
             Next::Sweep(sweep) => self.sweep(sweep).await,
             Next::Hints(hinted) => self.hinted(hinted).await,

@@ -85,7 +85,7 @@ use std::time::Duration;
 
 pub use checkpoint::{Checkpoint, FileCheckpoint, MemoryCheckpoint};
 #[doc(hidden)]
-pub use cost::{SaveCost, measure_saves};
+pub use cost::{SaveCost, measure_saves, measure_saves_in};
 pub use hints::FollowHints;
 pub use stream::FollowStream;
 

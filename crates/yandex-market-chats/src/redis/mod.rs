@@ -53,6 +53,7 @@
 //! is made on the first request, bounded by its deadline.
 
 mod address;
+mod checkpoint;
 mod scripts;
 
 use std::fmt;
@@ -72,6 +73,7 @@ use crate::limits::{
 use crate::rate_limit::WINDOW;
 use crate::{Error, Operation};
 use address::Address;
+pub use checkpoint::RedisCheckpoint;
 
 /// The lease of a slot: the attempt timeout plus this, unless set.
 const LEASE_MARGIN: Duration = Duration::from_secs(1);
