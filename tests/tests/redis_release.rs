@@ -68,3 +68,126 @@ async fn a_process_that_exits_right_after_its_request_leaves_its_slot_free() {
         Limiter::settle(&limiter, permit, Release::sent(None)).await;
     }
 }
+
+/// An acquire whose answer came too late (Redis stalled past
+/// `unreachable_after`: `CLIENT PAUSE 700 WRITE`) falls back to local
+/// limits, and what the script did later for its token is given back: the
+/// next acquires anywhere find every slot free, not taken for 15 s.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(redis_tests),
+    ignore = "needs redis-server on PATH (Debian: apt-get install -y redis-server) or YMC_REDIS_URL"
+)]
+async fn acquires_given_up_during_a_stall_leave_no_slot_behind() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let prefix = format!("ymc-test-stall-{}", fastrand::u64(..));
+    let limiter = RedisLimiter::new(redis.url())
+        .unwrap()
+        .key_prefix(prefix.clone());
+    let settings = LimiterSettings::default();
+    Limiter::configure(&limiter, &settings).unwrap();
+    let request = || {
+        Acquire::new(
+            1,
+            Operation::GetChats,
+            Duration::from_secs(5),
+            Duration::ZERO,
+        )
+    };
+    // Connected first, so the stall hits the scripts, not the handshake.
+    let warm = Limiter::acquire(&limiter, request()).await.unwrap();
+    Limiter::settle(&limiter, warm, Release::sent(None)).await;
+    let _: () = redis.query(redis::cmd("CLIENT").arg("PAUSE").arg(700).arg("WRITE"));
+    let permits =
+        futures::future::join_all((0..4).map(|_| Limiter::acquire(&limiter, request()))).await;
+    for permit in permits {
+        // Fell back to local permits: released at once.
+        Limiter::settle(&limiter, permit.unwrap(), Release::sent(None)).await;
+    }
+    // Another process (a fresh limiter on the same prefix) gets all four
+    // slots without waiting, once the stall is over.
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    let other = RedisLimiter::new(redis.url()).unwrap().key_prefix(prefix);
+    Limiter::configure(&other, &settings).unwrap();
+    let started = Instant::now();
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        let quick = Acquire::new(
+            1,
+            Operation::GetChats,
+            Duration::from_secs(2),
+            Duration::ZERO,
+        );
+        held.push(
+            tokio::time::timeout(Duration::from_secs(2), Limiter::acquire(&other, quick))
+                .await
+                .expect("a slot was left taken by a token nobody holds")
+                .unwrap(),
+        );
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    for permit in held {
+        Limiter::settle(&other, permit, Release::sent(None)).await;
+    }
+}
+
+/// A waiter whose caller gives up (its future dropped) leaves the queue at
+/// once, not after its 250 ms of patience.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(redis_tests),
+    ignore = "needs redis-server on PATH (Debian: apt-get install -y redis-server) or YMC_REDIS_URL"
+)]
+async fn a_waiter_that_gives_up_leaves_the_queue_at_once() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let prefix = format!("ymc-test-queue-{}", fastrand::u64(..));
+    let limiter = RedisLimiter::new(redis.url())
+        .unwrap()
+        .key_prefix(prefix.clone());
+    let mut settings = LimiterSettings::default();
+    settings.max_in_flight = 1;
+    Limiter::configure(&limiter, &settings).unwrap();
+    let request = || {
+        Acquire::new(
+            1,
+            Operation::GetChats,
+            Duration::from_secs(5),
+            Duration::ZERO,
+        )
+    };
+    let held = Limiter::acquire(&limiter, request()).await.unwrap();
+    let queue = format!("{prefix}:{{1}}:queue");
+    let waiting = || -> usize { redis.query(redis::cmd("ZCARD").arg(&queue)) };
+    // A waiter queues, then its caller gives up.
+    let waiter = tokio::spawn({
+        let limiter = limiter.clone();
+        async move { Limiter::acquire(&limiter, request()).await.map(|_| ()) }
+    });
+    let queued = Instant::now();
+    while waiting() == 0 {
+        assert!(
+            queued.elapsed() < Duration::from_secs(2),
+            "the waiter never queued"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    waiter.abort();
+    let _ = waiter.await;
+    let gave_up = Instant::now();
+    while waiting() > 0 {
+        assert!(
+            gave_up.elapsed() < Duration::from_millis(150),
+            "the waiter kept its place in the queue"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    Limiter::settle(&limiter, held, Release::sent(None)).await;
+}

@@ -131,6 +131,7 @@ struct State {
     manager: OnceCell<ConnectionManager>,
     acquire: Script,
     release: Script,
+    cancel: Script,
     peek: Script,
     /// The limits while Redis is unreachable (fail-open).
     fallback: InProcessLimiter,
@@ -142,6 +143,23 @@ struct State {
     released: Notify,
     /// Makes request tokens unique within the process.
     counter: AtomicU64,
+}
+
+/// Cancels an acquire's token when the acquire ends without a permit: an
+/// error, a fallback to local limits, or the future dropped.
+struct CancelGuard<'a> {
+    limiter: &'a RedisLimiter,
+    business_id: u64,
+    operation: Operation,
+    token: Option<String>,
+}
+
+impl Drop for CancelGuard<'_> {
+    fn drop(&mut self) {
+        if let Some(token) = self.token.take() {
+            self.limiter.cancel(self.business_id, self.operation, token);
+        }
+    }
 }
 
 /// A slot (and a quota unit) held by one attempt.
@@ -213,6 +231,7 @@ impl RedisLimiter {
                 manager: OnceCell::new(),
                 acquire: Script::new(&scripts::with_prelude(scripts::ACQUIRE)),
                 release: Script::new(&scripts::with_prelude(scripts::RELEASE)),
+                cancel: Script::new(&scripts::with_prelude(scripts::CANCEL)),
                 peek: Script::new(&scripts::with_prelude(scripts::PEEK)),
                 fallback: InProcessLimiter::new(),
                 down_until: Mutex::new(None),
@@ -287,7 +306,8 @@ impl RedisLimiter {
             .key(format!("{business}:queue"))
             .key(format!("{business}:alive"))
             .key(format!("{business}:{op}:flight"))
-            .key(format!("{business}:{op}:window"));
+            .key(format!("{business}:{op}:window"))
+            .key(format!("{business}:{op}:grants"));
     }
 
     /// The connection, made on first use within `unreachable_after`.
@@ -351,6 +371,7 @@ impl RedisLimiter {
             }),
             [1, wait] => Ok(Verdict::WaitForSlot(from_millis(*wait))),
             [2, wait] => Ok(Verdict::WaitForQuota(from_millis(*wait))),
+            [3] => Err("this request was given up already".to_owned()),
             other => Err(format!(
                 "unexpected answer from the acquire script: {other:?}"
             )),
@@ -442,6 +463,37 @@ impl RedisLimiter {
         }
     }
 
+    /// Gives back what Redis holds for `token` (see [`CancelGuard`]), in
+    /// the background: the caller is gone or Redis is slow.
+    fn cancel(&self, business_id: u64, operation: Operation, token: String) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return; // left to the queue's patience and the lease
+        };
+        let this = self.clone();
+        runtime.spawn(async move {
+            let mut invocation = this.state.cancel.prepare_invoke();
+            this.keys(&mut invocation, business_id, operation);
+            invocation.arg(&token);
+            // Tried again until it lands (Redis may be stalled: each try is
+            // bounded by `unreachable_after`), for as long as a lease: after
+            // that the slot has lapsed anyway. The script marks the token,
+            // so an acquire that runs after it takes nothing.
+            let give_up = later(Instant::now(), this.lease_for(&this.settings()));
+            while Instant::now() < give_up {
+                if let Ok(mut connection) = this.connection().await
+                    && invocation
+                        .invoke_async::<i64>(&mut connection)
+                        .await
+                        .is_ok()
+                {
+                    break;
+                }
+                tokio::time::sleep(POLL_MAX).await;
+            }
+            this.state.released.notify_waiters();
+        });
+    }
+
     fn token(&self) -> String {
         let n = self.state.counter.fetch_add(1, Ordering::Relaxed);
         format!("{}-{}-{n}", std::process::id(), fastrand::u64(..))
@@ -469,6 +521,15 @@ impl Limiter for RedisLimiter {
         }
         let deadline = later(Instant::now(), request.time_left);
         let token = self.token();
+        // Until a permit is handed out, whatever Redis did for this token
+        // (a place in the queue; a slot and a unit, if the script ran after
+        // we stopped waiting for it) is given back when this call ends.
+        let mut guard = CancelGuard {
+            limiter: self,
+            business_id: request.business_id,
+            operation: request.operation,
+            token: Some(token.clone()),
+        };
         loop {
             let verdict = match self.try_acquire(&request, &token).await {
                 Ok(verdict) => {
@@ -482,6 +543,7 @@ impl Limiter for RedisLimiter {
             };
             let wait = match verdict {
                 Verdict::Go { generation, at } => {
+                    guard.token = None;
                     return Ok(RedisPermit(Held::Shared(SharedPermit {
                         business_id: request.business_id,
                         operation: request.operation,

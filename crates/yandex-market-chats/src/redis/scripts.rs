@@ -136,12 +136,13 @@ local function window(key, now, window_ms)
 end
 "#;
 
-/// KEYS: slots, queue, alive, flight, window.
+/// KEYS: slots, queue, alive, flight, window, grants.
 /// ARGV: token, max in flight, lease (ms; the sets' TTLs rise to twice it,
 /// never fall), the caller's quota (-1: none; its cap on the shared window),
 /// window (ms), how long a waiter keeps its place without asking again (ms).
 /// Returns `{0, generation, sent at}` (go; generation -1 without a quota),
-/// `{1, wait}` (no slot yet) or `{2, wait}` (quota spent until then).
+/// `{1, wait}` (no slot yet), `{2, wait}` (quota spent until then) or `{3}`
+/// (the caller gave this token up already: CANCEL ran first).
 pub(crate) const ACQUIRE: &str = r#"
 local slots, queue, alive, flight, wkey = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local token = ARGV[1]
@@ -150,6 +151,7 @@ local lease = tonumber(ARGV[3])
 local quota = tonumber(ARGV[4])
 local window_ms = tonumber(ARGV[5])
 local patience = tonumber(ARGV[6])
+if redis.call('HGET', KEYS[6], token) == 'cancelled' then return {3} end
 local now = now_ms()
 clean(now, slots, queue, alive, flight)
 
@@ -196,10 +198,44 @@ redis.call('ZADD', slots, now + lease, token)
 redis.call('ZADD', flight, now + lease, token)
 extend(slots, lease * 2)
 extend(flight, lease * 2)
+-- Which window the unit came from, so a cancel can give it back.
+if generation >= 0 then
+  redis.call('HSET', KEYS[6], token, generation)
+  extend(KEYS[6], lease * 2)
+end
 return {0, generation, now}
 "#;
 
-/// KEYS: slots, queue, alive, flight, window.
+/// What a caller gave up on is given back: a waiter leaves the queue, and
+/// a slot taken for a token nobody holds (the script ran after the caller
+/// stopped waiting for its answer) is freed with its quota unit.
+/// KEYS: slots, queue, alive, flight, window, grants. ARGV: token.
+/// Returns 1 if a slot was freed.
+pub(crate) const CANCEL: &str = r#"
+local slots, queue, alive, flight, wkey, grants = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local token = ARGV[1]
+redis.call('ZREM', queue, token)
+redis.call('ZREM', alive, token)
+local held = redis.call('ZREM', slots, token)
+redis.call('ZREM', flight, token)
+local generation = redis.call('HGET', grants, token)
+-- An acquire of this token still on its way (over another connection, say)
+-- finds the mark and takes nothing; the mark lapses with the hash.
+redis.call('HSET', grants, token, 'cancelled')
+extend(grants, 60000)
+if held == 1 and generation and generation ~= 'cancelled' then
+  local w = load(wkey)
+  if w ~= nil and w.gen == tonumber(generation) then
+    w.used = math.max(w.used - 1, 0)
+    if w.server ~= nil then w.server = w.server + 1 end
+    local ttl = redis.call('PTTL', wkey)
+    if ttl > 0 then save(wkey, w, ttl) end
+  end
+end
+return held
+"#;
+
+/// KEYS: slots, queue, alive, flight, window, grants.
 /// ARGV: token, the caller's quota (-1: none), sent (0/1), has rate-limit
 /// headers (0/1), remaining (-1: unknown), until (s, -1: unknown), resets in
 /// (ms, -1: unknown), limit (-1: unknown), ticket generation (-1: none),
@@ -221,6 +257,7 @@ local window_ms = tonumber(ARGV[12])
 local now = now_ms()
 redis.call('ZREM', slots, token)
 redis.call('ZREM', flight, token)
+redis.call('HDEL', KEYS[6], token)
 clean(now, slots, queue, alive, flight)
 if quota < 0 then return 0 end
 local others = redis.call('ZCARD', flight)
@@ -274,7 +311,7 @@ save(wkey, w, window_ms * 2)
 return 0
 "#;
 
-/// KEYS: slots, queue, alive, flight, window.
+/// KEYS: slots, queue, alive, flight, window, grants (unused).
 /// ARGV: the caller's quota, window (ms).
 /// Returns `{remaining, resets in (ms), the whole quota (the caller's, or the
 /// server's stated limit when smaller)}` of the shared window under the
