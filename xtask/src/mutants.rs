@@ -38,10 +38,27 @@ const TEST_TARGETS: &[&str] = &[
     "tracing_spans",
 ];
 
-/// The follower's modules: mutated, they are tested with the follower's
-/// own test targets too (real sandboxes, so slower: shard the run).
-const FOLLOW_MODULES: &str = "crates/yandex-market-chats/src/follow/";
-const FOLLOW_TARGETS: &[&str] = &["follow", "follow_defects", "follow_matrix"];
+/// Modules tested with more targets than the rule modules' when mutated
+/// (real sandboxes, processes or redis-server, so slower: shard the run),
+/// each with the targets that exercise it. No mutant may survive here
+/// either.
+const MORE_MODULES: &[(&str, &[&str])] = &[
+    (
+        "crates/yandex-market-chats/src/follow/",
+        &["follow", "follow_defects", "follow_matrix", "follow_scale", "follow_replicas"],
+    ),
+    (
+        "crates/yandex-market-chats/src/redis/",
+        &["redis_limiter", "redis_release", "follow_replicas"],
+    ),
+    (
+        "crates/yandex-market-chats/src/notifications/",
+        &["notification_router"],
+    ),
+    ("crates/yandex-market-chats/src/classify.rs", &["generated_client"]),
+    ("crates/yandex-market-chats/src/config.rs", &["generated_client"]),
+    ("crates/yandex-market-chats/src/transport.rs", &["generated_client"]),
+];
 
 /// Property cases per property while mutants run (CI runs 256).
 const PROPTEST_CASES: &str = "16";
@@ -84,14 +101,20 @@ fn cargo() -> Command {
     Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
 }
 
-/// The test arguments: the rule modules' targets, and the follower's when
-/// a follower module is mutated.
+/// The test arguments: the rule modules' targets, and those of any module
+/// of `MORE_MODULES` mutated.
 fn test_args(files: &[&str]) -> Vec<String> {
     let mut args = vec!["--lib".to_owned()];
-    let follow = files.iter().any(|f| f.starts_with(FOLLOW_MODULES));
-    let extra = if follow { FOLLOW_TARGETS } else { &[] };
-    for target in TEST_TARGETS.iter().chain(extra) {
-        args.extend(["--test".to_owned(), (*target).to_owned()]);
+    let mut targets: Vec<&str> = TEST_TARGETS.to_vec();
+    for (module, extra) in MORE_MODULES {
+        if files.iter().any(|f| f.starts_with(module)) {
+            targets.extend(extra.iter().filter(|t| !TEST_TARGETS.contains(t)));
+        }
+    }
+    targets.sort_unstable();
+    targets.dedup();
+    for target in targets {
+        args.extend(["--test".to_owned(), target.to_owned()]);
     }
     args
 }
@@ -142,6 +165,7 @@ pub fn run(root: &Path, options: &Options) -> Result<String, String> {
             "yandex-market-chats",
             "-p",
             "yandex-market-chats-tests",
+            "--all-features",
         ])
         .args(test_args(&files))
         .status()
@@ -156,6 +180,8 @@ pub fn run(root: &Path, options: &Options) -> Result<String, String> {
         .current_dir(root)
         .env("PROPTEST_CASES", PROPTEST_CASES)
         .args(["mutants", "-p", "yandex-market-chats", "--baseline", "skip"])
+        // The `redis` and `axum` modules are mutated too.
+        .arg("--all-features")
         .args(["--timeout", "120", "--build-timeout", "900"])
         .arg("--output")
         .arg(&output);
@@ -205,7 +231,7 @@ pub fn run(root: &Path, options: &Options) -> Result<String, String> {
 }
 
 fn is_rule_module(file: &str) -> bool {
-    file.starts_with(FOLLOW_MODULES)
+    MORE_MODULES.iter().any(|(module, _)| file.starts_with(module))
         || RULE_MODULES
             .iter()
             .any(|pattern| match pattern.strip_suffix("*.rs") {
