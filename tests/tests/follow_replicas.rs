@@ -43,6 +43,17 @@ impl Replica {
         name: &str,
         lease_ms: u64,
     ) -> Self {
+        Self::spawn(sandbox, redis, prefix, name, lease_ms, &[])
+    }
+
+    fn spawn(
+        sandbox: &Sandbox,
+        redis: &RedisServer,
+        prefix: &str,
+        name: &str,
+        lease_ms: u64,
+        env: &[(&str, &str)],
+    ) -> Self {
         let mut child = Command::new(FOLLOWER)
             .args([
                 sandbox.base_url(),
@@ -53,6 +64,7 @@ impl Replica {
             ])
             .env("YMC_LEASE_MS", lease_ms.to_string())
             .env("YMC_PREFIX", prefix)
+            .envs(env.iter().copied())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -431,4 +443,78 @@ fn a_redis_restart_loses_nothing_with_persistence_and_is_a_clear_error_without()
             assert!(last.contains("gone from Redis"), "{last}");
         }
     }
+}
+
+/// With a `RedisLimiter` on the same Redis, the follower's share of a quota
+/// holds across replicas (a new leader goes on with the window the old one
+/// spent, not a fresh one) and leaves the rest to the rest of the program.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(redis_tests),
+    ignore = "needs redis-server on PATH (Debian: apt-get install -y redis-server) or YMC_REDIS_URL"
+)]
+async fn with_a_redis_limiter_the_share_holds_across_replicas_and_the_program() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    // 40 getChats a window, 100 chats (5 pages a full sweep): the
+    // followers may spend 20, whichever replica leads.
+    let sandbox = Sandbox::start(
+        SandboxConfig::default()
+            .chats(100)
+            .hourly_quota(Some(40))
+            .quota_window(Duration::from_secs(60)),
+    )
+    .unwrap();
+    let prefix = unique_prefix("shared-share");
+    let env = [("YMC_LIMITER_URL", redis.url()), ("YMC_QUOTA", "40")];
+    let mut first = Replica::spawn(&sandbox, &redis, &prefix, "replica-a", LEASE_MS, &env);
+    let _second = Replica::spawn(&sandbox, &redis, &prefix, "replica-b", LEASE_MS, &env);
+    wait_for(Duration::from_secs(10), "a leader", || {
+        leader(&sandbox).is_some()
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    let name = leader(&sandbox).unwrap();
+    if name == "replica-a" {
+        first.child.kill().unwrap();
+        first.child.wait().unwrap();
+    } else {
+        drop(_second);
+    }
+    // The other replica leads and spends what is left of the share, no more.
+    wait_for(Duration::from_secs(10), "the other replica leads", || {
+        leader(&sandbox).is_some_and(|l| l != name)
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    let followers = sandbox
+        .requests()
+        .iter()
+        .filter(|r| r.method == "POST" && r.path.ends_with("/chats"))
+        .count();
+    assert!(
+        followers <= 20,
+        "the followers spent {followers} of 40, more than half"
+    );
+    // The rest of the program, through the same limiter, gets its half.
+    let limiter = yandex_market_chats::redis::RedisLimiter::new(redis.url())
+        .unwrap()
+        .key_prefix(prefix);
+    let client = sandbox
+        .client_builder()
+        .operation_quota(yandex_market_chats::Operation::GetChats, Some(40))
+        .limiter(limiter)
+        .retry(yandex_market_chats::RetryPolicy::default().max_quota_wait(Duration::ZERO))
+        .build()
+        .unwrap();
+    for _ in 0..(40 - followers).min(20) {
+        client
+            .chats(sandbox.business_id())
+            .page(None)
+            .await
+            .unwrap();
+    }
+    assert!(
+        sandbox.requests().iter().all(|r| r.status != Some(420)),
+        "a 420"
+    );
 }

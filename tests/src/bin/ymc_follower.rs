@@ -6,7 +6,9 @@
 //! a file path, or a Redis URL (`redis://...`) for a `RedisCheckpoint`
 //! named `bot` (lease from `YMC_LEASE_MS`, default 1,000 ms; key prefix
 //! from `YMC_PREFIX`). REPLICA goes into the `User-Agent`, so the sandbox
-//! tells replicas apart. Exits 2 when the stream ends with an error. A line
+//! tells replicas apart. `YMC_LIMITER_URL` shares the limits through a
+//! `RedisLimiter` (key prefix `YMC_PREFIX`), `YMC_QUOTA` sets the client's
+//! getChats quota. Exits 2 when the stream ends with an error. A line
 //! `stop` on stdin drops the stream while the runtime still runs (the
 //! graceful path: a Redis lease is handed over at once), then exits 0.
 
@@ -15,7 +17,7 @@ use std::time::Duration;
 
 use futures::TryStreamExt;
 use yandex_market_chats::follow::FileCheckpoint;
-use yandex_market_chats::redis::RedisCheckpoint;
+use yandex_market_chats::redis::{RedisCheckpoint, RedisLimiter};
 use yandex_market_chats::{Client, Operation};
 
 #[tokio::main]
@@ -28,14 +30,24 @@ async fn main() {
         }
         _ => panic!("usage: ymc_follower BASE_URL KEY BUSINESS CHECKPOINT [REPLICA]"),
     };
-    let client = Client::builder()
+    let quota = std::env::var("YMC_QUOTA")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000_000);
+    let mut builder = Client::builder()
         .api_key(key)
         .base_url(base)
         .user_agent(replica)
-        .operation_quota(Operation::GetChats, Some(10_000_000))
-        .operation_quota(Operation::GetChatHistory, Some(10_000_000))
-        .build()
-        .expect("a client");
+        .operation_quota(Operation::GetChats, Some(quota))
+        .operation_quota(Operation::GetChatHistory, Some(10_000_000));
+    if let Ok(url) = std::env::var("YMC_LIMITER_URL") {
+        let mut limiter = RedisLimiter::new(&url).expect("a Redis URL");
+        if let Ok(prefix) = std::env::var("YMC_PREFIX") {
+            limiter = limiter.key_prefix(prefix);
+        }
+        builder = builder.limiter(limiter);
+    }
+    let client = builder.build().expect("a client");
     let query = client
         .follow(business.parse::<u64>().expect("a business id"))
         .poll_interval(Duration::from_millis(20));
