@@ -255,6 +255,32 @@ async fn saves(options: &Options) {
         }
     }
     let _ = std::fs::remove_dir_all(&dir);
+    // The same in Redis (a RedisCheckpoint: one fenced script a save), on a
+    // local redis-server without persistence (with `appendfsync always`
+    // each save would also wait for Redis's fsync).
+    let Some(redis) = crate::redis_server::RedisServer::start() else {
+        println!("  RedisCheckpoint: skipped (no redis-server on PATH and no YMC_REDIS_URL)");
+        return;
+    };
+    println!("  RedisCheckpoint, the same events (one round trip a save, loopback):");
+    for chats in [1_000, 10_000, 100_000] {
+        let checkpoint =
+            yandex_market_chats::redis::RedisCheckpoint::new(&redis.url, format!("bench-{chats}"))
+                .expect("a Redis URL")
+                .key_prefix(format!("ymc-bench-{}", std::process::id()));
+        match yandex_market_chats::follow::measure_saves_in(&checkpoint, chats, events_for(chats))
+            .await
+        {
+            Ok(cost) => println!(
+                "{chats:>7} | {:>11.0} | {:>8.3} ms | {:>6.3} ms | {:>6.1} MB",
+                cost.bytes_per_event,
+                cost.median.as_secs_f64() * 1000.0,
+                cost.mean.as_secs_f64() * 1000.0,
+                cost.snapshot_bytes as f64 / 1e6
+            ),
+            Err(error) => println!("{chats:>7} | failed: {error}"),
+        }
+    }
 }
 
 /// What one N gave.
