@@ -44,11 +44,19 @@
 //!     .statuses([ChatStatus::New, ChatStatus::WaitingForPartner])
 //!     .page_size(PageSize::new(20)?) // the limit rule: 1..=20, checked before any request
 //!     .stream();
+//! let mut first = None;
 //! while let Some(chat) = chats.try_next().await? {
 //!     println!("{} {} {}", chat.chat_id, chat.status, chat.updated_at);
-//!     // An id from a response goes into the next call as it is.
-//!     let last = client.chat(business_id, chat.chat_id).history().stream().try_next().await?;
-//!     println!("  first message: {:?}", last.and_then(|m| m.message));
+//!     first.get_or_insert(chat.chat_id);
+//! }
+//! // One chat's newest message (a history read per chat would spend the
+//! // getChatHistory quota: to see every new message, `client.follow(..)`).
+//! // An id from a response goes into the next call as it is.
+//! if let Some(chat_id) = first {
+//!     let messages: Vec<_> = client.chat(business_id, chat_id).history().stream().try_collect().await?;
+//!     // The API does not say which way its pages run: the newest by time.
+//!     let newest = messages.iter().max_by_key(|m| (m.created_at, m.message_id));
+//!     println!("newest message: {:?}", newest.and_then(|m| m.message.as_deref()));
 //! }
 //! # Ok(()) }
 //! ```
@@ -63,6 +71,8 @@
 //! [Yandex.Market Partner API]: https://yandex.ru/dev/market/partner-api/doc/en/
 
 #![warn(missing_docs)]
+// docs.rs marks the items of each feature (the `docsrs` cfg needs nightly).
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod calls;
 mod chat;
@@ -82,6 +92,7 @@ mod paging;
 mod query;
 mod rate_limit;
 #[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
 pub mod redis;
 mod retry;
 mod target;
