@@ -45,7 +45,13 @@ const TEST_TARGETS: &[&str] = &[
 const MORE_MODULES: &[(&str, &[&str])] = &[
     (
         "crates/yandex-market-chats/src/follow/",
-        &["follow", "follow_defects", "follow_matrix", "follow_scale", "follow_replicas"],
+        &[
+            "follow",
+            "follow_defects",
+            "follow_matrix",
+            "follow_scale",
+            "follow_replicas",
+        ],
     ),
     (
         "crates/yandex-market-chats/src/redis/",
@@ -55,9 +61,18 @@ const MORE_MODULES: &[(&str, &[&str])] = &[
         "crates/yandex-market-chats/src/notifications/",
         &["notification_router"],
     ),
-    ("crates/yandex-market-chats/src/classify.rs", &["generated_client"]),
-    ("crates/yandex-market-chats/src/config.rs", &["generated_client"]),
-    ("crates/yandex-market-chats/src/transport.rs", &["generated_client"]),
+    (
+        "crates/yandex-market-chats/src/classify.rs",
+        &["generated_client"],
+    ),
+    (
+        "crates/yandex-market-chats/src/config.rs",
+        &["generated_client"],
+    ),
+    (
+        "crates/yandex-market-chats/src/transport.rs",
+        &["generated_client"],
+    ),
 ];
 
 /// Property cases per property while mutants run (CI runs 256).
@@ -231,7 +246,9 @@ pub fn run(root: &Path, options: &Options) -> Result<String, String> {
 }
 
 fn is_rule_module(file: &str) -> bool {
-    MORE_MODULES.iter().any(|(module, _)| file.starts_with(module))
+    MORE_MODULES
+        .iter()
+        .any(|(module, _)| file.starts_with(module))
         || RULE_MODULES
             .iter()
             .any(|pattern| match pattern.strip_suffix("*.rs") {
