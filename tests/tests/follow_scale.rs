@@ -140,3 +140,61 @@ async fn a_message_the_statuses_hide_comes_with_the_next_full_sweep() {
     // sweep well within a few seconds.
     until_message(&mut stream, id, Duration::from_secs(10)).await;
 }
+
+/// A long full sweep makes way for the waiting sweeps that fall due while it
+/// pages: with a full listing taking over 2 s (20 pages, 100 ms each) and
+/// waiting sweeps due every half second, a buyer's message never waits for
+/// the full listing to end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_full_sweep_makes_way_for_waiting_sweeps() {
+    let sandbox = Sandbox::start(
+        SandboxConfig::default()
+            .chats(400)
+            .hourly_quota(Some(10_000_000))
+            .latency(Duration::from_millis(100)),
+    )
+    .unwrap();
+    for chat in sandbox.chats().iter().skip(10) {
+        sandbox.set_status(chat.chat_id, ChatStatus::Finished);
+    }
+    let client = sandbox
+        .client_builder()
+        .operation_quota(Operation::GetChats, Some(10_000_000))
+        .operation_quota(Operation::GetChatHistory, Some(10_000_000))
+        .build()
+        .unwrap();
+    let mut stream = client
+        .follow(sandbox.business_id())
+        .poll_interval(Duration::from_millis(500))
+        .stream();
+    // The first full sweep (20 pages at 100 ms).
+    let _ = tokio::time::timeout(Duration::from_secs(4), stream.try_next()).await;
+    let quiet: Vec<_> = sandbox
+        .chats()
+        .into_iter()
+        .filter(|c| c.status == ChatStatus::Finished)
+        .take(6)
+        .collect();
+    let mut worst = Duration::ZERO;
+    for (i, chat) in quiet.iter().enumerate() {
+        // Spread over more than two full listings' time.
+        tokio::time::sleep(Duration::from_millis(300 + 170 * i as u64)).await;
+        let written = std::time::Instant::now();
+        let id = sandbox.customer_message(chat.chat_id, "hello?").get();
+        until_message(&mut stream, id, Duration::from_secs(5)).await;
+        worst = worst.max(written.elapsed());
+    }
+    let full_pages = sandbox
+        .requests()
+        .iter()
+        .filter(|r| listing(r) == Some(false))
+        .count();
+    assert!(
+        full_pages > 20,
+        "full listings ran meanwhile: {full_pages} pages"
+    );
+    assert!(
+        worst < Duration::from_millis(1_500),
+        "a message waited {worst:?}, as if for a whole full listing"
+    );
+}

@@ -10,7 +10,9 @@
 //! - a **full sweep** lists every chat: it catches what the statuses do
 //!   not tell (the seller answered from the cabinet before the follower
 //!   read, a status change, a server whose statuses behave otherwise), at a
-//!   slower pace that bounds the latency of everything else.
+//!   slower pace that bounds the latency of everything else. A long full
+//!   listing makes way between its pages for a waiting sweep that falls
+//!   due, then goes on from the page it reached.
 //!
 //! Sweeps are planned with half the follower's share of getChats: the
 //! waiting sweep takes what it needs to run as often as `poll_interval`
@@ -91,6 +93,41 @@ enum History {
     Skipped,
 }
 
+/// A listing in progress. A full sweep is kept between cycles when a
+/// waiting sweep falls due while it pages, so that a long full sweep never
+/// holds up the buyers' messages.
+struct Listing {
+    sweep: Sweep,
+    started: Instant,
+    chats: BTreeMap<u64, Chat>,
+    token: Option<String>,
+    sent: HashSet<String>,
+    pages: u32,
+    /// The server's time when it began.
+    swept_from: Option<DateTime<Utc>>,
+}
+
+impl Listing {
+    fn new(sweep: Sweep) -> Self {
+        Self {
+            sweep,
+            started: Instant::now(),
+            chats: BTreeMap::new(),
+            token: None,
+            sent: HashSet::new(),
+            pages: 0,
+            swept_from: None,
+        }
+    }
+}
+
+/// How a listing's turn ended.
+enum Listed {
+    Done,
+    /// A waiting sweep is due: the full listing goes on after it.
+    MadeWay,
+}
+
 /// When each sweep is due, and what each cost last time (pages).
 #[derive(Debug, Default)]
 struct Schedule {
@@ -115,6 +152,8 @@ pub(crate) struct Follower {
     pacer: Pacer,
     schedule: Schedule,
     journal: Journal,
+    /// A full listing that made way for a waiting sweep.
+    full_listing: Option<Listing>,
 }
 
 impl Follower {
@@ -143,6 +182,7 @@ impl Follower {
             pacer,
             schedule: Schedule::default(),
             journal: Journal::default(),
+            full_listing: None,
         }
     }
 
@@ -208,7 +248,11 @@ impl Follower {
     /// The sweep due first, and when.
     fn due(&self) -> (Instant, Sweep) {
         let now = Instant::now();
-        let full = self.schedule.next_full.unwrap_or(now);
+        let full = if self.full_listing.is_some() {
+            now
+        } else {
+            self.schedule.next_full.unwrap_or(now)
+        };
         match self.schedule.next_waiting {
             Some(waiting) if waiting < full => (waiting, Sweep::Waiting),
             _ => (full, Sweep::Full),
@@ -238,18 +282,35 @@ impl Follower {
     }
 
     async fn sweep(&mut self, sweep: Sweep) -> Result<Vec<Item>, Error> {
-        let started = Instant::now();
+        let mut listing = match sweep {
+            Sweep::Full => self
+                .full_listing
+                .take()
+                .unwrap_or_else(|| Listing::new(Sweep::Full)),
+            Sweep::Waiting => Listing::new(Sweep::Waiting),
+        };
+        let started = listing.started;
         let mut items = Vec::new();
-        let listed = self.list(sweep, started, &mut items).await;
-        let (chats, swept_from) = match listed {
-            Ok(listed) => listed,
+        match self.list(&mut listing, &mut items).await {
+            Ok(Listed::Done) => {}
+            Ok(Listed::MadeWay) => {
+                self.full_listing = Some(listing);
+                return Ok(items);
+            }
             Err(error) if error.is_rate_limited() => {
                 self.rate_limited(Operation::GetChats, &error).await?;
-                self.plan(sweep, started).await?;
+                if sweep == Sweep::Full {
+                    // Goes on after the pause, from the page it reached.
+                    self.full_listing = Some(listing);
+                } else {
+                    self.plan(sweep, started).await?;
+                }
                 return Ok(items);
             }
             Err(error) => return Err(error),
-        };
+        }
+        let swept_from = listing.swept_from.unwrap_or_else(|| self.clock.now());
+        let chats = listing.chats;
         let first_listing = !self.state.listed_once && sweep == Sweep::Full;
         for chat in chats.into_values() {
             match self.chat(chat, Mode::Polling).await {
@@ -311,47 +372,51 @@ impl Follower {
         Ok(())
     }
 
-    /// Every chat of the sweep, each once (the latest `updatedAt` seen
-    /// wins), and the server's time the listing started. Takes the start
-    /// point from the first answer on a fresh state.
+    /// Pages through the listing, each chat once (the latest `updatedAt`
+    /// seen wins). A full listing makes way (returns, to go on later) when a
+    /// waiting sweep falls due between its pages. Takes the start point from
+    /// the first answer on a fresh state.
     async fn list(
         &mut self,
-        sweep: Sweep,
-        started: Instant,
+        listing: &mut Listing,
         items: &mut Vec<Item>,
-    ) -> Result<(BTreeMap<u64, Chat>, DateTime<Utc>), Error> {
+    ) -> Result<Listed, Error> {
         let mut query = self.client.chats(self.business).page_size(PageSize::MAX);
-        if sweep == Sweep::Waiting {
+        if listing.sweep == Sweep::Waiting {
             query = query.statuses(WAITING);
         }
-        let mut chats: BTreeMap<u64, Chat> = BTreeMap::new();
-        let mut token: Option<String> = None;
-        let mut sent = HashSet::new();
-        let mut swept_from = None;
-        let mut pages = 0u32;
         loop {
+            if listing.sweep == Sweep::Full
+                && listing.pages > 0
+                && self
+                    .schedule
+                    .next_waiting
+                    .is_some_and(|due| due <= Instant::now())
+            {
+                return Ok(Listed::MadeWay);
+            }
             self.ready(Operation::GetChats, Mode::Polling).await?;
-            let page = query.page(token.clone()).await?;
-            pages += 1;
+            let page = query.page(listing.token.clone()).await?;
+            listing.pages += 1;
             self.answered(Operation::GetChats, page.date, page.rate_limit.as_ref())
                 .await?;
-            if swept_from.is_none() {
+            if listing.swept_from.is_none() {
                 // Never later than the server's time when the sweep began.
                 let at = answered_at(&self.clock, page.date)
-                    - TimeDelta::from_std(started.elapsed()).unwrap_or_default();
-                swept_from = Some(at);
+                    - TimeDelta::from_std(listing.started.elapsed()).unwrap_or_default();
+                listing.swept_from = Some(at);
                 self.take_start(at, items);
             }
             for chat in page.chats {
-                match chats.get(&chat.chat_id.get()) {
+                match listing.chats.get(&chat.chat_id.get()) {
                     Some(seen) if seen.updated_at > chat.updated_at => {}
                     _ => {
-                        chats.insert(chat.chat_id.get(), chat);
+                        listing.chats.insert(chat.chat_id.get(), chat);
                     }
                 }
             }
             match page.next_page_token {
-                Some(next) if sent.insert(next.clone()) => token = Some(next),
+                Some(next) if listing.sent.insert(next.clone()) => listing.token = Some(next),
                 Some(next) => {
                     // What was not listed is caught by the next sweep.
                     tracing::warn!(token = %next, "getChats repeated a page token: listing cut short");
@@ -360,11 +425,11 @@ impl Follower {
                 None => break,
             }
         }
-        match sweep {
-            Sweep::Full => self.schedule.full_pages = pages,
-            Sweep::Waiting => self.schedule.waiting_pages = pages,
+        match listing.sweep {
+            Sweep::Full => self.schedule.full_pages = listing.pages,
+            Sweep::Waiting => self.schedule.waiting_pages = listing.pages,
         }
-        Ok((chats, swept_from.unwrap_or_else(|| self.clock.now())))
+        Ok(Listed::Done)
     }
 
     /// "From now": the server's time when the stream was first polled, in
