@@ -217,24 +217,22 @@ pub async fn run(options: Options) {
         rows.push(row);
     }
     table(&rows, scale);
-    saves(&options).await;
+    saves(options.quick).await;
     if options.quick {
         println!("\n(--quick: a smoke run; its figures are not the targets' measure)");
     }
 }
 
-/// What saving costs: the follower's state of N chats in a `FileCheckpoint`
-/// (in the system's temporary folder), one event saved at a time as the
-/// stream saves it. Goal at 100,000 chats: at most 1 KiB and 1 ms an event.
-async fn saves(options: &Options) {
+/// What saving costs (also printed by `cargo xtask bench`): the
+/// follower's state of N chats in a `FileCheckpoint` (in the system's
+/// temporary folder) and in a `RedisCheckpoint`, one event saved at a time
+/// as the stream saves it. Goal at 100,000 chats: at most 1 KiB and 1 ms an
+/// event.
+pub async fn saves(quick: bool) {
     // Enough events for a full run to include a compaction (the deltas
     // outweigh the snapshot after about 0.35 events per chat).
     let events_for = |chats: usize| {
-        if options.quick {
-            300
-        } else {
-            (chats / 2).max(3_000)
-        }
+        if quick { 300 } else { (chats / 2).max(3_000) }
     };
     let dir = std::env::temp_dir().join(format!("ymc-bench-saves-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("a folder for the checkpoint");

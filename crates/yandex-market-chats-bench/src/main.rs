@@ -155,6 +155,8 @@ async fn main() {
 
         history(&generated, &wrapper, &plan).await;
         shared_limits(&base, &plan).await;
+        // The follower's checkpoint: a file and Redis, per event.
+        follow::saves(quick).await;
     }
 
     println!();

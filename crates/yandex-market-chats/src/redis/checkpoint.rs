@@ -528,3 +528,42 @@ impl Checkpoint for RedisCheckpoint {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_user_name_or_password_shows() {
+        for url in [
+            "redis://alice:s3cret-pw@127.0.0.1:6379/2",
+            "redis+unix:///run/redis.sock?user=alice&pass=s3cret-pw",
+        ] {
+            let checkpoint = RedisCheckpoint::new(url, "bot").unwrap();
+            let shown = format!("{checkpoint:?}");
+            assert!(
+                !shown.contains("s3cret-pw") && !shown.contains("alice"),
+                "{shown}"
+            );
+            let error = checkpoint.unavailable("save", "AUTH failed for alice: s3cret-pw");
+            let shown = format!("{error} {error:?}");
+            assert!(
+                !shown.contains("s3cret-pw") && !shown.contains("alice"),
+                "{shown}"
+            );
+        }
+        let error = RedisCheckpoint::new("redis://:s3cret-pw@[::1", "bot").unwrap_err();
+        assert!(!error.to_string().contains("s3cret-pw"), "{error}");
+    }
+
+    #[test]
+    fn keys_of_one_follower_share_a_hash_tag() {
+        let checkpoint = RedisCheckpoint::new("redis://127.0.0.1/", "bot-eu")
+            .unwrap()
+            .key_prefix("p");
+        let keys = checkpoint.keys(BusinessId::from(42));
+        for key in [&keys.lease, &keys.generation, &keys.fence, &keys.records] {
+            assert!(key.starts_with("p:follow:{bot-eu:42}:"), "{key}");
+        }
+    }
+}
