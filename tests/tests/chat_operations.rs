@@ -126,7 +126,7 @@ async fn writes_send_what_the_spec_says() {
         .unwrap();
     let context = ChatContext {
         type_: ChatContextIdentifiableType::Return,
-        id: 555.try_into().unwrap(),
+        id: 555.into(),
     };
     let created = client.create_chat(42, context).await.unwrap();
     assert_eq!((created.business_id(), created.id()), (42, 8));
@@ -527,4 +527,196 @@ async fn create_chat_returns_the_existing_chat_or_opens_a_new_one() {
         Some(99_999_999)
     );
     assert_eq!(sandbox.messages(chat.id()).len(), 1);
+}
+
+// --- Issue 21: literal page sizes, ids from a database, the wire types'
+// helpers, at run time. ---
+
+#[tokio::test]
+async fn a_literal_page_size_is_sent_and_one_out_of_range_is_refused_before_sending() {
+    let server = MockServer::start_async().await;
+    let chats = server
+        .mock_async(|when, then| {
+            when.method(POST)
+                .path("/v2/businesses/42/chats")
+                .query_param("limit", "7");
+            then.status(200)
+                .json_body(json!({"status": "OK", "result": {"chats": []}}));
+        })
+        .await;
+    let history = server
+        .mock_async(|when, then| {
+            when.method(POST)
+                .path("/v2/businesses/42/chats/history")
+                .query_param("chatId", "10668")
+                .query_param("limit", "100");
+            then.status(200).json_body(
+                json!({"status": "OK", "result": {"messages": [], "context": {"type": "DIRECT"}}}),
+            );
+        })
+        .await;
+    let client = client(&server.base_url());
+    client.chats(42).page_size(7).page(None).await.unwrap();
+    let chat = client.chat(42, 10668);
+    chat.history().page_size(100).page(None).await.unwrap();
+    assert_eq!(
+        (chats.calls_async().await, history.calls_async().await),
+        (1, 1)
+    );
+
+    let refused = [
+        (
+            client.chats(42).page_size(0).page(None).await.map(drop),
+            "between 1 and 20",
+            "got 0",
+        ),
+        (
+            client
+                .chats(42)
+                .page_size(21)
+                .stream()
+                .try_next()
+                .await
+                .map(drop),
+            "between 1 and 20",
+            "got 21",
+        ),
+        (
+            client
+                .chats(42)
+                .page_size(21)
+                .pages()
+                .try_next()
+                .await
+                .map(drop),
+            "between 1 and 20",
+            "got 21",
+        ),
+        (
+            chat.history().page_size(101).page(None).await.map(drop),
+            "between 1 and 100",
+            "got 101",
+        ),
+        (
+            chat.history()
+                .page_size(0)
+                .stream()
+                .try_next()
+                .await
+                .map(drop),
+            "between 1 and 100",
+            "got 0",
+        ),
+    ];
+    // Refused before sending: a request would have met the mock server's
+    // 404 (`Error::Api`), not `InvalidInput`.
+    for (i, (result, limit, got)) in refused.into_iter().enumerate() {
+        let error = result.unwrap_err();
+        assert!(
+            matches!(error, Error::InvalidInput { .. }),
+            "case {i}: {error:?}"
+        );
+        let text = error.to_string();
+        assert!(
+            text.contains(limit) && text.contains(got),
+            "case {i}: {text}"
+        );
+    }
+    // The last size set wins, as with every setter.
+    client
+        .chats(42)
+        .page_size(21)
+        .page_size(7)
+        .page(None)
+        .await
+        .unwrap();
+    assert_eq!(
+        (chats.calls_async().await, history.calls_async().await),
+        (2, 1)
+    );
+}
+
+#[tokio::test]
+async fn ids_from_a_database_go_in_and_a_negative_one_is_a_clear_error() {
+    use yandex_market_chats::{BusinessId, ChatId};
+
+    let server = MockServer::start_async().await;
+    let get_chat = server
+        .mock_async(|when, then| {
+            when.method(GET)
+                .path("/v2/businesses/42/chat")
+                .query_param("chatId", "7");
+            then.status(200)
+                .json_body(json!({"status": "OK", "result": common::chat_json(7)}));
+        })
+        .await;
+    let client = client(&server.base_url());
+    async fn get(client: &Client, business_row: i64, chat_row: i64) -> Result<u64, Error> {
+        let chat = client
+            .chat(
+                BusinessId::try_from(business_row)?,
+                ChatId::try_from(chat_row)?,
+            )
+            .get()
+            .await?;
+        assert!(chat.chat_id == 7);
+        assert!(7 == chat.chat_id);
+        assert_eq!(chat.chat_id, 7u64);
+        Ok(chat.chat_id.get())
+    }
+    assert_eq!(get(&client, 42, 7).await.unwrap(), 7);
+    let error = get(&client, -42, 7).await.unwrap_err();
+    assert!(matches!(error, Error::InvalidInput { .. }), "{error:?}");
+    let text = error.to_string();
+    assert!(
+        text.contains("BusinessId") && text.contains("-42"),
+        "{text}"
+    );
+    let text = get(&client, 42, -7).await.unwrap_err().to_string();
+    assert!(text.contains("ChatId") && text.contains("-7"), "{text}");
+    // 0 converts, as from a u64, and is refused before sending, as today.
+    let error = get(&client, 0, 7).await.unwrap_err();
+    assert!(error.to_string().contains("business id"), "{error}");
+    assert_eq!(get_chat.calls_async().await, 1);
+}
+
+#[test]
+fn a_message_s_text_and_the_wire_types_builders() {
+    use yandex_market_chats::{
+        Chat, ChatContextType, ChatFullContext, ChatMessage, ChatStatus, ChatType, ContextId,
+        builder,
+    };
+
+    let message: ChatMessage = serde_json::from_value(message_json(5)).unwrap();
+    assert_eq!(message.text(), "m5");
+    let files_only = ChatMessage {
+        message: None,
+        ..message
+    };
+    assert_eq!(files_only.text(), "");
+
+    let context: ChatContext =
+        serde_json::from_value(json!({"type": "ORDER", "id": 51234567})).unwrap();
+    assert_eq!(context.id, ContextId::from(51_234_567));
+    assert_eq!(
+        ChatTarget::from(context),
+        ChatTarget::Order(51_234_567.into())
+    );
+
+    let at = yandex_market_chats::chrono::DateTime::parse_from_rfc3339("2025-03-01T09:00:00+03:00")
+        .unwrap();
+    let started: builder::Chat = Chat::builder()
+        .chat_id(10668)
+        .type_(ChatType::Chat)
+        .status(ChatStatus::New)
+        .created_at(at)
+        .updated_at(at);
+    let missing = Chat::try_from(started.clone()).unwrap_err().to_string();
+    assert!(missing.contains("context"), "{missing}");
+    let chat: Chat = started
+        .context(ChatFullContext::builder().type_(ChatContextType::Direct))
+        .try_into()
+        .unwrap();
+    assert!(chat.chat_id == 10668 && chat.status == ChatStatus::New);
+    assert_eq!(chat.context.order_id, None);
 }

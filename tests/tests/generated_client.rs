@@ -31,10 +31,6 @@ fn client(server: &MockServer) -> Client {
     )
 }
 
-fn id<T: From<u64>>(value: u64) -> T {
-    T::from(value)
-}
-
 /// A typed value from the JSON the API sends, so that a test names only the
 /// top-level types.
 fn typed<T: serde::de::DeserializeOwned>(value: serde_json::Value) -> T {
@@ -80,7 +76,7 @@ async fn sends_method_path_query_body_and_auth_header() {
     let server = MockServer::start_async().await;
     let mock = server.get_chats(|when, then| {
         let when = when
-            .business_id(&id(42))
+            .business_id(42)
             .limit(NonZeroU32::new(20))
             .page_token("tok-1");
         // The wire JSON as written here, not the request type's own serialization.
@@ -98,7 +94,7 @@ async fn sends_method_path_query_body_and_auth_header() {
         statuses: Some(vec![open_enums::ChatStatus::New]),
         contexts: Some(vec![ChatContext {
             type_: open_enums::ChatContextIdentifiableType::Order,
-            id: 9.try_into().unwrap(),
+            id: 9.into(),
         }]),
         ..Default::default()
     };
@@ -119,7 +115,7 @@ async fn sends_method_path_query_body_and_auth_header() {
 async fn sends_an_empty_object_and_no_optional_query_without_filters() {
     let server = MockServer::start_async().await;
     let mock = server.get_chats(|when, then| {
-        let when = when.business_id(&id(1)).limit(None).page_token(None);
+        let when = when.business_id(1).limit(None).page_token(None);
         when.into_inner().json_body(json!({}));
         then.ok(&typed(json!({"status": "OK", "result": {"chats": []}})));
     });
@@ -137,7 +133,7 @@ async fn sends_an_empty_object_and_no_optional_query_without_filters() {
 async fn parses_today_s_api_unknown_values_and_offsets() {
     let server = MockServer::start_async().await;
     server.get_chats(|when, then| {
-        when.business_id(&id(42));
+        when.business_id(42);
         // Unknown fields and values: only raw JSON can carry them.
         then.into_inner()
             .status(200)
@@ -242,7 +238,7 @@ async fn parses_every_error_status_with_errors_as_list_null_or_missing() {
         for body in &bodies {
             let server = MockServer::start_async().await;
             let mock = server.get_chats(|when, then| {
-                when.business_id(&id(42));
+                when.business_id(42);
                 error_response(then, status, body);
             });
             let api = client(&server);
@@ -276,6 +272,44 @@ async fn parses_every_error_status_with_errors_as_list_null_or_missing() {
     }
 }
 
+/// The typed mocks' 420s are the API's error body with its rate-limit
+/// headers, as the generated client decodes an error response.
+#[tokio::test]
+async fn the_typed_420s_decode_as_the_api_s_error_with_rate_limit_headers() {
+    for parallel in [false, true] {
+        let server = MockServer::start_async().await;
+        let mock = server.get_chats(|when, then| {
+            when.business_id(42);
+            if parallel {
+                then.parallel_limit();
+            } else {
+                then.quota_spent(std::time::Duration::from_secs(30));
+            }
+        });
+        let (result, info) = capture(
+            client(&server)
+                .get_chats()
+                .business_id(42u64)
+                .body(GetChatsRequest::default())
+                .send(),
+        )
+        .await;
+        let Err(Error::ErrorResponse(response)) = result else {
+            panic!("expected an error response, got {result:?}");
+        };
+        mock.assert_async().await;
+        assert_eq!(response.status().as_u16(), 420);
+        let headers = info.error_headers().expect("the error's headers");
+        assert_eq!(headers["x-ratelimit-resource-limit"], "5000");
+        let remaining = &headers["x-ratelimit-resource-remaining"];
+        assert_eq!(remaining == "0", !parallel, "{remaining:?}");
+        assert!(headers.contains_key("x-ratelimit-resource-until"));
+        let body = response.into_inner();
+        assert_eq!(body.status, Some(open_enums::ApiResponseStatusType::Error));
+        assert_eq!(body.errors.unwrap()[0].code, "LIMIT_EXCEEDED");
+    }
+}
+
 #[tokio::test]
 async fn every_other_operation_s_typed_mock_matches_what_the_client_sends() {
     let server = MockServer::start_async().await;
@@ -300,7 +334,7 @@ async fn every_other_operation_s_typed_mock_matches_what_the_client_sends() {
     let request: CreateChatRequest = typed(json!({"context": {"type": "ORDER", "id": 9}}));
     let created: CreateChatResponse = typed(json!({"status": "OK", "result": {"chatId": 12}}));
     let mock = server.create_chat(|when, then| {
-        when.business_id(&id(42)).body(&request);
+        when.business_id(42).body(&request);
         then.ok(&created);
     });
     let response = api
@@ -315,7 +349,7 @@ async fn every_other_operation_s_typed_mock_matches_what_the_client_sends() {
     // getChat
     let got: GetChatResponse = typed(json!({"status": "OK", "result": chat}));
     let get_chat = server.get_chat(|when, then| {
-        when.business_id(&id(42)).chat_id(&id(12));
+        when.business_id(42).chat_id(12);
         then.ok(&got);
     });
     let response = api
@@ -338,8 +372,8 @@ async fn every_other_operation_s_typed_mock_matches_what_the_client_sends() {
         }
     }));
     let mock = server.get_chat_history(|when, then| {
-        when.business_id(&id(42))
-            .chat_id(&id(12))
+        when.business_id(42)
+            .chat_id(12)
             .limit(NonZeroU32::new(100))
             .page_token("next-1")
             .body(&request);
@@ -360,14 +394,12 @@ async fn every_other_operation_s_typed_mock_matches_what_the_client_sends() {
     // getChatMessage and sendMessageToChat share a path; the method tells them apart.
     let one: GetChatMessageResponse = typed(json!({"status": "OK", "result": message}));
     let get = server.get_chat_message(|when, then| {
-        when.business_id(&id(42))
-            .chat_id(&id(12))
-            .message_id(&id(700));
+        when.business_id(42).chat_id(12).message_id(700);
         then.ok(&one);
     });
     let request: SendMessageToChatRequest = typed(json!({"message": "Hello!"}));
     let send = server.send_message_to_chat(|when, then| {
-        when.business_id(&id(42)).chat_id(&id(12)).body(&request);
+        when.business_id(42).chat_id(12).body(&request);
         then.ok(&typed(json!({"status": "OK"})));
     });
     let response = api
@@ -394,7 +426,7 @@ async fn every_other_operation_s_typed_mock_matches_what_the_client_sends() {
 
     // A typed mock matches its parameters: another business's chat is another mock.
     let other = server.get_chat(|when, then| {
-        when.business_id(&id(43)).chat_id(&id(12));
+        when.business_id(43).chat_id(12);
         then.not_found(&typed(json!({"status": "ERROR"})));
     });
     let api = client(&server);
@@ -447,7 +479,7 @@ async fn a_history_page_with_a_negative_deprecated_order_id_decodes() {
             }
         });
         let mock = server.get_chat_history(|when, then| {
-            when.business_id(&id(42)).chat_id(&id(12));
+            when.business_id(42).chat_id(12);
             then.into_inner().status(200).json_body(body.clone());
         });
         let page = client(&server)

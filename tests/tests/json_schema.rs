@@ -62,6 +62,7 @@ fn derived() -> Vec<(&'static str, Value)> {
         "BusinessId" => ids::BusinessId,
         "CampaignId" => ids::CampaignId,
         "ChatId" => ids::ChatId,
+        "ContextId" => ids::ContextId,
         "MessageId" => ids::MessageId,
         "OrderId" => ids::OrderId,
         "ReturnId" => ids::ReturnId,
@@ -102,8 +103,8 @@ enum Shape {
     Object,
 }
 
-/// Integer widths and signs are the generator's choice (`NonZeroU64` for
-/// `int64, minimum: 1`), and `binary` only describes sendFileToChat's
+/// Integer widths and signs are the generator's choice (`NonZeroU32` for
+/// `int32, minimum: 1`), and `binary` only describes sendFileToChat's
 /// multipart part, which the wrapper builds itself (typify makes it a plain
 /// `String`); date-times are kept.
 fn format(value: &Value) -> Option<String> {
@@ -132,6 +133,7 @@ fn fragment_shape(schema: &Value) -> Shape {
             "BusinessId",
             "CampaignId",
             "ChatId",
+            "ContextId",
             "MessageId",
             "OrderId",
             "ReturnId",

@@ -514,7 +514,7 @@ async fn only_a_403_about_the_scope_is_missing_scope_and_oauth_says_token() {
             42,
             yandex_market_chats::ChatContext {
                 type_: yandex_market_chats::ChatContextIdentifiableType::Order,
-                id: 5.try_into().unwrap(),
+                id: 5.into(),
             },
         )
         .await

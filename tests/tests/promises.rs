@@ -67,7 +67,7 @@ impl Write {
             Self::CreateChat => {
                 let context = ChatContext {
                     type_: ChatContextIdentifiableType::Order,
-                    id: 5.try_into().unwrap(),
+                    id: 5.into(),
                 };
                 client.create_chat(42, context).await.map(|_| ())
             }

@@ -16,6 +16,7 @@ use yandex_market_chats::{
     ClientBuilder, Credential, Error, InProcessLimiter, MessageId, MessageStream, Operation,
     OrderId, PageStream, RateLimit, RetryPolicy, ReturnId, TimeoutKind,
 };
+use yandex_market_chats_httpmock::httpmock::MockServer;
 
 fn send_sync_static<T: Send + Sync + 'static>() {}
 fn send_unpin_static<T: Send + Unpin + 'static>() {}
@@ -197,7 +198,7 @@ async fn ids_round_trip(client: &Client, chat: &Chat, message: &ChatMessage) -> 
     // The API's own context type still works wherever a target goes.
     let context = ChatContext {
         type_: ChatContextIdentifiableType::Order,
-        id: std::num::NonZeroU64::MIN,
+        id: 1.into(),
     };
     let _ = client.chats(42).contexts([context.clone()]);
     let _ = client.create_chat(42, context).await?;
@@ -301,4 +302,220 @@ fn axum_surface(hints: yandex_market_chats::follow::FollowHints) -> Result<axum:
         .max_body_bytes(65_536)
         .on_notification(|_| {})
         .router())
+}
+
+/// Typed mocks written as a newcomer writes them: the bodies and the error
+/// body from the SDK's root (never `yandex_market_chats_api`, never
+/// `serde_json::from_value(json!(..))`), ids as the SDK takes them (literals,
+/// ids from a response, no `&..into()`), and Market's 420s by name.
+fn typed_mocks_surface(server: &MockServer, chat: &Chat, message: &ChatMessage) {
+    use yandex_market_chats::{
+        ApiErrorEntry, ApiErrorResponse, ApiResponseStatusType, ChatsResult, CreateChatRequest,
+        CreateChatResponse, CreateChatResult, EmptyApiResponse, GetChatHistoryRequest,
+        GetChatHistoryResponse, GetChatMessageResponse, GetChatResponse, GetChatsRequest,
+        GetChatsResponse, Paging, SendMessageToChatRequest,
+    };
+    use yandex_market_chats_httpmock::{MockServerExt, rate_limit};
+
+    server.get_chats(|when, then| {
+        when.business_id(42);
+        then.ok(&GetChatsResponse {
+            status: ApiResponseStatusType::Ok,
+            result: Some(ChatsResult {
+                chats: vec![chat.clone()],
+                paging: Some(Paging {
+                    next_page_token: Some("next".into()),
+                }),
+            }),
+        });
+    });
+    server.get_chats(|when, then| {
+        when.business_id(BusinessId::from(42))
+            .page_token("next")
+            .body(&GetChatsRequest::default());
+        then.quota_spent(Duration::from_secs(600));
+    });
+    server.get_chat(|when, then| {
+        when.business_id(42u64).chat_id(chat.chat_id);
+        then.parallel_limit();
+    });
+    server.get_chat(|when, then| {
+        when.business_id(42).chat_id(10_668);
+        then.ok(&GetChatResponse {
+            status: ApiResponseStatusType::Ok,
+            result: Some(chat.clone()),
+        });
+    });
+    server.get_chat_history(|when, then| {
+        when.business_id(42)
+            .chat_id(10_668)
+            .body(&GetChatHistoryRequest {
+                message_id_from: Some(700.into()),
+            });
+        then.ok(&GetChatHistoryResponse {
+            status: ApiResponseStatusType::Ok,
+            result: None,
+        });
+    });
+    server.get_chat_message(|when, then| {
+        when.business_id(42)
+            .chat_id(12)
+            .message_id(message.message_id);
+        then.ok(&GetChatMessageResponse {
+            status: ApiResponseStatusType::Ok,
+            result: Some(message.clone()),
+        });
+    });
+    server.get_chat_message(|when, then| {
+        when.business_id(42).chat_id(12).message_id(700);
+        then.not_found(&ApiErrorResponse {
+            status: Some(ApiResponseStatusType::Error),
+            errors: Some(vec![ApiErrorEntry {
+                code: "NOT_FOUND".into(),
+                message: Some("message 700 not found".into()),
+            }]),
+            ..Default::default()
+        });
+    });
+    server.create_chat(|when, then| {
+        when.business_id(42).body(&CreateChatRequest::default());
+        then.ok(&CreateChatResponse {
+            status: ApiResponseStatusType::Ok,
+            result: Some(CreateChatResult {
+                chat_id: 10_668.into(),
+            }),
+        });
+    });
+    server.send_message_to_chat(|when, then| {
+        when.business_id(42)
+            .chat_id(12)
+            .body(&SendMessageToChatRequest {
+                message: "Hello!".try_into().unwrap(),
+            });
+        then.ok(&EmptyApiResponse {
+            status: ApiResponseStatusType::Ok,
+        });
+    });
+    // A plain mock (sendFileToChat has no typed one) gets the same 420s.
+    server.mock(|when, then| {
+        when.path("/v2/businesses/42/chats/file/send");
+        rate_limit::quota_spent(then, 1_000, Duration::from_secs(600));
+    });
+    server.mock(|_, then| {
+        rate_limit::parallel_limit(then, 1_000);
+    });
+}
+
+// --- Issue 21, items 4, 5, 7 and 8: ids from a database, literal page
+// sizes, the wire types' builders, ids and text, the environment. ---
+
+/// Ids from a database's `i64` (Postgres `BIGINT`): `TryFrom<i64>`, whose
+/// error `?` turns into the SDK's `Error` (or any boxed error); literals
+/// still infer (`From<u64>` is the only `From`); an id compares with an
+/// integer as it is.
+async fn ids_from_a_database(
+    client: &Client,
+    chat: &Chat,
+    row_id: i64,
+) -> Result<BusinessId, Error> {
+    use yandex_market_chats::{ContextId, NegativeIdError};
+
+    let business = BusinessId::try_from(row_id)?;
+    let _: Result<ChatId, NegativeIdError> = ChatId::try_from(row_id);
+    if let Err(error) = MessageId::try_from(row_id) {
+        let _: (&'static str, i64, String) = (error.id_type(), error.value(), error.to_string());
+    }
+    let boxed = || -> Result<OrderId, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(OrderId::try_from(row_id)?)
+    };
+    let _ = boxed();
+    let _ = (
+        ReturnId::try_from(row_id),
+        CampaignId::try_from(row_id),
+        ContextId::try_from(row_id),
+    );
+    let _: ChatHandle = client.chat(business, ChatId::try_from(row_id)?);
+    let _: ChatHandle = client.chat(42, 10668);
+    let _ = client.chats(BusinessId::try_from(row_id)?);
+
+    let _: bool = chat.chat_id == 10668u64;
+    let _: bool = chat.chat_id == 10668;
+    let _: bool = 10668 == chat.chat_id;
+    let _: bool = chat.chat_id != 1 && chat.chat_id < 20_000 && 1 <= chat.chat_id;
+    let _: bool = business == 42;
+    let _: bool = chat.context.order_id.is_some_and(|id| id == 51_234_567);
+    Ok(business)
+}
+
+/// Page sizes as literals, as before as checked values; an out-of-range
+/// literal compiles and is refused when the query runs.
+fn literal_page_sizes(client: &Client) -> Result<(), Error> {
+    use yandex_market_chats::{HistoryPageSize, PageSize};
+
+    let _ = client.chats(42).page_size(20);
+    let _ = client.chats(42).page_size(PageSize::new(20)?);
+    let _ = client.chats(42).page_size(PageSize::MAX);
+    let n: u32 = 5;
+    let _ = client.chats(42).page_size(n);
+    let _ = client.chats(42).page_size(21); // refused when it runs
+    let chat = client.chat(42, 10668);
+    let _ = chat.history().page_size(100);
+    let _ = chat.history().page_size(HistoryPageSize::new(50)?);
+    let _ = chat.history().page_size(HistoryPageSize::MAX);
+    Ok(())
+}
+
+/// The wire types: `Chat::builder()` returns a type the SDK names
+/// (`builder::Chat`), a message's text, the context's id type.
+fn wire_types(
+    message: &ChatMessage,
+    context: &ChatContext,
+) -> Result<Chat, Box<dyn std::error::Error>> {
+    use yandex_market_chats::{
+        ChatContextType, ChatFullContext, ChatStatus, ChatType, ContextId, builder,
+    };
+
+    let _: &str = message.text();
+    let id: ContextId = context.id;
+    let _: (u64, bool) = (id.get(), id == 7);
+    let _ = ChatTarget::from(ChatContext {
+        type_: ChatContextIdentifiableType::Return,
+        id: 7.into(),
+    });
+    let context: builder::ChatFullContext = ChatFullContext::builder()
+        .type_(ChatContextType::Order)
+        .order_id(OrderId::from(51_234_567));
+    let started: builder::Chat = Chat::builder();
+    let at =
+        yandex_market_chats::chrono::DateTime::parse_from_rfc3339("2025-03-01T09:00:00+03:00")?;
+    let chat: Chat = started
+        .chat_id(10668)
+        .context(context)
+        .type_(ChatType::Chat)
+        .status(ChatStatus::New)
+        .created_at(at)
+        .updated_at(at)
+        .try_into()?;
+    let _ = builder::Chat::from(chat.clone());
+    Ok(chat)
+}
+
+/// The environment: `ClientBuilder::from_env()` returns a builder to add
+/// settings to; `Client::from_env()` stays.
+fn from_the_environment() -> Result<Client, Error> {
+    let _: Result<Client, Error> = Client::from_env();
+    let builder: ClientBuilder = ClientBuilder::from_env()?;
+    builder
+        .user_agent("help-desk-bridge/2.1")
+        .total_timeout(Duration::from_secs(30))
+        .build()
+}
+
+#[test]
+fn the_issue_21_surface_compiles() {
+    let _ = (
+        literal_page_sizes as fn(&Client) -> Result<(), Error>,
+        from_the_environment as fn() -> Result<Client, Error>,
+        wire_types as fn(&ChatMessage, &ChatContext) -> Result<Chat, Box<dyn std::error::Error>>,
+    );
 }

@@ -121,5 +121,8 @@ fn the_forms_build_and_hold_their_values() {
         .build()
         .unwrap_err();
     assert!(matches!(refused, Error::InvalidInput { .. }), "{refused:?}");
-    assert!(RedisCheckpoint::new("redis://127.0.0.1/", "").is_err(), "a name is needed");
+    assert!(
+        RedisCheckpoint::new("redis://127.0.0.1/", "").is_err(),
+        "a name is needed"
+    );
 }

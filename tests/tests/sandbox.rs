@@ -1828,3 +1828,93 @@ async fn the_request_log_says_when_each_request_arrived_and_from_which_agent() {
     assert!(middle <= requests[1].at && requests[1].at <= requests[2].at);
     assert!(requests[2].at <= Instant::now());
 }
+
+/// Issue 21: a newcomer's first program lists the chats waiting for the
+/// seller with their orders. The seeded data has such chats about orders and
+/// returns (sandbox 0.1's cycles made every waiting chat `DIRECT`), is
+/// mostly answered or closed, has a few disputes, and has every value in its
+/// first ten chats whatever the seed; the README's chat 10668 is the default
+/// sandbox's first.
+#[tokio::test]
+async fn seeded_data_is_realistic_waiting_chats_are_about_orders_and_returns() {
+    let sandbox = Sandbox::start(SandboxConfig::default()).unwrap();
+    let client = sandbox.client().unwrap();
+    let waiting: Vec<Chat> = client
+        .chats(sandbox.business_id())
+        .statuses([ChatStatus::New, ChatStatus::WaitingForPartner])
+        .page_size(20)
+        .stream()
+        .try_collect()
+        .await
+        .unwrap();
+    for kind in [ChatContextType::Order, ChatContextType::Return] {
+        let about: Vec<&Chat> = waiting.iter().filter(|c| c.context.type_ == kind).collect();
+        assert!(about.len() >= 3, "{kind}: {}", about.len());
+        assert!(about.iter().all(|c| c.context.order_id.is_some()));
+    }
+    let all = sandbox.chats();
+    let answered_or_closed = all
+        .iter()
+        .filter(|c| {
+            matches!(
+                c.status,
+                ChatStatus::Finished | ChatStatus::WaitingForCustomer
+            )
+        })
+        .count();
+    assert!(
+        answered_or_closed * 2 > all.len(),
+        "{answered_or_closed} of {}",
+        all.len()
+    );
+    let disputes: Vec<&Chat> = all
+        .iter()
+        .filter(|c| {
+            matches!(
+                c.status,
+                ChatStatus::WaitingForArbiter | ChatStatus::WaitingForMarket
+            )
+        })
+        .collect();
+    assert!(
+        (2..=all.len() / 5).contains(&disputes.len()),
+        "{}",
+        disputes.len()
+    );
+    assert!(
+        disputes
+            .iter()
+            .all(|c| c.type_ == ChatType::Arbitrage && c.context.type_ != ChatContextType::Direct)
+    );
+
+    let first = &all[0];
+    assert!(first.chat_id == 10668, "{}", first.chat_id);
+    assert_eq!(
+        (&first.status, &first.context.type_),
+        (&ChatStatus::New, &ChatContextType::Order)
+    );
+    assert!(!sandbox.messages(10668).is_empty());
+
+    for seed in [1, 2, 9, 1234] {
+        let few = Sandbox::start(SandboxConfig::default().chats(10).seed(seed)).unwrap();
+        let chats = few.chats();
+        for status in ChatStatus::KNOWN {
+            assert!(
+                chats.iter().any(|c| &c.status == status),
+                "seed {seed}: {status}"
+            );
+        }
+        for kind in ChatContextType::KNOWN {
+            assert!(
+                chats.iter().any(|c| &c.context.type_ == kind),
+                "seed {seed}: {kind}"
+            );
+        }
+        for kind in ChatType::KNOWN {
+            assert!(
+                chats.iter().any(|c| &c.type_ == kind),
+                "seed {seed}: {kind}"
+            );
+        }
+    }
+}

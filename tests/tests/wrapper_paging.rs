@@ -57,7 +57,7 @@ async fn lists_95_chats_in_5_requests_of_20_with_the_previous_token() {
         .context_types([ChatContextType::Order, ChatContextType::Direct])
         .contexts([ChatContext {
             type_: ChatContextIdentifiableType::Order,
-            id: 7.try_into().unwrap(),
+            id: 7.into(),
         }])
         .page_size(PageSize::new(20).unwrap())
         .stream()

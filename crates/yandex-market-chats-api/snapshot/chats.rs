@@ -27,6 +27,7 @@ pub mod types {
         pub message: ::std::option::Option<::std::string::String>,
     }
     impl ApiErrorEntry {
+        ///Starts a [`builder::ApiErrorEntry`]: set its fields, then `try_into()` a `ApiErrorEntry` (an error names the first required field left unset).
         pub fn builder() -> builder::ApiErrorEntry {
             Default::default()
         }
@@ -52,6 +53,7 @@ pub mod types {
         pub status: ::std::option::Option<crate::open_enums::ApiResponseStatusType>,
     }
     impl ApiErrorResponse {
+        ///Starts a [`builder::ApiErrorResponse`]: set its fields, then `try_into()` a `ApiErrorResponse` (an error names the first required field left unset).
         pub fn builder() -> builder::ApiErrorResponse {
             Default::default()
         }
@@ -95,6 +97,7 @@ Date format: ISO 8601 with an offset relative to UTC.
         pub updated_at: ::chrono::DateTime<::chrono::FixedOffset>,
     }
     impl Chat {
+        ///Starts a [`builder::Chat`]: set its fields, then `try_into()` a `Chat` (an error names the first required field left unset).
         pub fn builder() -> builder::Chat {
             Default::default()
         }
@@ -109,12 +112,12 @@ Date format: ISO 8601 with an offset relative to UTC.
         schemars::JsonSchema
     )]
     pub struct ChatContext {
-        ///The order or refund ID.
-        pub id: ::std::num::NonZeroU64,
+        pub id: crate::ids::ContextId,
         #[serde(rename = "type")]
         pub type_: crate::open_enums::ChatContextIdentifiableType,
     }
     impl ChatContext {
+        ///Starts a [`builder::ChatContext`]: set its fields, then `try_into()` a `ChatContext` (an error names the first required field left unset).
         pub fn builder() -> builder::ChatContext {
             Default::default()
         }
@@ -141,6 +144,7 @@ Date format: ISO 8601 with an offset relative to UTC.
         pub public_id: ::std::option::Option<::std::string::String>,
     }
     impl ChatCustomer {
+        ///Starts a [`builder::ChatCustomer`]: set its fields, then `try_into()` a `ChatCustomer` (an error names the first required field left unset).
         pub fn builder() -> builder::ChatCustomer {
             Default::default()
         }
@@ -176,6 +180,7 @@ Date format: ISO 8601 with an offset relative to UTC.
         pub type_: crate::open_enums::ChatContextType,
     }
     impl ChatFullContext {
+        ///Starts a [`builder::ChatFullContext`]: set its fields, then `try_into()` a `ChatFullContext` (an error names the first required field left unset).
         pub fn builder() -> builder::ChatFullContext {
             Default::default()
         }
@@ -208,6 +213,7 @@ Date format: ISO 8601 with an offset relative to UTC.
         pub paging: ::std::option::Option<Paging>,
     }
     impl ChatHistoryResult {
+        ///Starts a [`builder::ChatHistoryResult`]: set its fields, then `try_into()` a `ChatHistoryResult` (an error names the first required field left unset).
         pub fn builder() -> builder::ChatHistoryResult {
             Default::default()
         }
@@ -238,8 +244,15 @@ Date format: ISO 8601 with an offset relative to UTC.
         pub sender: crate::open_enums::ChatMessageSender,
     }
     impl ChatMessage {
+        ///Starts a [`builder::ChatMessage`]: set its fields, then `try_into()` a `ChatMessage` (an error names the first required field left unset).
         pub fn builder() -> builder::ChatMessage {
             Default::default()
+        }
+    }
+    impl ChatMessage {
+        ///The message's text, or `""` when it has none (a message may carry only files, in `payload`): `message.message.as_deref().unwrap_or("")`.
+        pub fn text(&self) -> &str {
+            self.message.as_deref().unwrap_or("")
         }
     }
     ///A file attached to a message.
@@ -260,6 +273,7 @@ Date format: ISO 8601 with an offset relative to UTC.
         pub url: ::std::string::String,
     }
     impl ChatMessageFile {
+        ///Starts a [`builder::ChatMessageFile`]: set its fields, then `try_into()` a `ChatMessageFile` (an error names the first required field left unset).
         pub fn builder() -> builder::ChatMessageFile {
             Default::default()
         }
@@ -280,6 +294,7 @@ Date format: ISO 8601 with an offset relative to UTC.
         pub paging: ::std::option::Option<Paging>,
     }
     impl ChatsResult {
+        ///Starts a [`builder::ChatsResult`]: set its fields, then `try_into()` a `ChatsResult` (an error names the first required field left unset).
         pub fn builder() -> builder::ChatsResult {
             Default::default()
         }
@@ -308,6 +323,7 @@ Date format: ISO 8601 with an offset relative to UTC.
         pub order_id: ::std::option::Option<crate::ids::OrderId>,
     }
     impl CreateChatRequest {
+        ///Starts a [`builder::CreateChatRequest`]: set its fields, then `try_into()` a `CreateChatRequest` (an error names the first required field left unset).
         pub fn builder() -> builder::CreateChatRequest {
             Default::default()
         }
@@ -327,6 +343,7 @@ Date format: ISO 8601 with an offset relative to UTC.
         pub status: crate::open_enums::ApiResponseStatusType,
     }
     impl CreateChatResponse {
+        ///Starts a [`builder::CreateChatResponse`]: set its fields, then `try_into()` a `CreateChatResponse` (an error names the first required field left unset).
         pub fn builder() -> builder::CreateChatResponse {
             Default::default()
         }
@@ -345,6 +362,7 @@ Date format: ISO 8601 with an offset relative to UTC.
         pub chat_id: crate::ids::ChatId,
     }
     impl CreateChatResult {
+        ///Starts a [`builder::CreateChatResult`]: set its fields, then `try_into()` a `CreateChatResult` (an error names the first required field left unset).
         pub fn builder() -> builder::CreateChatResult {
             Default::default()
         }
@@ -362,6 +380,7 @@ Date format: ISO 8601 with an offset relative to UTC.
         pub status: crate::open_enums::ApiResponseStatusType,
     }
     impl EmptyApiResponse {
+        ///Starts a [`builder::EmptyApiResponse`]: set its fields, then `try_into()` a `EmptyApiResponse` (an error names the first required field left unset).
         pub fn builder() -> builder::EmptyApiResponse {
             Default::default()
         }
@@ -384,6 +403,7 @@ Date format: ISO 8601 with an offset relative to UTC.
         pub message_id_from: ::std::option::Option<crate::ids::MessageId>,
     }
     impl GetChatHistoryRequest {
+        ///Starts a [`builder::GetChatHistoryRequest`]: set its fields, then `try_into()` a `GetChatHistoryRequest` (an error names the first required field left unset).
         pub fn builder() -> builder::GetChatHistoryRequest {
             Default::default()
         }
@@ -403,6 +423,7 @@ Date format: ISO 8601 with an offset relative to UTC.
         pub status: crate::open_enums::ApiResponseStatusType,
     }
     impl GetChatHistoryResponse {
+        ///Starts a [`builder::GetChatHistoryResponse`]: set its fields, then `try_into()` a `GetChatHistoryResponse` (an error names the first required field left unset).
         pub fn builder() -> builder::GetChatHistoryResponse {
             Default::default()
         }
@@ -422,6 +443,7 @@ Date format: ISO 8601 with an offset relative to UTC.
         pub status: crate::open_enums::ApiResponseStatusType,
     }
     impl GetChatMessageResponse {
+        ///Starts a [`builder::GetChatMessageResponse`]: set its fields, then `try_into()` a `GetChatMessageResponse` (an error names the first required field left unset).
         pub fn builder() -> builder::GetChatMessageResponse {
             Default::default()
         }
@@ -441,6 +463,7 @@ Date format: ISO 8601 with an offset relative to UTC.
         pub status: crate::open_enums::ApiResponseStatusType,
     }
     impl GetChatResponse {
+        ///Starts a [`builder::GetChatResponse`]: set its fields, then `try_into()` a `GetChatResponse` (an error names the first required field left unset).
         pub fn builder() -> builder::GetChatResponse {
             Default::default()
         }
@@ -488,6 +511,7 @@ with `ORDER` contexts filters by orders.
         pub types: ::std::option::Option<::std::vec::Vec<crate::open_enums::ChatType>>,
     }
     impl GetChatsRequest {
+        ///Starts a [`builder::GetChatsRequest`]: set its fields, then `try_into()` a `GetChatsRequest` (an error names the first required field left unset).
         pub fn builder() -> builder::GetChatsRequest {
             Default::default()
         }
@@ -507,6 +531,7 @@ with `ORDER` contexts filters by orders.
         pub status: crate::open_enums::ApiResponseStatusType,
     }
     impl GetChatsResponse {
+        ///Starts a [`builder::GetChatsResponse`]: set its fields, then `try_into()` a `GetChatsResponse` (an error names the first required field left unset).
         pub fn builder() -> builder::GetChatsResponse {
             Default::default()
         }
@@ -530,6 +555,7 @@ with `ORDER` contexts filters by orders.
         pub message: ::std::option::Option<::std::string::String>,
     }
     impl LegacyApiError {
+        ///Starts a [`builder::LegacyApiError`]: set its fields, then `try_into()` a `LegacyApiError` (an error names the first required field left unset).
         pub fn builder() -> builder::LegacyApiError {
             Default::default()
         }
@@ -553,6 +579,7 @@ with `ORDER` contexts filters by orders.
         pub next_page_token: ::std::option::Option<::std::string::String>,
     }
     impl Paging {
+        ///Starts a [`builder::Paging`]: set its fields, then `try_into()` a `Paging` (an error names the first required field left unset).
         pub fn builder() -> builder::Paging {
             Default::default()
         }
@@ -571,6 +598,7 @@ with `ORDER` contexts filters by orders.
         pub file: ::std::string::String,
     }
     impl SendFileToChatRequest {
+        ///Starts a [`builder::SendFileToChatRequest`]: set its fields, then `try_into()` a `SendFileToChatRequest` (an error names the first required field left unset).
         pub fn builder() -> builder::SendFileToChatRequest {
             Default::default()
         }
@@ -589,6 +617,7 @@ with `ORDER` contexts filters by orders.
         pub message: SendMessageToChatRequestMessage,
     }
     impl SendMessageToChatRequest {
+        ///Starts a [`builder::SendMessageToChatRequest`]: set its fields, then `try_into()` a `SendMessageToChatRequest` (an error names the first required field left unset).
         pub fn builder() -> builder::SendMessageToChatRequest {
             Default::default()
         }
@@ -662,8 +691,13 @@ with `ORDER` contexts filters by orders.
                 })
         }
     }
-    /// Types for composing complex structures.
+    /**Builders for the types of this module: `Chat::builder()` returns a [`builder::Chat`](Chat), and so on.
+
+Set fields one at a time (each setter takes anything that converts into the field's type, so ids and enums take literals), then finish with `try_into()` (or `Chat::try_from(builder)`): it fails naming the first required field left unset. Optional fields start as `None`, so a deprecated field need not be named. Made for test fixtures and mock bodies; the generated operation builders use them too (`body_map`).
+
+The SDK re-exports this module as `yandex_market_chats::builder`.*/
     pub mod builder {
+        ///The builder of [`ApiErrorEntry`](super::ApiErrorEntry): from [`ApiErrorEntry::builder()`](super::ApiErrorEntry::builder) or from a value (`From`). Each setter takes anything that converts into its field; `try_into()` gives the `ApiErrorEntry`.
         #[derive(Clone, Debug)]
         pub struct ApiErrorEntry {
             code: ::std::result::Result<::std::string::String, ::std::string::String>,
@@ -725,6 +759,7 @@ with `ORDER` contexts filters by orders.
                 }
             }
         }
+        ///The builder of [`ApiErrorResponse`](super::ApiErrorResponse): from [`ApiErrorResponse::builder()`](super::ApiErrorResponse::builder) or from a value (`From`). Each setter takes anything that converts into its field; `try_into()` gives the `ApiErrorResponse`.
         #[derive(Clone, Debug)]
         pub struct ApiErrorResponse {
             error: ::std::result::Result<
@@ -812,6 +847,7 @@ with `ORDER` contexts filters by orders.
                 }
             }
         }
+        ///The builder of [`Chat`](super::Chat): from [`Chat::builder()`](super::Chat::builder) or from a value (`From`). Each setter takes anything that converts into its field; `try_into()` gives the `Chat`.
         #[derive(Clone, Debug)]
         pub struct Chat {
             chat_id: ::std::result::Result<crate::ids::ChatId, ::std::string::String>,
@@ -856,7 +892,8 @@ with `ORDER` contexts filters by orders.
         impl Chat {
             pub fn chat_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<crate::ids::ChatId>,
+                T: ::std::convert::TryInto<crate::ids::ChatId>
+                    + ::std::convert::Into<crate::ids::ChatId>,
                 T::Error: ::std::fmt::Display,
             {
                 self.chat_id = value
@@ -968,9 +1005,10 @@ with `ORDER` contexts filters by orders.
                 }
             }
         }
+        ///The builder of [`ChatContext`](super::ChatContext): from [`ChatContext::builder()`](super::ChatContext::builder) or from a value (`From`). Each setter takes anything that converts into its field; `try_into()` gives the `ChatContext`.
         #[derive(Clone, Debug)]
         pub struct ChatContext {
-            id: ::std::result::Result<::std::num::NonZeroU64, ::std::string::String>,
+            id: ::std::result::Result<crate::ids::ContextId, ::std::string::String>,
             type_: ::std::result::Result<
                 crate::open_enums::ChatContextIdentifiableType,
                 ::std::string::String,
@@ -987,7 +1025,8 @@ with `ORDER` contexts filters by orders.
         impl ChatContext {
             pub fn id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<::std::num::NonZeroU64>,
+                T: ::std::convert::TryInto<crate::ids::ContextId>
+                    + ::std::convert::Into<crate::ids::ContextId>,
                 T::Error: ::std::fmt::Display,
             {
                 self.id = value
@@ -1029,6 +1068,7 @@ with `ORDER` contexts filters by orders.
                 }
             }
         }
+        ///The builder of [`ChatCustomer`](super::ChatCustomer): from [`ChatCustomer::builder()`](super::ChatCustomer::builder) or from a value (`From`). Each setter takes anything that converts into its field; `try_into()` gives the `ChatCustomer`.
         #[derive(Clone, Debug)]
         pub struct ChatCustomer {
             name: ::std::result::Result<
@@ -1093,6 +1133,7 @@ with `ORDER` contexts filters by orders.
                 }
             }
         }
+        ///The builder of [`ChatFullContext`](super::ChatFullContext): from [`ChatFullContext::builder()`](super::ChatFullContext::builder) or from a value (`From`). Each setter takes anything that converts into its field; `try_into()` gives the `ChatFullContext`.
         #[derive(Clone, Debug)]
         pub struct ChatFullContext {
             campaign_id: ::std::result::Result<
@@ -1216,6 +1257,7 @@ with `ORDER` contexts filters by orders.
                 }
             }
         }
+        ///The builder of [`ChatHistoryResult`](super::ChatHistoryResult): from [`ChatHistoryResult::builder()`](super::ChatHistoryResult::builder) or from a value (`From`). Each setter takes anything that converts into its field; `try_into()` gives the `ChatHistoryResult`.
         #[derive(Clone, Debug)]
         pub struct ChatHistoryResult {
             context: ::std::result::Result<
@@ -1318,6 +1360,7 @@ with `ORDER` contexts filters by orders.
                 }
             }
         }
+        ///The builder of [`ChatMessage`](super::ChatMessage): from [`ChatMessage::builder()`](super::ChatMessage::builder) or from a value (`From`). Each setter takes anything that converts into its field; `try_into()` gives the `ChatMessage`.
         #[derive(Clone, Debug)]
         pub struct ChatMessage {
             created_at: ::std::result::Result<
@@ -1379,7 +1422,8 @@ with `ORDER` contexts filters by orders.
             }
             pub fn message_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<crate::ids::MessageId>,
+                T: ::std::convert::TryInto<crate::ids::MessageId>
+                    + ::std::convert::Into<crate::ids::MessageId>,
                 T::Error: ::std::fmt::Display,
             {
                 self.message_id = value
@@ -1441,6 +1485,7 @@ with `ORDER` contexts filters by orders.
                 }
             }
         }
+        ///The builder of [`ChatMessageFile`](super::ChatMessageFile): from [`ChatMessageFile::builder()`](super::ChatMessageFile::builder) or from a value (`From`). Each setter takes anything that converts into its field; `try_into()` gives the `ChatMessageFile`.
         #[derive(Clone, Debug)]
         pub struct ChatMessageFile {
             name: ::std::result::Result<::std::string::String, ::std::string::String>,
@@ -1515,6 +1560,7 @@ with `ORDER` contexts filters by orders.
                 }
             }
         }
+        ///The builder of [`ChatsResult`](super::ChatsResult): from [`ChatsResult::builder()`](super::ChatsResult::builder) or from a value (`From`). Each setter takes anything that converts into its field; `try_into()` gives the `ChatsResult`.
         #[derive(Clone, Debug)]
         pub struct ChatsResult {
             chats: ::std::result::Result<
@@ -1579,6 +1625,7 @@ with `ORDER` contexts filters by orders.
                 }
             }
         }
+        ///The builder of [`CreateChatRequest`](super::CreateChatRequest): from [`CreateChatRequest::builder()`](super::CreateChatRequest::builder) or from a value (`From`). Each setter takes anything that converts into its field; `try_into()` gives the `CreateChatRequest`.
         #[derive(Clone, Debug)]
         pub struct CreateChatRequest {
             context: ::std::result::Result<
@@ -1643,6 +1690,7 @@ with `ORDER` contexts filters by orders.
                 }
             }
         }
+        ///The builder of [`CreateChatResponse`](super::CreateChatResponse): from [`CreateChatResponse::builder()`](super::CreateChatResponse::builder) or from a value (`From`). Each setter takes anything that converts into its field; `try_into()` gives the `CreateChatResponse`.
         #[derive(Clone, Debug)]
         pub struct CreateChatResponse {
             result: ::std::result::Result<
@@ -1709,6 +1757,7 @@ with `ORDER` contexts filters by orders.
                 }
             }
         }
+        ///The builder of [`CreateChatResult`](super::CreateChatResult): from [`CreateChatResult::builder()`](super::CreateChatResult::builder) or from a value (`From`). Each setter takes anything that converts into its field; `try_into()` gives the `CreateChatResult`.
         #[derive(Clone, Debug)]
         pub struct CreateChatResult {
             chat_id: ::std::result::Result<crate::ids::ChatId, ::std::string::String>,
@@ -1723,7 +1772,8 @@ with `ORDER` contexts filters by orders.
         impl CreateChatResult {
             pub fn chat_id<T>(mut self, value: T) -> Self
             where
-                T: ::std::convert::TryInto<crate::ids::ChatId>,
+                T: ::std::convert::TryInto<crate::ids::ChatId>
+                    + ::std::convert::Into<crate::ids::ChatId>,
                 T::Error: ::std::fmt::Display,
             {
                 self.chat_id = value
@@ -1747,6 +1797,7 @@ with `ORDER` contexts filters by orders.
                 Self { chat_id: Ok(value.chat_id) }
             }
         }
+        ///The builder of [`EmptyApiResponse`](super::EmptyApiResponse): from [`EmptyApiResponse::builder()`](super::EmptyApiResponse::builder) or from a value (`From`). Each setter takes anything that converts into its field; `try_into()` gives the `EmptyApiResponse`.
         #[derive(Clone, Debug)]
         pub struct EmptyApiResponse {
             status: ::std::result::Result<
@@ -1788,6 +1839,7 @@ with `ORDER` contexts filters by orders.
                 Self { status: Ok(value.status) }
             }
         }
+        ///The builder of [`GetChatHistoryRequest`](super::GetChatHistoryRequest): from [`GetChatHistoryRequest::builder()`](super::GetChatHistoryRequest::builder) or from a value (`From`). Each setter takes anything that converts into its field; `try_into()` gives the `GetChatHistoryRequest`.
         #[derive(Clone, Debug)]
         pub struct GetChatHistoryRequest {
             message_id_from: ::std::result::Result<
@@ -1837,6 +1889,7 @@ with `ORDER` contexts filters by orders.
                 }
             }
         }
+        ///The builder of [`GetChatHistoryResponse`](super::GetChatHistoryResponse): from [`GetChatHistoryResponse::builder()`](super::GetChatHistoryResponse::builder) or from a value (`From`). Each setter takes anything that converts into its field; `try_into()` gives the `GetChatHistoryResponse`.
         #[derive(Clone, Debug)]
         pub struct GetChatHistoryResponse {
             result: ::std::result::Result<
@@ -1905,6 +1958,7 @@ with `ORDER` contexts filters by orders.
                 }
             }
         }
+        ///The builder of [`GetChatMessageResponse`](super::GetChatMessageResponse): from [`GetChatMessageResponse::builder()`](super::GetChatMessageResponse::builder) or from a value (`From`). Each setter takes anything that converts into its field; `try_into()` gives the `GetChatMessageResponse`.
         #[derive(Clone, Debug)]
         pub struct GetChatMessageResponse {
             result: ::std::result::Result<
@@ -1971,6 +2025,7 @@ with `ORDER` contexts filters by orders.
                 }
             }
         }
+        ///The builder of [`GetChatResponse`](super::GetChatResponse): from [`GetChatResponse::builder()`](super::GetChatResponse::builder) or from a value (`From`). Each setter takes anything that converts into its field; `try_into()` gives the `GetChatResponse`.
         #[derive(Clone, Debug)]
         pub struct GetChatResponse {
             result: ::std::result::Result<
@@ -2035,6 +2090,7 @@ with `ORDER` contexts filters by orders.
                 }
             }
         }
+        ///The builder of [`GetChatsRequest`](super::GetChatsRequest): from [`GetChatsRequest::builder()`](super::GetChatsRequest::builder) or from a value (`From`). Each setter takes anything that converts into its field; `try_into()` gives the `GetChatsRequest`.
         #[derive(Clone, Debug)]
         pub struct GetChatsRequest {
             context_types: ::std::result::Result<
@@ -2170,6 +2226,7 @@ with `ORDER` contexts filters by orders.
                 }
             }
         }
+        ///The builder of [`GetChatsResponse`](super::GetChatsResponse): from [`GetChatsResponse::builder()`](super::GetChatsResponse::builder) or from a value (`From`). Each setter takes anything that converts into its field; `try_into()` gives the `GetChatsResponse`.
         #[derive(Clone, Debug)]
         pub struct GetChatsResponse {
             result: ::std::result::Result<
@@ -2234,6 +2291,7 @@ with `ORDER` contexts filters by orders.
                 }
             }
         }
+        ///The builder of [`LegacyApiError`](super::LegacyApiError): from [`LegacyApiError::builder()`](super::LegacyApiError::builder) or from a value (`From`). Each setter takes anything that converts into its field; `try_into()` gives the `LegacyApiError`.
         #[derive(Clone, Debug)]
         pub struct LegacyApiError {
             code: ::std::result::Result<
@@ -2298,6 +2356,7 @@ with `ORDER` contexts filters by orders.
                 }
             }
         }
+        ///The builder of [`Paging`](super::Paging): from [`Paging::builder()`](super::Paging::builder) or from a value (`From`). Each setter takes anything that converts into its field; `try_into()` gives the `Paging`.
         #[derive(Clone, Debug)]
         pub struct Paging {
             next_page_token: ::std::result::Result<
@@ -2345,6 +2404,7 @@ with `ORDER` contexts filters by orders.
                 }
             }
         }
+        ///The builder of [`SendFileToChatRequest`](super::SendFileToChatRequest): from [`SendFileToChatRequest::builder()`](super::SendFileToChatRequest::builder) or from a value (`From`). Each setter takes anything that converts into its field; `try_into()` gives the `SendFileToChatRequest`.
         #[derive(Clone, Debug)]
         pub struct SendFileToChatRequest {
             file: ::std::result::Result<::std::string::String, ::std::string::String>,
@@ -2385,6 +2445,7 @@ with `ORDER` contexts filters by orders.
                 Self { file: Ok(value.file) }
             }
         }
+        ///The builder of [`SendMessageToChatRequest`](super::SendMessageToChatRequest): from [`SendMessageToChatRequest::builder()`](super::SendMessageToChatRequest::builder) or from a value (`From`). Each setter takes anything that converts into its field; `try_into()` gives the `SendMessageToChatRequest`.
         #[derive(Clone, Debug)]
         pub struct SendMessageToChatRequest {
             message: ::std::result::Result<
@@ -2715,7 +2776,8 @@ pub mod builder {
         }
         pub fn business_id<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<crate::ids::BusinessId>,
+            V: std::convert::TryInto<crate::ids::BusinessId>
+                + ::std::convert::Into<crate::ids::BusinessId>,
         {
             self.business_id = value
                 .try_into()
@@ -2888,7 +2950,8 @@ pub mod builder {
         }
         pub fn business_id<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<crate::ids::BusinessId>,
+            V: std::convert::TryInto<crate::ids::BusinessId>
+                + ::std::convert::Into<crate::ids::BusinessId>,
         {
             self.business_id = value
                 .try_into()
@@ -3031,7 +3094,8 @@ pub mod builder {
         }
         pub fn business_id<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<crate::ids::BusinessId>,
+            V: std::convert::TryInto<crate::ids::BusinessId>
+                + ::std::convert::Into<crate::ids::BusinessId>,
         {
             self.business_id = value
                 .try_into()
@@ -3043,7 +3107,8 @@ pub mod builder {
         }
         pub fn chat_id<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<crate::ids::ChatId>,
+            V: std::convert::TryInto<crate::ids::ChatId>
+                + ::std::convert::Into<crate::ids::ChatId>,
         {
             self.chat_id = value
                 .try_into()
@@ -3164,7 +3229,8 @@ pub mod builder {
         }
         pub fn business_id<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<crate::ids::BusinessId>,
+            V: std::convert::TryInto<crate::ids::BusinessId>
+                + ::std::convert::Into<crate::ids::BusinessId>,
         {
             self.business_id = value
                 .try_into()
@@ -3176,7 +3242,8 @@ pub mod builder {
         }
         pub fn chat_id<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<crate::ids::ChatId>,
+            V: std::convert::TryInto<crate::ids::ChatId>
+                + ::std::convert::Into<crate::ids::ChatId>,
         {
             self.chat_id = value
                 .try_into()
@@ -3355,7 +3422,8 @@ pub mod builder {
         }
         pub fn business_id<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<crate::ids::BusinessId>,
+            V: std::convert::TryInto<crate::ids::BusinessId>
+                + ::std::convert::Into<crate::ids::BusinessId>,
         {
             self.business_id = value
                 .try_into()
@@ -3367,7 +3435,8 @@ pub mod builder {
         }
         pub fn chat_id<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<crate::ids::ChatId>,
+            V: std::convert::TryInto<crate::ids::ChatId>
+                + ::std::convert::Into<crate::ids::ChatId>,
         {
             self.chat_id = value
                 .try_into()
@@ -3379,7 +3448,8 @@ pub mod builder {
         }
         pub fn message_id<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<crate::ids::MessageId>,
+            V: std::convert::TryInto<crate::ids::MessageId>
+                + ::std::convert::Into<crate::ids::MessageId>,
         {
             self.message_id = value
                 .try_into()
@@ -3498,7 +3568,8 @@ pub mod builder {
         }
         pub fn business_id<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<crate::ids::BusinessId>,
+            V: std::convert::TryInto<crate::ids::BusinessId>
+                + ::std::convert::Into<crate::ids::BusinessId>,
         {
             self.business_id = value
                 .try_into()
@@ -3510,7 +3581,8 @@ pub mod builder {
         }
         pub fn chat_id<V>(mut self, value: V) -> Self
         where
-            V: std::convert::TryInto<crate::ids::ChatId>,
+            V: std::convert::TryInto<crate::ids::ChatId>
+                + ::std::convert::Into<crate::ids::ChatId>,
         {
             self.chat_id = value
                 .try_into()
@@ -3649,14 +3721,25 @@ pub mod prelude {
 pub mod ids {
     ///A cabinet (business) ID. To find out, use the request GET v2/campaigns.
     ///
-    /// Build one from a `u64` (`From`), read it with [`Self::get`]; it
+    /// Build one from a `u64` (`From`; integer literals work) or from an
+    /// `i64` (`TryFrom`: a negative is a [`NegativeIdError`]; 0 converts
+    /// and is refused when sent, as from a `u64`); read it with
+    /// [`Self::get`] or compare it with a `u64` as it is (`==`, `<`). It
     /// serializes as a JSON number and displays as bare digits.
     ///
     /**```
-let id = yandex_market_chats_api::ids::BusinessId::from(10_668);
+use yandex_market_chats_api::ids::BusinessId;
+
+let id = BusinessId::from(10_668);
 assert_eq!(id.get(), 10_668);
+assert!(id == 10_668 && 10_668 == id && id < 20_000);
 assert_eq!(id.to_string(), "10668");
 assert_eq!(serde_json::to_string(&id).unwrap(), "10668");
+
+let row_id: i64 = 10_668; // a database's BIGINT
+assert_eq!(BusinessId::try_from(row_id)?, id);
+assert!(BusinessId::try_from(-1_i64).is_err());
+# Ok::<(), yandex_market_chats_api::ids::NegativeIdError>(())
 ```*/
     #[derive(
         Clone,
@@ -3690,6 +3773,43 @@ assert_eq!(serde_json::to_string(&id).unwrap(), "10668");
             id.0
         }
     }
+    impl ::std::convert::TryFrom<i64> for BusinessId {
+        type Error = NegativeIdError;
+        fn try_from(id: i64) -> ::std::result::Result<Self, NegativeIdError> {
+            u64::try_from(id)
+                .map(Self)
+                .map_err(|_| NegativeIdError {
+                    id_type: "BusinessId",
+                    value: id,
+                })
+        }
+    }
+    impl ::std::cmp::PartialEq<u64> for BusinessId {
+        fn eq(&self, other: &u64) -> bool {
+            self.0 == *other
+        }
+    }
+    impl ::std::cmp::PartialEq<BusinessId> for u64 {
+        fn eq(&self, other: &BusinessId) -> bool {
+            *self == other.0
+        }
+    }
+    impl ::std::cmp::PartialOrd<u64> for BusinessId {
+        fn partial_cmp(
+            &self,
+            other: &u64,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            self.0.partial_cmp(other)
+        }
+    }
+    impl ::std::cmp::PartialOrd<BusinessId> for u64 {
+        fn partial_cmp(
+            &self,
+            other: &BusinessId,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            self.partial_cmp(&other.0)
+        }
+    }
     impl ::std::fmt::Display for BusinessId {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             ::std::fmt::Display::fmt(&self.0, f)
@@ -3703,14 +3823,25 @@ assert_eq!(serde_json::to_string(&id).unwrap(), "10668");
     }
     ///A campaign (store) ID.
     ///
-    /// Build one from a `u64` (`From`), read it with [`Self::get`]; it
+    /// Build one from a `u64` (`From`; integer literals work) or from an
+    /// `i64` (`TryFrom`: a negative is a [`NegativeIdError`]; 0 converts
+    /// and is refused when sent, as from a `u64`); read it with
+    /// [`Self::get`] or compare it with a `u64` as it is (`==`, `<`). It
     /// serializes as a JSON number and displays as bare digits.
     ///
     /**```
-let id = yandex_market_chats_api::ids::CampaignId::from(10_668);
+use yandex_market_chats_api::ids::CampaignId;
+
+let id = CampaignId::from(10_668);
 assert_eq!(id.get(), 10_668);
+assert!(id == 10_668 && 10_668 == id && id < 20_000);
 assert_eq!(id.to_string(), "10668");
 assert_eq!(serde_json::to_string(&id).unwrap(), "10668");
+
+let row_id: i64 = 10_668; // a database's BIGINT
+assert_eq!(CampaignId::try_from(row_id)?, id);
+assert!(CampaignId::try_from(-1_i64).is_err());
+# Ok::<(), yandex_market_chats_api::ids::NegativeIdError>(())
 ```*/
     #[derive(
         Clone,
@@ -3744,6 +3875,43 @@ assert_eq!(serde_json::to_string(&id).unwrap(), "10668");
             id.0
         }
     }
+    impl ::std::convert::TryFrom<i64> for CampaignId {
+        type Error = NegativeIdError;
+        fn try_from(id: i64) -> ::std::result::Result<Self, NegativeIdError> {
+            u64::try_from(id)
+                .map(Self)
+                .map_err(|_| NegativeIdError {
+                    id_type: "CampaignId",
+                    value: id,
+                })
+        }
+    }
+    impl ::std::cmp::PartialEq<u64> for CampaignId {
+        fn eq(&self, other: &u64) -> bool {
+            self.0 == *other
+        }
+    }
+    impl ::std::cmp::PartialEq<CampaignId> for u64 {
+        fn eq(&self, other: &CampaignId) -> bool {
+            *self == other.0
+        }
+    }
+    impl ::std::cmp::PartialOrd<u64> for CampaignId {
+        fn partial_cmp(
+            &self,
+            other: &u64,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            self.0.partial_cmp(other)
+        }
+    }
+    impl ::std::cmp::PartialOrd<CampaignId> for u64 {
+        fn partial_cmp(
+            &self,
+            other: &CampaignId,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            self.partial_cmp(&other.0)
+        }
+    }
     impl ::std::fmt::Display for CampaignId {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             ::std::fmt::Display::fmt(&self.0, f)
@@ -3757,14 +3925,25 @@ assert_eq!(serde_json::to_string(&id).unwrap(), "10668");
     }
     ///A chat ID.
     ///
-    /// Build one from a `u64` (`From`), read it with [`Self::get`]; it
+    /// Build one from a `u64` (`From`; integer literals work) or from an
+    /// `i64` (`TryFrom`: a negative is a [`NegativeIdError`]; 0 converts
+    /// and is refused when sent, as from a `u64`); read it with
+    /// [`Self::get`] or compare it with a `u64` as it is (`==`, `<`). It
     /// serializes as a JSON number and displays as bare digits.
     ///
     /**```
-let id = yandex_market_chats_api::ids::ChatId::from(10_668);
+use yandex_market_chats_api::ids::ChatId;
+
+let id = ChatId::from(10_668);
 assert_eq!(id.get(), 10_668);
+assert!(id == 10_668 && 10_668 == id && id < 20_000);
 assert_eq!(id.to_string(), "10668");
 assert_eq!(serde_json::to_string(&id).unwrap(), "10668");
+
+let row_id: i64 = 10_668; // a database's BIGINT
+assert_eq!(ChatId::try_from(row_id)?, id);
+assert!(ChatId::try_from(-1_i64).is_err());
+# Ok::<(), yandex_market_chats_api::ids::NegativeIdError>(())
 ```*/
     #[derive(
         Clone,
@@ -3798,6 +3977,43 @@ assert_eq!(serde_json::to_string(&id).unwrap(), "10668");
             id.0
         }
     }
+    impl ::std::convert::TryFrom<i64> for ChatId {
+        type Error = NegativeIdError;
+        fn try_from(id: i64) -> ::std::result::Result<Self, NegativeIdError> {
+            u64::try_from(id)
+                .map(Self)
+                .map_err(|_| NegativeIdError {
+                    id_type: "ChatId",
+                    value: id,
+                })
+        }
+    }
+    impl ::std::cmp::PartialEq<u64> for ChatId {
+        fn eq(&self, other: &u64) -> bool {
+            self.0 == *other
+        }
+    }
+    impl ::std::cmp::PartialEq<ChatId> for u64 {
+        fn eq(&self, other: &ChatId) -> bool {
+            *self == other.0
+        }
+    }
+    impl ::std::cmp::PartialOrd<u64> for ChatId {
+        fn partial_cmp(
+            &self,
+            other: &u64,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            self.0.partial_cmp(other)
+        }
+    }
+    impl ::std::cmp::PartialOrd<ChatId> for u64 {
+        fn partial_cmp(
+            &self,
+            other: &ChatId,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            self.partial_cmp(&other.0)
+        }
+    }
     impl ::std::fmt::Display for ChatId {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             ::std::fmt::Display::fmt(&self.0, f)
@@ -3809,16 +4025,130 @@ assert_eq!(serde_json::to_string(&id).unwrap(), "10668");
             text.parse().map(Self)
         }
     }
-    ///A message ID.
+    /**What a chat's context names: the order ID when its type is `ORDER`,
+the return (refund) ID when it is `RETURN`.*/
     ///
-    /// Build one from a `u64` (`From`), read it with [`Self::get`]; it
+    /// Build one from a `u64` (`From`; integer literals work) or from an
+    /// `i64` (`TryFrom`: a negative is a [`NegativeIdError`]; 0 converts
+    /// and is refused when sent, as from a `u64`); read it with
+    /// [`Self::get`] or compare it with a `u64` as it is (`==`, `<`). It
     /// serializes as a JSON number and displays as bare digits.
     ///
     /**```
-let id = yandex_market_chats_api::ids::MessageId::from(10_668);
+use yandex_market_chats_api::ids::ContextId;
+
+let id = ContextId::from(10_668);
 assert_eq!(id.get(), 10_668);
+assert!(id == 10_668 && 10_668 == id && id < 20_000);
 assert_eq!(id.to_string(), "10668");
 assert_eq!(serde_json::to_string(&id).unwrap(), "10668");
+
+let row_id: i64 = 10_668; // a database's BIGINT
+assert_eq!(ContextId::try_from(row_id)?, id);
+assert!(ContextId::try_from(-1_i64).is_err());
+# Ok::<(), yandex_market_chats_api::ids::NegativeIdError>(())
+```*/
+    #[derive(
+        Clone,
+        Copy,
+        Debug,
+        PartialEq,
+        Eq,
+        Hash,
+        PartialOrd,
+        Ord,
+        ::serde::Serialize,
+        ::serde::Deserialize,
+        schemars::JsonSchema,
+    )]
+    #[serde(transparent)]
+    #[schemars(transparent)]
+    pub struct ContextId(u64);
+    impl ContextId {
+        /// The id as a number.
+        pub const fn get(self) -> u64 {
+            self.0
+        }
+    }
+    impl ::std::convert::From<u64> for ContextId {
+        fn from(id: u64) -> Self {
+            Self(id)
+        }
+    }
+    impl ::std::convert::From<ContextId> for u64 {
+        fn from(id: ContextId) -> u64 {
+            id.0
+        }
+    }
+    impl ::std::convert::TryFrom<i64> for ContextId {
+        type Error = NegativeIdError;
+        fn try_from(id: i64) -> ::std::result::Result<Self, NegativeIdError> {
+            u64::try_from(id)
+                .map(Self)
+                .map_err(|_| NegativeIdError {
+                    id_type: "ContextId",
+                    value: id,
+                })
+        }
+    }
+    impl ::std::cmp::PartialEq<u64> for ContextId {
+        fn eq(&self, other: &u64) -> bool {
+            self.0 == *other
+        }
+    }
+    impl ::std::cmp::PartialEq<ContextId> for u64 {
+        fn eq(&self, other: &ContextId) -> bool {
+            *self == other.0
+        }
+    }
+    impl ::std::cmp::PartialOrd<u64> for ContextId {
+        fn partial_cmp(
+            &self,
+            other: &u64,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            self.0.partial_cmp(other)
+        }
+    }
+    impl ::std::cmp::PartialOrd<ContextId> for u64 {
+        fn partial_cmp(
+            &self,
+            other: &ContextId,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            self.partial_cmp(&other.0)
+        }
+    }
+    impl ::std::fmt::Display for ContextId {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            ::std::fmt::Display::fmt(&self.0, f)
+        }
+    }
+    impl ::std::str::FromStr for ContextId {
+        type Err = ::std::num::ParseIntError;
+        fn from_str(text: &str) -> ::std::result::Result<Self, Self::Err> {
+            text.parse().map(Self)
+        }
+    }
+    ///A message ID.
+    ///
+    /// Build one from a `u64` (`From`; integer literals work) or from an
+    /// `i64` (`TryFrom`: a negative is a [`NegativeIdError`]; 0 converts
+    /// and is refused when sent, as from a `u64`); read it with
+    /// [`Self::get`] or compare it with a `u64` as it is (`==`, `<`). It
+    /// serializes as a JSON number and displays as bare digits.
+    ///
+    /**```
+use yandex_market_chats_api::ids::MessageId;
+
+let id = MessageId::from(10_668);
+assert_eq!(id.get(), 10_668);
+assert!(id == 10_668 && 10_668 == id && id < 20_000);
+assert_eq!(id.to_string(), "10668");
+assert_eq!(serde_json::to_string(&id).unwrap(), "10668");
+
+let row_id: i64 = 10_668; // a database's BIGINT
+assert_eq!(MessageId::try_from(row_id)?, id);
+assert!(MessageId::try_from(-1_i64).is_err());
+# Ok::<(), yandex_market_chats_api::ids::NegativeIdError>(())
 ```*/
     #[derive(
         Clone,
@@ -3852,6 +4182,43 @@ assert_eq!(serde_json::to_string(&id).unwrap(), "10668");
             id.0
         }
     }
+    impl ::std::convert::TryFrom<i64> for MessageId {
+        type Error = NegativeIdError;
+        fn try_from(id: i64) -> ::std::result::Result<Self, NegativeIdError> {
+            u64::try_from(id)
+                .map(Self)
+                .map_err(|_| NegativeIdError {
+                    id_type: "MessageId",
+                    value: id,
+                })
+        }
+    }
+    impl ::std::cmp::PartialEq<u64> for MessageId {
+        fn eq(&self, other: &u64) -> bool {
+            self.0 == *other
+        }
+    }
+    impl ::std::cmp::PartialEq<MessageId> for u64 {
+        fn eq(&self, other: &MessageId) -> bool {
+            *self == other.0
+        }
+    }
+    impl ::std::cmp::PartialOrd<u64> for MessageId {
+        fn partial_cmp(
+            &self,
+            other: &u64,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            self.0.partial_cmp(other)
+        }
+    }
+    impl ::std::cmp::PartialOrd<MessageId> for u64 {
+        fn partial_cmp(
+            &self,
+            other: &MessageId,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            self.partial_cmp(&other.0)
+        }
+    }
     impl ::std::fmt::Display for MessageId {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             ::std::fmt::Display::fmt(&self.0, f)
@@ -3865,14 +4232,25 @@ assert_eq!(serde_json::to_string(&id).unwrap(), "10668");
     }
     ///An order ID on the Market.
     ///
-    /// Build one from a `u64` (`From`), read it with [`Self::get`]; it
+    /// Build one from a `u64` (`From`; integer literals work) or from an
+    /// `i64` (`TryFrom`: a negative is a [`NegativeIdError`]; 0 converts
+    /// and is refused when sent, as from a `u64`); read it with
+    /// [`Self::get`] or compare it with a `u64` as it is (`==`, `<`). It
     /// serializes as a JSON number and displays as bare digits.
     ///
     /**```
-let id = yandex_market_chats_api::ids::OrderId::from(10_668);
+use yandex_market_chats_api::ids::OrderId;
+
+let id = OrderId::from(10_668);
 assert_eq!(id.get(), 10_668);
+assert!(id == 10_668 && 10_668 == id && id < 20_000);
 assert_eq!(id.to_string(), "10668");
 assert_eq!(serde_json::to_string(&id).unwrap(), "10668");
+
+let row_id: i64 = 10_668; // a database's BIGINT
+assert_eq!(OrderId::try_from(row_id)?, id);
+assert!(OrderId::try_from(-1_i64).is_err());
+# Ok::<(), yandex_market_chats_api::ids::NegativeIdError>(())
 ```*/
     #[derive(
         Clone,
@@ -3906,6 +4284,43 @@ assert_eq!(serde_json::to_string(&id).unwrap(), "10668");
             id.0
         }
     }
+    impl ::std::convert::TryFrom<i64> for OrderId {
+        type Error = NegativeIdError;
+        fn try_from(id: i64) -> ::std::result::Result<Self, NegativeIdError> {
+            u64::try_from(id)
+                .map(Self)
+                .map_err(|_| NegativeIdError {
+                    id_type: "OrderId",
+                    value: id,
+                })
+        }
+    }
+    impl ::std::cmp::PartialEq<u64> for OrderId {
+        fn eq(&self, other: &u64) -> bool {
+            self.0 == *other
+        }
+    }
+    impl ::std::cmp::PartialEq<OrderId> for u64 {
+        fn eq(&self, other: &OrderId) -> bool {
+            *self == other.0
+        }
+    }
+    impl ::std::cmp::PartialOrd<u64> for OrderId {
+        fn partial_cmp(
+            &self,
+            other: &u64,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            self.0.partial_cmp(other)
+        }
+    }
+    impl ::std::cmp::PartialOrd<OrderId> for u64 {
+        fn partial_cmp(
+            &self,
+            other: &OrderId,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            self.partial_cmp(&other.0)
+        }
+    }
     impl ::std::fmt::Display for OrderId {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             ::std::fmt::Display::fmt(&self.0, f)
@@ -3919,14 +4334,25 @@ assert_eq!(serde_json::to_string(&id).unwrap(), "10668");
     }
     ///A return (refund) ID.
     ///
-    /// Build one from a `u64` (`From`), read it with [`Self::get`]; it
+    /// Build one from a `u64` (`From`; integer literals work) or from an
+    /// `i64` (`TryFrom`: a negative is a [`NegativeIdError`]; 0 converts
+    /// and is refused when sent, as from a `u64`); read it with
+    /// [`Self::get`] or compare it with a `u64` as it is (`==`, `<`). It
     /// serializes as a JSON number and displays as bare digits.
     ///
     /**```
-let id = yandex_market_chats_api::ids::ReturnId::from(10_668);
+use yandex_market_chats_api::ids::ReturnId;
+
+let id = ReturnId::from(10_668);
 assert_eq!(id.get(), 10_668);
+assert!(id == 10_668 && 10_668 == id && id < 20_000);
 assert_eq!(id.to_string(), "10668");
 assert_eq!(serde_json::to_string(&id).unwrap(), "10668");
+
+let row_id: i64 = 10_668; // a database's BIGINT
+assert_eq!(ReturnId::try_from(row_id)?, id);
+assert!(ReturnId::try_from(-1_i64).is_err());
+# Ok::<(), yandex_market_chats_api::ids::NegativeIdError>(())
 ```*/
     #[derive(
         Clone,
@@ -3960,6 +4386,43 @@ assert_eq!(serde_json::to_string(&id).unwrap(), "10668");
             id.0
         }
     }
+    impl ::std::convert::TryFrom<i64> for ReturnId {
+        type Error = NegativeIdError;
+        fn try_from(id: i64) -> ::std::result::Result<Self, NegativeIdError> {
+            u64::try_from(id)
+                .map(Self)
+                .map_err(|_| NegativeIdError {
+                    id_type: "ReturnId",
+                    value: id,
+                })
+        }
+    }
+    impl ::std::cmp::PartialEq<u64> for ReturnId {
+        fn eq(&self, other: &u64) -> bool {
+            self.0 == *other
+        }
+    }
+    impl ::std::cmp::PartialEq<ReturnId> for u64 {
+        fn eq(&self, other: &ReturnId) -> bool {
+            *self == other.0
+        }
+    }
+    impl ::std::cmp::PartialOrd<u64> for ReturnId {
+        fn partial_cmp(
+            &self,
+            other: &u64,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            self.0.partial_cmp(other)
+        }
+    }
+    impl ::std::cmp::PartialOrd<ReturnId> for u64 {
+        fn partial_cmp(
+            &self,
+            other: &ReturnId,
+        ) -> ::std::option::Option<::std::cmp::Ordering> {
+            self.partial_cmp(&other.0)
+        }
+    }
     impl ::std::fmt::Display for ReturnId {
         fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
             ::std::fmt::Display::fmt(&self.0, f)
@@ -3971,6 +4434,39 @@ assert_eq!(serde_json::to_string(&id).unwrap(), "10668");
             text.parse().map(Self)
         }
     }
+    /// An id from a signed integer (a database's `BIGINT`, say) that is
+    /// negative: ids are never negative. It names the id type and the
+    /// value; `?` turns it into the SDK's `Error::InvalidInput`.
+    ///
+    /**```
+use yandex_market_chats_api::ids::BusinessId;
+
+let error = BusinessId::try_from(-7_i64).unwrap_err();
+assert_eq!(error.id_type(), "BusinessId");
+assert_eq!(error.value(), -7);
+assert_eq!(error.to_string(), "BusinessId cannot be negative, got -7");
+```*/
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+    pub struct NegativeIdError {
+        id_type: &'static str,
+        value: i64,
+    }
+    impl NegativeIdError {
+        /// The id type the value was meant for (`"ChatId"`).
+        pub const fn id_type(&self) -> &'static str {
+            self.id_type
+        }
+        /// The negative value.
+        pub const fn value(&self) -> i64 {
+            self.value
+        }
+    }
+    impl ::std::fmt::Display for NegativeIdError {
+        fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+            write!(f, "{} cannot be negative, got {}", self.id_type, self.value)
+        }
+    }
+    impl ::std::error::Error for NegativeIdError {}
 }
 /// Enums that accept values this client has never seen.
 ///

@@ -9,7 +9,7 @@
 //! the same settings ([`crate::settings::settings`]), so a type the client
 //! renames or replaces is renamed or replaced in the mocks too.
 //!
-//! Two adjustments are the mocks' own:
+//! The adjustments are the mocks' own:
 //! - progenitor names a status's method after its reason phrase and panics on
 //!   a status that has none, such as the API's 420 (its rate limit). Such a
 //!   status is given to it as its class (`4XX`), whose method takes the
@@ -17,12 +17,22 @@
 //! - A type the settings replace is named by its path in the client crate,
 //!   `crate::open_enums::..` (or any other `crate::..` a setting gives); in
 //!   the mock crate that is `yandex_market_chats_api::..`.
+//! - An id parameter (`business_id`, `chat_id`, ...) takes `impl Into<Id>`,
+//!   as the SDK does, so `when.business_id(42)` compiles; progenitor writes
+//!   `&Id`.
+//! - The `Then` of every operation that documents a 420 gets Market's two
+//!   420s, `quota_spent(resets_in)` and `parallel_limit()`, with the
+//!   rate-limit headers and the error body the API sends. They call the
+//!   mock crate's hand-written `rate_limit` module, with the hourly limit
+//!   the operation's description states ("Limit: 5,000 requests per hour").
 
 use std::collections::BTreeSet;
 use std::path::Path;
 
+use heck::ToUpperCamelCase;
 use openapiv3::{OpenAPI, Operation, ReferenceOr, StatusCode};
 use proc_macro2::{Group, Ident, TokenStream, TokenTree};
+use quote::ToTokens;
 
 use crate::{Error, Prepared};
 
@@ -30,6 +40,9 @@ use crate::{Error, Prepared};
 /// module starts with `use yandex_market_chats_api::*;`, and every type is
 /// `types::..` from there.
 const CLIENT_CRATE: &str = "yandex_market_chats_api";
+
+/// The status of the API's rate limits, which gets its own `Then` methods.
+const RATE_LIMITED: u16 = 420;
 
 /// Reads the fragment at `spec` and returns the formatted Rust source of the
 /// typed httpmock mocks (the `operations` module and the `MockServerExt`
@@ -59,11 +72,33 @@ pub fn generate_httpmock_from_str(path: impl AsRef<Path>, yaml: &str) -> Result<
         // The mocks take the client's types; the marks are on those.
         deprecated: _,
     } = crate::prepare(path, yaml)?;
+    let rate_limited = rate_limited_operations(&spec).map_err(|m| crate::unsupported(path, m))?;
     let classes = statuses_as_classes(&mut spec).map_err(|m| crate::unsupported(path, m))?;
 
     let mut generator = progenitor::Generator::new(&crate::settings::settings(&enums, &ids));
     let tokens = crate::run_progenitor(path, || generator.httpmock(&spec, CLIENT_CRATE))?;
-    let tokens = in_client_crate(tokens);
+    let mut file: syn::File =
+        syn::parse2(in_client_crate(tokens)).map_err(|source| Error::Syntax {
+            path: path.to_owned(),
+            source,
+        })?;
+    let id_paths: Vec<syn::Path> = ids
+        .iter()
+        .map(|id| {
+            syn::parse_str(&format!(
+                "{CLIENT_CRATE}::{}::{}",
+                crate::ids::MODULE,
+                id.name
+            ))
+            .expect("an id's name is a Rust identifier")
+        })
+        .collect();
+    let operations = operations_module(&mut file).ok_or_else(|| {
+        crate::unsupported(path, "progenitor wrote no `operations` module".into())
+    })?;
+    ids_by_value(operations, &id_paths);
+    add_rate_limit_methods(operations, &rate_limited).map_err(|m| crate::unsupported(path, m))?;
+    let tokens = file.into_token_stream();
 
     let mut notes = Vec::new();
     if !left_out.is_empty() {
@@ -82,7 +117,202 @@ pub fn generate_httpmock_from_str(path: impl AsRef<Path>, yaml: &str) -> Result<
             list.join(", ")
         ));
     }
+    if !rate_limited.is_empty() {
+        notes.push(
+            "Every operation with a 420 also has `then.quota_spent(resets_in)` and `then.parallel_limit()` (the crate's `rate_limit`)."
+                .to_owned(),
+        );
+    }
     crate::render(path, &notes, tokens)
+}
+
+/// One operation that documents the API's 420: the name of its `Then`
+/// (`GetChatsThen`) and the hourly limit its description states.
+#[derive(Debug, PartialEq, Eq)]
+struct RateLimited {
+    then: String,
+    hourly_limit: u64,
+}
+
+/// Every operation with a 420 response, in the fragment's order, with the
+/// hourly limit its description states; an error names an operation that
+/// states none (its typed `quota_spent` would have no limit to send).
+fn rate_limited_operations(spec: &OpenAPI) -> Result<Vec<RateLimited>, String> {
+    let mut found = Vec::new();
+    for (path, method, operation) in spec.operations() {
+        if !operation
+            .responses
+            .responses
+            .contains_key(&StatusCode::Code(RATE_LIMITED))
+        {
+            continue;
+        }
+        let name = operation.operation_id.as_deref().ok_or_else(|| {
+            format!("paths/{path}/{method}: an operation with a 420 response needs an operationId")
+        })?;
+        let hourly_limit = operation
+            .description
+            .as_deref()
+            .and_then(stated_hourly_limit)
+            .ok_or_else(|| {
+                format!(
+                    "{name}: documents a 420 but its description states no hourly limit; \
+                     the typed mocks' `quota_spent` sends it as X-RateLimit-Resource-Limit: \
+                     say \"Limit: N requests per hour.\""
+                )
+            })?;
+        found.push(RateLimited {
+            then: format!("{}Then", name.to_upper_camel_case()),
+            hourly_limit,
+        });
+    }
+    Ok(found)
+}
+
+/// The `N` of the first "Limit: N requests per hour" in `description`
+/// (whatever the line breaks; `5,000` or `5000`).
+fn stated_hourly_limit(description: &str) -> Option<u64> {
+    let text = description.split_whitespace().collect::<Vec<_>>().join(" ");
+    text.match_indices("Limit: ").find_map(|(at, marker)| {
+        let rest = &text[at + marker.len()..];
+        let (number, rest) = rest.split_once(' ')?;
+        if !rest.starts_with("requests per hour") {
+            return None;
+        }
+        let digits: String = number.chars().filter(|c| *c != ',').collect();
+        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        digits.parse().ok()
+    })
+}
+
+/// The generated `operations` module's items.
+fn operations_module(file: &mut syn::File) -> Option<&mut Vec<syn::Item>> {
+    file.items.iter_mut().find_map(|item| match item {
+        syn::Item::Mod(module) if module.ident == "operations" => {
+            module.content.as_mut().map(|(_, items)| items)
+        }
+        _ => None,
+    })
+}
+
+/// The name of the type an `impl` block is for, when it is a plain name.
+fn impl_of(block: &syn::ItemImpl) -> Option<String> {
+    match &*block.self_ty {
+        syn::Type::Path(ty) if ty.qself.is_none() && ty.path.segments.len() == 1 => {
+            Some(ty.path.segments[0].ident.to_string())
+        }
+        _ => None,
+    }
+}
+
+/// Rewrites every method of a `When` that takes `&Id` (an id type of
+/// `id_paths`) to take `impl Into<Id>`, as the SDK's methods do, converting
+/// it first: `when.business_id(42)` and `when.chat_id(chat.chat_id)`.
+fn ids_by_value(operations: &mut [syn::Item], id_paths: &[syn::Path]) {
+    for item in operations {
+        let syn::Item::Impl(block) = item else {
+            continue;
+        };
+        if !impl_of(block).is_some_and(|name| name.ends_with("When")) {
+            continue;
+        }
+        for member in &mut block.items {
+            let syn::ImplItem::Fn(method) = member else {
+                continue;
+            };
+            let mut conversions = Vec::new();
+            for input in method.sig.inputs.iter_mut() {
+                let syn::FnArg::Typed(argument) = input else {
+                    continue;
+                };
+                let syn::Type::Reference(reference) = &*argument.ty else {
+                    continue;
+                };
+                let syn::Type::Path(target) = &*reference.elem else {
+                    continue;
+                };
+                let written = target.path.to_token_stream().to_string();
+                if target.qself.is_some()
+                    || !id_paths
+                        .iter()
+                        .any(|id| id.to_token_stream().to_string() == written)
+                {
+                    continue;
+                }
+                let id = target.path.clone();
+                let pattern = argument.pat.clone();
+                *argument.ty = syn::parse_quote!(impl ::std::convert::Into<#id>);
+                conversions.push(syn::parse_quote! {
+                    let #pattern: #id = ::std::convert::Into::into(#pattern);
+                });
+            }
+            let body = std::mem::take(&mut method.block.stmts);
+            method.block.stmts = conversions.into_iter().chain(body).collect();
+        }
+    }
+}
+
+/// Adds `quota_spent` and `parallel_limit` to the `Then` of every operation
+/// of `rate_limited`; an error names one whose `Then` progenitor did not
+/// write under the expected name.
+fn add_rate_limit_methods(
+    operations: &mut [syn::Item],
+    rate_limited: &[RateLimited],
+) -> Result<(), String> {
+    for operation in rate_limited {
+        let block = operations
+            .iter_mut()
+            .find_map(|item| match item {
+                syn::Item::Impl(block) if impl_of(block).as_deref() == Some(&operation.then) => {
+                    Some(block)
+                }
+                _ => None,
+            })
+            .ok_or_else(|| format!("no `impl {}` among the generated mocks", operation.then))?;
+        block
+            .items
+            .extend(rate_limit_methods(operation.hourly_limit));
+    }
+    Ok(())
+}
+
+/// The two 420 methods of one `Then`, for an operation whose hourly limit is
+/// `hourly_limit`: thin calls into the mock crate's `rate_limit` module,
+/// which documents what the client does with each answer.
+fn rate_limit_methods(hourly_limit: u64) -> Vec<syn::ImplItem> {
+    let quota_doc = [
+        " The 420 of a spent hourly quota: `X-RateLimit-Resource-Remaining: 0`,".to_owned(),
+        format!(" `-Limit: {hourly_limit}` (the operation's hourly limit), `-Until`"),
+        " `resets_in` after the mock is defined, and the API's error body. The".to_owned(),
+        " SDK fails at once with `Error::RateLimited` when the reset is further".to_owned(),
+        " than its `max_quota_wait` (60 s by default), and otherwise waits for it".to_owned(),
+        " and tries again: see [`rate_limit`](crate::rate_limit).".to_owned(),
+    ];
+    let parallel_doc = [
+        " The 420 of the limit of 4 parallel requests per business: the API's".to_owned(),
+        " message (\"Hit rate limit of 4 parallel requests\"), with".to_owned(),
+        format!(" `X-RateLimit-Resource-Limit: {hourly_limit}` and a `-Remaining` above 0."),
+        " The SDK retries it until its total timeout (120 s by default): end the".to_owned(),
+        " mock with `into_inner().up_to_n_times(n)`; see [`rate_limit`](crate::rate_limit)."
+            .to_owned(),
+    ];
+    let limit = proc_macro2::Literal::u64_suffixed(hourly_limit);
+    vec![
+        syn::parse_quote! {
+            #(#[doc = #quota_doc])*
+            pub fn quota_spent(self, resets_in: ::std::time::Duration) -> Self {
+                Self(crate::rate_limit::quota_spent(self.0, #limit, resets_in))
+            }
+        },
+        syn::parse_quote! {
+            #(#[doc = #parallel_doc])*
+            pub fn parallel_limit(self) -> Self {
+                Self(crate::rate_limit::parallel_limit(self.0, #limit))
+            }
+        },
+    ]
 }
 
 /// Replaces, in every operation's responses, each status without a reason
@@ -249,6 +479,113 @@ mod tests {
         );
         assert!(out.contains("pub (crate) struct S"), "{out}");
         assert!(!out.contains("crate ::"), "{out}");
+    }
+
+    #[test]
+    fn the_hourly_limit_is_read_from_the_description() {
+        assert_eq!(
+            stated_hourly_limit("Returns chats.\n\nLimit: 5,000 requests per hour per business."),
+            Some(5_000)
+        );
+        assert_eq!(
+            stated_hourly_limit(
+                "Do not pass a `limit` greater than 100. Limit: 10000\n  requests per hour."
+            ),
+            Some(10_000)
+        );
+        assert_eq!(stated_hourly_limit("No limit: stated here."), None);
+        assert_eq!(stated_hourly_limit("Limit: many requests per hour."), None);
+        assert_eq!(stated_hourly_limit("Limit: 4 parallel requests."), None);
+    }
+
+    fn spec(operation: &str) -> OpenAPI {
+        serde_norway::from_str(&format!(
+            "openapi: 3.0.3\ninfo: {{title: t, version: '1'}}\npaths:\n  /x:\n    get:\n{operation}"
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn only_operations_with_a_420_get_the_rate_limit_methods() {
+        let with = spec(
+            "      operationId: getChats\n      description: 'Limit: 1,000 requests per hour.'\n      responses:\n        '200': {description: x}\n        '420': {description: x}\n",
+        );
+        assert_eq!(
+            rate_limited_operations(&with).unwrap(),
+            [RateLimited {
+                then: "GetChatsThen".into(),
+                hourly_limit: 1_000
+            }]
+        );
+        let without = spec(
+            "      operationId: getChats\n      responses:\n        '200': {description: x}\n",
+        );
+        assert_eq!(rate_limited_operations(&without).unwrap(), []);
+        let unstated = spec(
+            "      operationId: getChats\n      responses:\n        '420': {description: x}\n",
+        );
+        let error = rate_limited_operations(&unstated).unwrap_err();
+        assert!(
+            error.contains("getChats") && error.contains("requests per hour"),
+            "{error}"
+        );
+    }
+
+    fn operations_of(code: &str) -> Vec<syn::Item> {
+        let mut file: syn::File =
+            syn::parse_str(&format!("pub mod operations {{ {code} }}")).unwrap();
+        operations_module(&mut file).unwrap().clone()
+    }
+
+    #[test]
+    fn id_parameters_of_a_when_take_impl_into() {
+        let ids: Vec<syn::Path> =
+            vec![syn::parse_str("yandex_market_chats_api::ids::ChatId").unwrap()];
+        let mut items = operations_of(
+            "impl GetChatWhen { pub fn chat_id(self, value: &yandex_market_chats_api::ids::ChatId) -> Self { self.f(value.to_string()) } \
+             pub fn body(self, value: &types::GetChatsRequest) -> Self { self } } \
+             impl GetChatThen { pub fn ok(self, value: &yandex_market_chats_api::ids::ChatId) -> Self { self } }",
+        );
+        ids_by_value(&mut items, &ids);
+        let out: String = items
+            .iter()
+            .map(|i| i.to_token_stream().to_string())
+            .collect();
+        assert!(
+            out.contains("value : impl :: std :: convert :: Into < yandex_market_chats_api :: ids :: ChatId >"),
+            "{out}"
+        );
+        assert!(
+            out.contains("let value : yandex_market_chats_api :: ids :: ChatId = :: std :: convert :: Into :: into (value) ; self . f"),
+            "{out}"
+        );
+        // Other parameters, and a `Then`, are left as they are.
+        assert!(out.contains("value : & types :: GetChatsRequest"), "{out}");
+        assert!(
+            out.contains("fn ok (self , value : & yandex_market_chats_api :: ids :: ChatId)"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn a_then_that_is_not_there_is_an_error() {
+        let mut items = operations_of("impl GetChatsThen { }");
+        let wanted = |then: &str| RateLimited {
+            then: then.into(),
+            hourly_limit: 5_000,
+        };
+        add_rate_limit_methods(&mut items, &[wanted("GetChatsThen")]).unwrap();
+        let out = items[0].to_token_stream().to_string();
+        assert!(
+            out.contains("pub fn quota_spent (self , resets_in : :: std :: time :: Duration)"),
+            "{out}"
+        );
+        assert!(
+            out.contains("crate :: rate_limit :: parallel_limit (self . 0 , 5000u64)"),
+            "{out}"
+        );
+        let error = add_rate_limit_methods(&mut items, &[wanted("GetChatThen")]).unwrap_err();
+        assert!(error.contains("GetChatThen"), "{error}");
     }
 
     #[test]

@@ -7,8 +7,9 @@
 //! settings. The progenitor settings live in `settings.rs`; the open enums
 //! and id types progenitor cannot write live in `open_enums.rs` and
 //! `ids.rs`; the `#[deprecated]` marks progenitor drops in `deprecated.rs`;
-//! the Rust names of the schemas in `names.rs`; the mocks' own adjustments
-//! in `httpmock.rs`.
+//! accessors it does not write (`ChatMessage::text`) in `accessors.rs`; the
+//! documentation of its struct builders in `builders.rs`; the Rust names of
+//! the schemas in `names.rs`; the mocks' own adjustments in `httpmock.rs`.
 //!
 //! ```no_run
 //! let rust = yandex_market_chats_codegen::generate("openapi/chats.yaml")?;
@@ -16,6 +17,8 @@
 //! # Ok::<(), yandex_market_chats_codegen::Error>(())
 //! ```
 
+mod accessors;
+mod builders;
 mod deprecated;
 mod error;
 mod httpmock;
@@ -74,6 +77,9 @@ pub fn generate_from_str(path: impl AsRef<Path>, yaml: &str) -> Result<String, E
     })?;
     request_context::drop_api_version_header(&mut client);
     deprecated::mark(&mut client, &deprecated).map_err(|m| unsupported(path, m))?;
+    ids::literal_setters(&mut client, &ids);
+    accessors::add(&mut client).map_err(|m| unsupported(path, m))?;
+    builders::document(&mut client).map_err(|m| unsupported(path, m))?;
 
     let context_module = request_context::module();
     let mut notes = Vec::new();
@@ -102,6 +108,18 @@ pub(crate) struct Prepared {
     pub ids: Vec<ids::Id>,
     /// Every property marked `deprecated: true`.
     pub deprecated: Vec<deprecated::Deprecated>,
+}
+
+/// The `types` module progenitor writes, where the post-processing steps
+/// (`deprecated.rs`, `accessors.rs`, `builders.rs`) work.
+pub(crate) fn types_module(file: &mut syn::File) -> Result<&mut syn::ItemMod, String> {
+    file.items
+        .iter_mut()
+        .find_map(|item| match item {
+            syn::Item::Mod(m) if m.ident == "types" => Some(m),
+            _ => None,
+        })
+        .ok_or_else(|| "progenitor wrote no `types` module".to_owned())
 }
 
 pub(crate) fn read(path: &Path) -> Result<String, Error> {

@@ -104,6 +104,16 @@ fn mocks_same_input_same_bytes_every_operation_and_420_as_its_class() {
     );
     assert!(first.contains("420 as 4XX"));
     assert!(first.contains("pub fn not_found(self, value: &types::ApiErrorResponse)"));
+    // Market's two 420s on every operation's `Then`, with its hourly limit.
+    assert_eq!(first.matches("pub fn quota_spent(").count(), 6);
+    assert_eq!(first.matches("pub fn parallel_limit(self)").count(), 6);
+    assert!(first.contains("crate::rate_limit::quota_spent(self.0, 5000u64, resets_in)"));
+    // Ids as the SDK takes them.
+    assert!(
+        first
+            .contains("value: impl ::std::convert::Into<yandex_market_chats_api::ids::BusinessId>")
+    );
+    assert!(!first.contains("value: &yandex_market_chats_api::ids::"));
 }
 
 #[test]

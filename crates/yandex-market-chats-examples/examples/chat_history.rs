@@ -1,8 +1,8 @@
 //! Prints a chat's messages, oldest first.
 //!
 //! ```text
-//! cargo run --example chat_history -- --chat-id 10004          # against the built-in sandbox
-//! cargo run --example chat_history -- --chat-id 10004 --json
+//! cargo run --example chat_history -- --chat-id 10668          # against the built-in sandbox
+//! cargo run --example chat_history -- --chat-id 10668 --json
 //! ```
 //!
 //! Without `--chat-id` it shows the first chat of the sandbox (or of the
@@ -23,7 +23,7 @@ const HELP: &str = "Print a chat's messages (getChatHistory), oldest first.
 USAGE:
     cargo run --example chat_history -- [--chat-id N] [OPTIONS]
 
-Without YANDEX_MARKET_API_KEY it uses the built-in sandbox.
+Without YANDEX_MARKET_API_KEY (or YANDEX_MARKET_OAUTH_TOKEN) it uses the built-in sandbox.
 
 OPTIONS:
     --chat-id N        the chat (default: the business's first chat)

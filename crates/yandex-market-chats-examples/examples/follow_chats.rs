@@ -25,7 +25,8 @@ const HELP: &str =
 USAGE:
     cargo run --example follow_chats -- [OPTIONS]
 
-Without YANDEX_MARKET_API_KEY it uses the built-in sandbox, whose buyers write on their own.
+Without YANDEX_MARKET_API_KEY (or YANDEX_MARKET_OAUTH_TOKEN) it uses the built-in sandbox,
+whose buyers write on their own.
 
 OPTIONS:
     --for SECONDS        stop after this long (default: run until interrupted)

@@ -21,9 +21,10 @@ const HELP: &str = "List a business's chats with buyers (Yandex.Market Partner A
 USAGE:
     cargo run --example list_chats -- [OPTIONS]
 
-Without YANDEX_MARKET_API_KEY the example starts the built-in sandbox and
-lists its chats. With it, it lists the chats of YANDEX_MARKET_BUSINESS_ID
-(or --business-id) from the API; YANDEX_MARKET_BASE_URL overrides the URL.
+Without YANDEX_MARKET_API_KEY (or YANDEX_MARKET_OAUTH_TOKEN) the example
+starts the built-in sandbox and lists its chats. With one, it lists the
+chats of YANDEX_MARKET_BUSINESS_ID (or --business-id) from the API;
+YANDEX_MARKET_BASE_URL overrides the URL.
 Flags win over the environment.
 
 OPTIONS:

@@ -1,11 +1,11 @@
 //! Sends a message (or a file) to a chat.
 //!
 //! ```text
-//! cargo run --example reply -- --chat-id 10004 --text "Hello! Your order ships tomorrow."
-//! cargo run --example reply -- --chat-id 10004 --file ./photo.jpg
+//! cargo run --example reply -- --chat-id 10668 --text "Hello! Your order ships tomorrow."
+//! cargo run --example reply -- --chat-id 10668 --file ./photo.jpg
 //! ```
 //!
-//! Without `YANDEX_MARKET_API_KEY` it replies in the built-in sandbox (to its
+//! Without `YANDEX_MARKET_API_KEY` (or `YANDEX_MARKET_OAUTH_TOKEN`) it replies in the built-in sandbox (to its
 //! first chat unless `--chat-id` says otherwise) and shows the chat's last
 //! messages. Exit codes: 0 success, 2 usage error, 1
 //! anything else; a write whose outcome is unknown says so.
@@ -23,7 +23,7 @@ const HELP: &str = "Send a message or a file to a chat (sendMessageToChat, sendF
 USAGE:
     cargo run --example reply -- [--chat-id N] (--text TEXT | --file PATH)
 
-Without YANDEX_MARKET_API_KEY it uses the built-in sandbox.
+Without YANDEX_MARKET_API_KEY (or YANDEX_MARKET_OAUTH_TOKEN) it uses the built-in sandbox.
 
 OPTIONS:
     --chat-id N        the chat (default: the business's first chat)

@@ -2,7 +2,8 @@
 //! Run one from the workspace root, e.g. `cargo run --example list_chats`.
 //!
 //! This library holds what the examples share: where to connect (the API
-//! with `YANDEX_MARKET_API_KEY`, else the built-in sandbox), argument
+//! with `YANDEX_MARKET_API_KEY` or `YANDEX_MARKET_OAUTH_TOKEN`, else the
+//! built-in sandbox), argument
 //! parsing helpers and exit codes (0 success, 2 usage error, 1 anything else).
 //! It also runs the workspace README's code blocks as doc tests
 //! (`ReadmeDoctests`, compiled only for them).
@@ -90,7 +91,8 @@ pub struct Target {
     pub sandbox: Option<Sandbox>,
 }
 
-/// With `YANDEX_MARKET_API_KEY`, the API (`YANDEX_MARKET_BASE_URL` overrides
+/// With `YANDEX_MARKET_API_KEY` or `YANDEX_MARKET_OAUTH_TOKEN`
+/// ([`Client::from_env`]), the API (`YANDEX_MARKET_BASE_URL` overrides
 /// the URL) and the business from `business_id` or
 /// `YANDEX_MARKET_BUSINESS_ID`; without, a sandbox started with `config`,
 /// announced in one line on stderr.
@@ -99,15 +101,17 @@ pub struct Target {
 /// A usage error for a key without a business id; whatever building the
 /// client or starting the sandbox fails with.
 pub fn connect(business_id: Option<u64>, config: SandboxConfig) -> Result<Target, Failure> {
-    if std::env::var_os("YANDEX_MARKET_API_KEY").is_some() {
+    let credential = ["YANDEX_MARKET_API_KEY", "YANDEX_MARKET_OAUTH_TOKEN"]
+        .into_iter()
+        .find(|name| std::env::var_os(name).is_some_and(|v| !v.is_empty()));
+    if let Some(credential) = credential {
         let business_id = match business_id {
             Some(id) => id,
             None => {
                 let raw = std::env::var("YANDEX_MARKET_BUSINESS_ID").map_err(|_| {
-                    Failure::Usage(
-                        "YANDEX_MARKET_API_KEY is set but no business id: set YANDEX_MARKET_BUSINESS_ID or pass --business-id"
-                            .into(),
-                    )
+                    Failure::Usage(format!(
+                        "{credential} is set but no business id: set YANDEX_MARKET_BUSINESS_ID or pass --business-id"
+                    ))
                 })?;
                 number("YANDEX_MARKET_BUSINESS_ID", &raw)?
             }
@@ -120,7 +124,7 @@ pub fn connect(business_id: Option<u64>, config: SandboxConfig) -> Result<Target
     }
     let sandbox = Sandbox::start(config)?;
     eprintln!(
-        "No YANDEX_MARKET_API_KEY set: using the built-in sandbox at {}",
+        "No YANDEX_MARKET_API_KEY (or YANDEX_MARKET_OAUTH_TOKEN) set: using the built-in sandbox at {}",
         sandbox.base_url()
     );
     Ok(Target {

@@ -27,6 +27,7 @@ fn run_named(name: &str, args: &[&str]) -> Output {
     Command::new(example_named(name))
         .args(args)
         .env_remove("YANDEX_MARKET_API_KEY")
+        .env_remove("YANDEX_MARKET_OAUTH_TOKEN")
         .env_remove("YANDEX_MARKET_BUSINESS_ID")
         .env_remove("YANDEX_MARKET_BASE_URL")
         .output()
@@ -129,6 +130,7 @@ fn usage_errors_exit_2_with_one_clear_line() {
 fn a_key_without_a_business_id_is_a_usage_error_and_never_printed() {
     let output = Command::new(example())
         .env("YANDEX_MARKET_API_KEY", "very-secret-key-42")
+        .env_remove("YANDEX_MARKET_OAUTH_TOKEN")
         .env_remove("YANDEX_MARKET_BUSINESS_ID")
         .output()
         .unwrap();
@@ -196,6 +198,7 @@ fn a_real_run_error_exits_1_without_the_key() {
     // A key and a business, but nothing listens on the URL.
     let output = Command::new(example())
         .env("YANDEX_MARKET_API_KEY", "very-secret-key-42")
+        .env_remove("YANDEX_MARKET_OAUTH_TOKEN")
         .env("YANDEX_MARKET_BUSINESS_ID", "5")
         .env("YANDEX_MARKET_BASE_URL", closed_port_url())
         .output()
@@ -213,6 +216,7 @@ fn from_env_sends_to_yandex_market_base_url_with_the_key() {
     let output = Command::new(example())
         .args(["--json"])
         .env("YANDEX_MARKET_API_KEY", "env-key-123")
+        .env_remove("YANDEX_MARKET_OAUTH_TOKEN")
         .env("YANDEX_MARKET_BUSINESS_ID", "5")
         .env("YANDEX_MARKET_BASE_URL", &url)
         .output()
@@ -239,6 +243,50 @@ fn from_env_sends_to_yandex_market_base_url_with_the_key() {
     );
     let chat: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
     assert_eq!(chat["chatId"], 77);
+}
+
+#[test]
+fn from_env_sends_the_oauth_token_and_refuses_two_credentials() {
+    let (url, heads) = page_server();
+    let output = Command::new(example())
+        .args(["--json"])
+        .env_remove("YANDEX_MARKET_API_KEY")
+        .env("YANDEX_MARKET_OAUTH_TOKEN", "env-token-456")
+        .env("YANDEX_MARKET_BUSINESS_ID", "5")
+        .env("YANDEX_MARKET_BASE_URL", &url)
+        .output()
+        .unwrap();
+    let stderr = text(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let seen = heads.lock().unwrap().clone();
+    assert_eq!(seen.len(), 1, "the token alone means the API: {stderr}");
+    assert!(
+        seen[0]
+            .to_ascii_lowercase()
+            .contains("authorization: bearer env-token-456"),
+        "{}",
+        seen[0]
+    );
+
+    let output = Command::new(example())
+        .env("YANDEX_MARKET_API_KEY", "very-secret-key-42")
+        .env("YANDEX_MARKET_OAUTH_TOKEN", "very-secret-token-42")
+        .env("YANDEX_MARKET_BUSINESS_ID", "5")
+        .env("YANDEX_MARKET_BASE_URL", &url)
+        .output()
+        .unwrap();
+    let stderr = text(&output.stderr);
+    assert_ne!(output.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("YANDEX_MARKET_API_KEY") && stderr.contains("YANDEX_MARKET_OAUTH_TOKEN"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("very-secret"), "{stderr}");
+    assert_eq!(
+        heads.lock().unwrap().len(),
+        1,
+        "nothing sent with two credentials"
+    );
 }
 
 #[test]
@@ -303,6 +351,7 @@ fn every_example_ends_quietly_when_its_output_is_closed_early() {
         let mut child = Command::new(example_named(name))
             .args(args)
             .env_remove("YANDEX_MARKET_API_KEY")
+            .env_remove("YANDEX_MARKET_OAUTH_TOKEN")
             .env_remove("YANDEX_MARKET_BUSINESS_ID")
             .env_remove("YANDEX_MARKET_BASE_URL")
             .stdout(Stdio::piped())

@@ -2,6 +2,7 @@
 // change the fragment or crates/yandex-market-chats-codegen, then run `cargo xtask generate`.
 // Left out (multipart/form-data, which progenitor 0.15 cannot generate; mock it with `MockServer::mock`): sendFileToChat.
 // Statuses without a reason phrase, mocked by their class's method (`client_error(420, ..)`): 420 as 4XX.
+// Every operation with a 420 also has `then.quota_spent(resets_in)` and `then.parallel_limit()` (the crate's `rate_limit`).
 
 pub mod operations {
     //! [`When`](::httpmock::When) and [`Then`](::httpmock::Then)
@@ -25,8 +26,11 @@ pub mod operations {
         }
         pub fn business_id(
             self,
-            value: &yandex_market_chats_api::ids::BusinessId,
+            value: impl ::std::convert::Into<yandex_market_chats_api::ids::BusinessId>,
         ) -> Self {
+            let value: yandex_market_chats_api::ids::BusinessId = ::std::convert::Into::into(
+                value,
+            );
             let re = regex::Regex::new(
                     &format!("^/v2/businesses/{}/chats$", value.to_string()),
                 )
@@ -129,6 +133,23 @@ pub mod operations {
                     .json_body_obj(value),
             )
         }
+        /// The 420 of a spent hourly quota: `X-RateLimit-Resource-Remaining: 0`,
+        /// `-Limit: 5000` (the operation's hourly limit), `-Until`
+        /// `resets_in` after the mock is defined, and the API's error body. The
+        /// SDK fails at once with `Error::RateLimited` when the reset is further
+        /// than its `max_quota_wait` (60 s by default), and otherwise waits for it
+        /// and tries again: see [`rate_limit`](crate::rate_limit).
+        pub fn quota_spent(self, resets_in: ::std::time::Duration) -> Self {
+            Self(crate::rate_limit::quota_spent(self.0, 5000u64, resets_in))
+        }
+        /// The 420 of the limit of 4 parallel requests per business: the API's
+        /// message ("Hit rate limit of 4 parallel requests"), with
+        /// `X-RateLimit-Resource-Limit: 5000` and a `-Remaining` above 0.
+        /// The SDK retries it until its total timeout (120 s by default): end the
+        /// mock with `into_inner().up_to_n_times(n)`; see [`rate_limit`](crate::rate_limit).
+        pub fn parallel_limit(self) -> Self {
+            Self(crate::rate_limit::parallel_limit(self.0, 5000u64))
+        }
     }
     pub struct CreateChatWhen(::httpmock::When);
     impl CreateChatWhen {
@@ -146,8 +167,11 @@ pub mod operations {
         }
         pub fn business_id(
             self,
-            value: &yandex_market_chats_api::ids::BusinessId,
+            value: impl ::std::convert::Into<yandex_market_chats_api::ids::BusinessId>,
         ) -> Self {
+            let value: yandex_market_chats_api::ids::BusinessId = ::std::convert::Into::into(
+                value,
+            );
             let re = regex::Regex::new(
                     &format!("^/v2/businesses/{}/chats/new$", value.to_string()),
                 )
@@ -230,6 +254,23 @@ pub mod operations {
                     .json_body_obj(value),
             )
         }
+        /// The 420 of a spent hourly quota: `X-RateLimit-Resource-Remaining: 0`,
+        /// `-Limit: 1000` (the operation's hourly limit), `-Until`
+        /// `resets_in` after the mock is defined, and the API's error body. The
+        /// SDK fails at once with `Error::RateLimited` when the reset is further
+        /// than its `max_quota_wait` (60 s by default), and otherwise waits for it
+        /// and tries again: see [`rate_limit`](crate::rate_limit).
+        pub fn quota_spent(self, resets_in: ::std::time::Duration) -> Self {
+            Self(crate::rate_limit::quota_spent(self.0, 1000u64, resets_in))
+        }
+        /// The 420 of the limit of 4 parallel requests per business: the API's
+        /// message ("Hit rate limit of 4 parallel requests"), with
+        /// `X-RateLimit-Resource-Limit: 1000` and a `-Remaining` above 0.
+        /// The SDK retries it until its total timeout (120 s by default): end the
+        /// mock with `into_inner().up_to_n_times(n)`; see [`rate_limit`](crate::rate_limit).
+        pub fn parallel_limit(self) -> Self {
+            Self(crate::rate_limit::parallel_limit(self.0, 1000u64))
+        }
     }
     pub struct GetChatWhen(::httpmock::When);
     impl GetChatWhen {
@@ -247,15 +288,24 @@ pub mod operations {
         }
         pub fn business_id(
             self,
-            value: &yandex_market_chats_api::ids::BusinessId,
+            value: impl ::std::convert::Into<yandex_market_chats_api::ids::BusinessId>,
         ) -> Self {
+            let value: yandex_market_chats_api::ids::BusinessId = ::std::convert::Into::into(
+                value,
+            );
             let re = regex::Regex::new(
                     &format!("^/v2/businesses/{}/chat$", value.to_string()),
                 )
                 .unwrap();
             Self(self.0.path_matches(re))
         }
-        pub fn chat_id(self, value: &yandex_market_chats_api::ids::ChatId) -> Self {
+        pub fn chat_id(
+            self,
+            value: impl ::std::convert::Into<yandex_market_chats_api::ids::ChatId>,
+        ) -> Self {
+            let value: yandex_market_chats_api::ids::ChatId = ::std::convert::Into::into(
+                value,
+            );
             Self(self.0.query_param("chatId", value.to_string()))
         }
     }
@@ -331,6 +381,23 @@ pub mod operations {
                     .json_body_obj(value),
             )
         }
+        /// The 420 of a spent hourly quota: `X-RateLimit-Resource-Remaining: 0`,
+        /// `-Limit: 1000` (the operation's hourly limit), `-Until`
+        /// `resets_in` after the mock is defined, and the API's error body. The
+        /// SDK fails at once with `Error::RateLimited` when the reset is further
+        /// than its `max_quota_wait` (60 s by default), and otherwise waits for it
+        /// and tries again: see [`rate_limit`](crate::rate_limit).
+        pub fn quota_spent(self, resets_in: ::std::time::Duration) -> Self {
+            Self(crate::rate_limit::quota_spent(self.0, 1000u64, resets_in))
+        }
+        /// The 420 of the limit of 4 parallel requests per business: the API's
+        /// message ("Hit rate limit of 4 parallel requests"), with
+        /// `X-RateLimit-Resource-Limit: 1000` and a `-Remaining` above 0.
+        /// The SDK retries it until its total timeout (120 s by default): end the
+        /// mock with `into_inner().up_to_n_times(n)`; see [`rate_limit`](crate::rate_limit).
+        pub fn parallel_limit(self) -> Self {
+            Self(crate::rate_limit::parallel_limit(self.0, 1000u64))
+        }
     }
     pub struct GetChatHistoryWhen(::httpmock::When);
     impl GetChatHistoryWhen {
@@ -349,15 +416,24 @@ pub mod operations {
         }
         pub fn business_id(
             self,
-            value: &yandex_market_chats_api::ids::BusinessId,
+            value: impl ::std::convert::Into<yandex_market_chats_api::ids::BusinessId>,
         ) -> Self {
+            let value: yandex_market_chats_api::ids::BusinessId = ::std::convert::Into::into(
+                value,
+            );
             let re = regex::Regex::new(
                     &format!("^/v2/businesses/{}/chats/history$", value.to_string()),
                 )
                 .unwrap();
             Self(self.0.path_matches(re))
         }
-        pub fn chat_id(self, value: &yandex_market_chats_api::ids::ChatId) -> Self {
+        pub fn chat_id(
+            self,
+            value: impl ::std::convert::Into<yandex_market_chats_api::ids::ChatId>,
+        ) -> Self {
+            let value: yandex_market_chats_api::ids::ChatId = ::std::convert::Into::into(
+                value,
+            );
             Self(self.0.query_param("chatId", value.to_string()))
         }
         pub fn limit<T>(self, value: T) -> Self
@@ -456,6 +532,23 @@ pub mod operations {
                     .json_body_obj(value),
             )
         }
+        /// The 420 of a spent hourly quota: `X-RateLimit-Resource-Remaining: 0`,
+        /// `-Limit: 10000` (the operation's hourly limit), `-Until`
+        /// `resets_in` after the mock is defined, and the API's error body. The
+        /// SDK fails at once with `Error::RateLimited` when the reset is further
+        /// than its `max_quota_wait` (60 s by default), and otherwise waits for it
+        /// and tries again: see [`rate_limit`](crate::rate_limit).
+        pub fn quota_spent(self, resets_in: ::std::time::Duration) -> Self {
+            Self(crate::rate_limit::quota_spent(self.0, 10000u64, resets_in))
+        }
+        /// The 420 of the limit of 4 parallel requests per business: the API's
+        /// message ("Hit rate limit of 4 parallel requests"), with
+        /// `X-RateLimit-Resource-Limit: 10000` and a `-Remaining` above 0.
+        /// The SDK retries it until its total timeout (120 s by default): end the
+        /// mock with `into_inner().up_to_n_times(n)`; see [`rate_limit`](crate::rate_limit).
+        pub fn parallel_limit(self) -> Self {
+            Self(crate::rate_limit::parallel_limit(self.0, 10000u64))
+        }
     }
     pub struct GetChatMessageWhen(::httpmock::When);
     impl GetChatMessageWhen {
@@ -474,21 +567,33 @@ pub mod operations {
         }
         pub fn business_id(
             self,
-            value: &yandex_market_chats_api::ids::BusinessId,
+            value: impl ::std::convert::Into<yandex_market_chats_api::ids::BusinessId>,
         ) -> Self {
+            let value: yandex_market_chats_api::ids::BusinessId = ::std::convert::Into::into(
+                value,
+            );
             let re = regex::Regex::new(
                     &format!("^/v2/businesses/{}/chats/message$", value.to_string()),
                 )
                 .unwrap();
             Self(self.0.path_matches(re))
         }
-        pub fn chat_id(self, value: &yandex_market_chats_api::ids::ChatId) -> Self {
+        pub fn chat_id(
+            self,
+            value: impl ::std::convert::Into<yandex_market_chats_api::ids::ChatId>,
+        ) -> Self {
+            let value: yandex_market_chats_api::ids::ChatId = ::std::convert::Into::into(
+                value,
+            );
             Self(self.0.query_param("chatId", value.to_string()))
         }
         pub fn message_id(
             self,
-            value: &yandex_market_chats_api::ids::MessageId,
+            value: impl ::std::convert::Into<yandex_market_chats_api::ids::MessageId>,
         ) -> Self {
+            let value: yandex_market_chats_api::ids::MessageId = ::std::convert::Into::into(
+                value,
+            );
             Self(self.0.query_param("messageId", value.to_string()))
         }
     }
@@ -564,6 +669,23 @@ pub mod operations {
                     .json_body_obj(value),
             )
         }
+        /// The 420 of a spent hourly quota: `X-RateLimit-Resource-Remaining: 0`,
+        /// `-Limit: 1000` (the operation's hourly limit), `-Until`
+        /// `resets_in` after the mock is defined, and the API's error body. The
+        /// SDK fails at once with `Error::RateLimited` when the reset is further
+        /// than its `max_quota_wait` (60 s by default), and otherwise waits for it
+        /// and tries again: see [`rate_limit`](crate::rate_limit).
+        pub fn quota_spent(self, resets_in: ::std::time::Duration) -> Self {
+            Self(crate::rate_limit::quota_spent(self.0, 1000u64, resets_in))
+        }
+        /// The 420 of the limit of 4 parallel requests per business: the API's
+        /// message ("Hit rate limit of 4 parallel requests"), with
+        /// `X-RateLimit-Resource-Limit: 1000` and a `-Remaining` above 0.
+        /// The SDK retries it until its total timeout (120 s by default): end the
+        /// mock with `into_inner().up_to_n_times(n)`; see [`rate_limit`](crate::rate_limit).
+        pub fn parallel_limit(self) -> Self {
+            Self(crate::rate_limit::parallel_limit(self.0, 1000u64))
+        }
     }
     pub struct SendMessageToChatWhen(::httpmock::When);
     impl SendMessageToChatWhen {
@@ -582,15 +704,24 @@ pub mod operations {
         }
         pub fn business_id(
             self,
-            value: &yandex_market_chats_api::ids::BusinessId,
+            value: impl ::std::convert::Into<yandex_market_chats_api::ids::BusinessId>,
         ) -> Self {
+            let value: yandex_market_chats_api::ids::BusinessId = ::std::convert::Into::into(
+                value,
+            );
             let re = regex::Regex::new(
                     &format!("^/v2/businesses/{}/chats/message$", value.to_string()),
                 )
                 .unwrap();
             Self(self.0.path_matches(re))
         }
-        pub fn chat_id(self, value: &yandex_market_chats_api::ids::ChatId) -> Self {
+        pub fn chat_id(
+            self,
+            value: impl ::std::convert::Into<yandex_market_chats_api::ids::ChatId>,
+        ) -> Self {
+            let value: yandex_market_chats_api::ids::ChatId = ::std::convert::Into::into(
+                value,
+            );
             Self(self.0.query_param("chatId", value.to_string()))
         }
         pub fn body(self, value: &types::SendMessageToChatRequest) -> Self {
@@ -668,6 +799,23 @@ pub mod operations {
                     .header("content-type", "application/json")
                     .json_body_obj(value),
             )
+        }
+        /// The 420 of a spent hourly quota: `X-RateLimit-Resource-Remaining: 0`,
+        /// `-Limit: 1000` (the operation's hourly limit), `-Until`
+        /// `resets_in` after the mock is defined, and the API's error body. The
+        /// SDK fails at once with `Error::RateLimited` when the reset is further
+        /// than its `max_quota_wait` (60 s by default), and otherwise waits for it
+        /// and tries again: see [`rate_limit`](crate::rate_limit).
+        pub fn quota_spent(self, resets_in: ::std::time::Duration) -> Self {
+            Self(crate::rate_limit::quota_spent(self.0, 1000u64, resets_in))
+        }
+        /// The 420 of the limit of 4 parallel requests per business: the API's
+        /// message ("Hit rate limit of 4 parallel requests"), with
+        /// `X-RateLimit-Resource-Limit: 1000` and a `-Remaining` above 0.
+        /// The SDK retries it until its total timeout (120 s by default): end the
+        /// mock with `into_inner().up_to_n_times(n)`; see [`rate_limit`](crate::rate_limit).
+        pub fn parallel_limit(self) -> Self {
+            Self(crate::rate_limit::parallel_limit(self.0, 1000u64))
         }
     }
 }

@@ -108,7 +108,12 @@ impl Default for SandboxConfig {
 }
 
 impl SandboxConfig {
-    /// How many chats the business has.
+    /// How many chats the business has. The first ten have every status,
+    /// context type and chat type (the first, `NEW` about an order, is chat
+    /// 10668 with the default seed); the others are mostly `FINISHED` or
+    /// `WAITING_FOR_CUSTOMER`, some `WAITING_FOR_PARTNER` or `NEW` about
+    /// orders and returns, a few disputes (`ARBITRAGE` chats waiting for an
+    /// arbiter or Market).
     pub fn chats(mut self, count: usize) -> Self {
         self.chats = count;
         self

@@ -42,21 +42,17 @@ impl Client {
         ClientBuilder::default()
     }
 
-    /// A client from the environment: `YANDEX_MARKET_API_KEY` (required) and
-    /// `YANDEX_MARKET_BASE_URL` (optional).
+    /// A client from the environment: `YANDEX_MARKET_API_KEY` or
+    /// `YANDEX_MARKET_OAUTH_TOKEN` (one of them), and optionally
+    /// `YANDEX_MARKET_BASE_URL`. To add settings on top of the environment,
+    /// start from [`ClientBuilder::from_env`] instead.
     ///
     /// # Errors
-    /// [`Error::InvalidInput`] when the key is missing or anything
-    /// [`ClientBuilder::build`] refuses.
+    /// [`Error::InvalidInput`] when neither credential variable is set, or
+    /// both are (the message names the variables), and anything
+    /// [`ClientBuilder::from_env`] or [`ClientBuilder::build`] refuses.
     pub fn from_env() -> Result<Self, Error> {
-        let key = std::env::var("YANDEX_MARKET_API_KEY").map_err(|_| {
-            Error::invalid_input("YANDEX_MARKET_API_KEY is not set (or is not valid UTF-8)")
-        })?;
-        let mut builder = Self::builder().api_key(key);
-        if let Ok(url) = std::env::var("YANDEX_MARKET_BASE_URL") {
-            builder = builder.base_url(url);
-        }
-        builder.build()
+        ClientBuilder::from_env()?.build()
     }
 
     pub(crate) fn from_config(config: Config) -> Self {

@@ -1,6 +1,7 @@
 //! Client configuration: credentials, base URL, timeouts, limits. Every check
 //! happens in [`ClientBuilder::build`]; setters never fail.
 
+use std::ffi::OsString;
 use std::fmt;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -33,6 +34,11 @@ pub const DEFAULT_MAX_IN_FLIGHT: usize = 4;
 /// a request in flight); see [`ClientBuilder::max_tracked_businesses`].
 pub const DEFAULT_MAX_TRACKED_BUSINESSES: usize = 10_000;
 
+/// The environment variables [`ClientBuilder::from_env`] reads.
+const ENV_API_KEY: &str = "YANDEX_MARKET_API_KEY";
+const ENV_OAUTH_TOKEN: &str = "YANDEX_MARKET_OAUTH_TOKEN";
+const ENV_BASE_URL: &str = "YANDEX_MARKET_BASE_URL";
+
 /// A credential. Its `Debug` never shows the value.
 #[derive(Clone)]
 pub(crate) struct Secret(String);
@@ -49,7 +55,9 @@ impl Secret {
     }
 }
 
-/// Builds a [`Client`]. Start with [`Client::builder`].
+/// Builds a [`Client`]. Start with [`Client::builder`], or with
+/// [`ClientBuilder::from_env`] to take the credential and the base URL from
+/// the environment and add settings on top.
 ///
 /// ```
 /// use std::time::Duration;
@@ -78,6 +86,12 @@ pub struct ClientBuilder {
     max_tracked_businesses: usize,
     limiter: Option<Arc<dyn DynLimiter>>,
     application: Option<String>,
+    /// Read from the environment (`from_env`): a missing credential is
+    /// reported naming the variables.
+    from_env: bool,
+    /// The credential came from the environment, so one set on the builder
+    /// replaces it.
+    credential_from_env: bool,
 }
 
 impl fmt::Debug for ClientBuilder {
@@ -96,6 +110,7 @@ impl fmt::Debug for ClientBuilder {
             .field("max_tracked_businesses", &self.max_tracked_businesses)
             .field("custom_limiter", &self.limiter.is_some())
             .field("application", &self.application)
+            .field("from_env", &self.from_env)
             .finish()
     }
 }
@@ -117,19 +132,104 @@ impl Default for ClientBuilder {
             max_tracked_businesses: DEFAULT_MAX_TRACKED_BUSINESSES,
             limiter: None,
             application: None,
+            from_env: false,
+            credential_from_env: false,
         }
     }
 }
 
 impl ClientBuilder {
+    /// A builder with the settings of the environment, to add more on top
+    /// before [`build`](Self::build):
+    ///
+    /// - `YANDEX_MARKET_API_KEY`: the API key ([`api_key`](Self::api_key)), or
+    /// - `YANDEX_MARKET_OAUTH_TOKEN`: an OAuth token
+    ///   ([`oauth_token`](Self::oauth_token)); both set is an error naming
+    ///   both;
+    /// - `YANDEX_MARKET_BASE_URL` (optional): the base URL
+    ///   ([`base_url`](Self::base_url)).
+    ///
+    /// A variable set to the empty string counts as unset. Settings made
+    /// afterwards win: a credential set with `api_key` or `oauth_token`
+    /// replaces the environment's, `base_url` its URL. With no credential
+    /// from either, `build()` fails naming the variables.
+    /// [`Client::from_env`] is `ClientBuilder::from_env()?.build()`.
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use yandex_market_chats::ClientBuilder;
+    ///
+    /// let client = ClientBuilder::from_env()?
+    ///     .user_agent("help-desk-bridge/2.1")
+    ///     .total_timeout(Duration::from_secs(30))
+    ///     .build()?;
+    /// # Ok::<(), yandex_market_chats::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::InvalidInput`] when both `YANDEX_MARKET_API_KEY` and
+    /// `YANDEX_MARKET_OAUTH_TOKEN` are set, or a variable is not valid
+    /// UTF-8 (the message names it, never its value). What the values
+    /// themselves must be is checked by `build()`.
+    pub fn from_env() -> Result<Self, Error> {
+        Self::from_lookup(|name| std::env::var_os(name))
+    }
+
+    /// [`ClientBuilder::from_env`] with `lookup` as the environment, so that
+    /// tests need not touch the process's.
+    pub(crate) fn from_lookup(lookup: impl Fn(&str) -> Option<OsString>) -> Result<Self, Error> {
+        let read = |name: &str| -> Result<Option<String>, Error> {
+            match lookup(name) {
+                None => Ok(None),
+                Some(value) if value.is_empty() => Ok(None),
+                Some(value) => value
+                    .into_string()
+                    .map(Some)
+                    .map_err(|_| Error::invalid_input(format!("{name} is not valid UTF-8"))),
+            }
+        };
+        let (key, token, url) = (
+            read(ENV_API_KEY)?,
+            read(ENV_OAUTH_TOKEN)?,
+            read(ENV_BASE_URL)?,
+        );
+        let mut builder = Self {
+            from_env: true,
+            ..Self::default()
+        };
+        match (key, token) {
+            (Some(_), Some(_)) => {
+                return Err(Error::invalid_input(format!(
+                    "both {ENV_API_KEY} and {ENV_OAUTH_TOKEN} are set: unset one (the client sends exactly one credential)"
+                )));
+            }
+            (Some(key), None) => builder.api_key = Some(Secret(key)),
+            (None, Some(token)) => builder.oauth_token = Some(Secret(token)),
+            (None, None) => {}
+        }
+        builder.credential_from_env = builder.api_key.is_some() || builder.oauth_token.is_some();
+        builder.base_url = url;
+        Ok(builder)
+    }
+
+    /// A credential set on the builder replaces one from the environment.
+    fn replace_env_credential(&mut self) {
+        if std::mem::take(&mut self.credential_from_env) {
+            self.api_key = None;
+            self.oauth_token = None;
+        }
+    }
+
     /// Authorize with an API key (`Api-Key` header). Recommended.
     pub fn api_key(mut self, key: impl Into<String>) -> Self {
+        self.replace_env_credential();
         self.api_key = Some(Secret(key.into()));
         self
     }
 
     /// Authorize with an OAuth token (`Authorization: Bearer`), the older way.
     pub fn oauth_token(mut self, token: impl Into<String>) -> Self {
+        self.replace_env_credential();
         self.oauth_token = Some(Secret(token.into()));
         self
     }
@@ -241,6 +341,11 @@ impl ClientBuilder {
                 header("authorization", "OAuth token", "Bearer ", token)?,
                 Credential::OAuthToken,
             ),
+            (None, None) if self.from_env => {
+                return Err(Error::invalid_input(format!(
+                    "no credentials: set {ENV_API_KEY} (or {ENV_OAUTH_TOKEN}) in the environment, or call `api_key` (or `oauth_token`)"
+                )));
+            }
             (None, None) => {
                 return Err(Error::invalid_input(
                     "no credentials: set an API key (`api_key`) or an OAuth token (`oauth_token`)",
@@ -488,6 +593,117 @@ fn is_loopback(host: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An environment of `(name, value)` pairs.
+    fn env(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<OsString> {
+        let vars: Vec<(String, OsString)> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), OsString::from(v)))
+            .collect();
+        move |name| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+    }
+
+    fn built(vars: &[(&str, &str)]) -> Result<Client, Error> {
+        ClientBuilder::from_lookup(env(vars))?.build()
+    }
+
+    #[test]
+    fn from_env_reads_the_key_or_the_token_and_the_base_url() {
+        let client = built(&[(ENV_API_KEY, "key-1")]).unwrap();
+        assert_eq!(client.inner.config.credential, Credential::ApiKey);
+        assert_eq!(client.base_url(), DEFAULT_BASE_URL);
+
+        let client = built(&[
+            (ENV_OAUTH_TOKEN, "token-1"),
+            (ENV_BASE_URL, "http://127.0.0.1:8080/"),
+        ])
+        .unwrap();
+        assert_eq!(client.inner.config.credential, Credential::OAuthToken);
+        assert_eq!(client.base_url(), "http://127.0.0.1:8080");
+    }
+
+    #[test]
+    fn from_env_with_both_credentials_names_both_and_neither_value() {
+        let error = ClientBuilder::from_lookup(env(&[
+            (ENV_API_KEY, "secret-key"),
+            (ENV_OAUTH_TOKEN, "secret-token"),
+        ]))
+        .unwrap_err();
+        assert!(matches!(error, Error::InvalidInput { .. }), "{error:?}");
+        let text = error.to_string();
+        assert!(
+            text.contains(ENV_API_KEY) && text.contains(ENV_OAUTH_TOKEN),
+            "{text}"
+        );
+        assert!(!text.contains("secret-"), "{text}");
+    }
+
+    #[test]
+    fn from_env_without_a_credential_fails_at_build_naming_the_variables() {
+        let builder = ClientBuilder::from_lookup(env(&[])).unwrap();
+        let text = builder.clone().build().unwrap_err().to_string();
+        assert!(
+            text.contains(ENV_API_KEY) && text.contains(ENV_OAUTH_TOKEN),
+            "{text}"
+        );
+        // A credential set on the builder is enough.
+        assert!(builder.api_key("key").build().is_ok());
+        // Empty variables count as unset, also beside a set one.
+        let text = built(&[(ENV_API_KEY, ""), (ENV_OAUTH_TOKEN, "")])
+            .unwrap_err()
+            .to_string();
+        assert!(text.starts_with("invalid input: no credentials"), "{text}");
+        let client = built(&[(ENV_API_KEY, "key"), (ENV_OAUTH_TOKEN, "")]).unwrap();
+        assert_eq!(client.inner.config.credential, Credential::ApiKey);
+    }
+
+    #[test]
+    fn settings_on_top_of_the_environment_win() {
+        let vars = [
+            (ENV_API_KEY, "env-key"),
+            (ENV_BASE_URL, "http://127.0.0.1:1"),
+        ];
+        let client = ClientBuilder::from_lookup(env(&vars))
+            .unwrap()
+            .base_url("http://127.0.0.1:2")
+            .user_agent("bot/1.0")
+            .total_timeout(Duration::from_secs(3))
+            .build()
+            .unwrap();
+        assert_eq!(client.base_url(), "http://127.0.0.1:2");
+        assert_eq!(client.inner.config.total_timeout, Duration::from_secs(3));
+
+        // A credential set on the builder replaces the environment's, of
+        // either kind...
+        let client = ClientBuilder::from_lookup(env(&vars))
+            .unwrap()
+            .oauth_token("explicit")
+            .build()
+            .unwrap();
+        assert_eq!(client.inner.config.credential, Credential::OAuthToken);
+        assert_eq!(client.inner.config.secret.expose(), "explicit");
+        // ...but two set on the builder are still two.
+        let error = ClientBuilder::from_lookup(env(&vars))
+            .unwrap()
+            .api_key("a")
+            .oauth_token("b")
+            .build()
+            .unwrap_err();
+        assert!(error.to_string().contains("both"), "{error}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_variable_that_is_not_utf8_is_named() {
+        use std::os::unix::ffi::OsStringExt;
+        let lookup =
+            |name: &str| (name == ENV_OAUTH_TOKEN).then(|| OsString::from_vec(vec![b't', 0xff]));
+        let text = ClientBuilder::from_lookup(lookup).unwrap_err().to_string();
+        assert!(
+            text.contains(ENV_OAUTH_TOKEN) && text.contains("UTF-8"),
+            "{text}"
+        );
+    }
 
     #[test]
     fn credentials_in_the_url_are_refused_without_repeating_them() {

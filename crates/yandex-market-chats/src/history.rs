@@ -4,6 +4,7 @@ use yandex_market_chats_api::types::GetChatHistoryRequest;
 
 use crate::calls::{GetChatHistory, HistoryRequest};
 use crate::ids::checked;
+use crate::page_size::Requested;
 use crate::paging::{
     self, Items, Listing, MessagePage, MessagePageStream, MessageStream, PagingOptions,
 };
@@ -18,7 +19,7 @@ use crate::{ChatHandle, Client, Error, HistoryPageSize, MessageId};
 #[must_use = "a query does nothing until you call .stream(), .pages() or .page()"]
 pub struct HistoryQuery {
     chat: ChatHandle,
-    page_size: HistoryPageSize,
+    page_size: Requested<HistoryPageSize>,
     message_id_from: Option<MessageId>,
     paging: PagingOptions,
 }
@@ -27,15 +28,21 @@ impl HistoryQuery {
     pub(crate) fn new(chat: ChatHandle) -> Self {
         Self {
             chat,
-            page_size: HistoryPageSize::default(),
+            page_size: Requested::default(),
             message_id_from: None,
             paging: PagingOptions::default(),
         }
     }
 
-    /// Messages per request; default 50, at most 100.
-    pub fn page_size(mut self, page_size: HistoryPageSize) -> Self {
-        self.page_size = page_size;
+    /// Messages per request, 1..=100 (the API's `limit` rule); default 50.
+    /// A number as it is (`.page_size(100)`) or a [`HistoryPageSize`]. A
+    /// number out of range is refused with [`Error::InvalidInput`] naming
+    /// the limit when the query runs, before any request.
+    pub fn page_size(
+        mut self,
+        page_size: impl TryInto<HistoryPageSize, Error: Into<Error>>,
+    ) -> Self {
+        self.page_size = Requested::new(page_size);
         self
     }
 
@@ -77,6 +84,7 @@ impl HistoryQuery {
 
     fn prepare(&self) -> Result<HistoryRequest, Error> {
         let (business_id, chat_id) = self.chat.ids()?;
+        let page_size = self.page_size.get()?;
         let message_id_from = self
             .message_id_from
             .map(|m| checked("messageIdFrom", m))
@@ -85,7 +93,7 @@ impl HistoryQuery {
         Ok(HistoryRequest {
             business_id,
             chat_id,
-            page_size: self.page_size,
+            page_size,
             body: GetChatHistoryRequest { message_id_from },
         })
     }

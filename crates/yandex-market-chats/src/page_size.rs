@@ -1,8 +1,53 @@
 //! The limit rules: how many items one page may hold.
+//!
+//! The queries' `page_size` takes a literal (`.page_size(20)`) as well as a
+//! checked size (`.page_size(PageSize::new(20)?)`, `PageSize::MAX`): anything
+//! that converts with `TryInto`. A number out of range is kept as its error
+//! and reported when the query runs, before any request, like every other
+//! input error of a query.
 
+use std::convert::Infallible;
 use std::fmt;
 
 use crate::Error;
+
+/// What a query holds for its page size until it runs: the size, or the
+/// message of the error that refuses it.
+#[derive(Clone, Debug)]
+pub(crate) struct Requested<P>(Result<P, String>);
+
+impl<P> Requested<P> {
+    /// A page size as `page_size(..)` got it.
+    pub(crate) fn new(size: impl TryInto<P, Error: Into<Error>>) -> Self {
+        Self(size.try_into().map_err(|e| match e.into() {
+            Error::InvalidInput { message } => message,
+            other => other.to_string(),
+        }))
+    }
+
+    /// The size, or [`Error::InvalidInput`] when it was out of range.
+    pub(crate) fn get(&self) -> Result<P, Error>
+    where
+        P: Copy,
+    {
+        self.0.clone().map_err(Error::invalid_input)
+    }
+}
+
+impl<P: Default> Default for Requested<P> {
+    fn default() -> Self {
+        Self(Ok(P::default()))
+    }
+}
+
+/// A [`PageSize`] or [`HistoryPageSize`] converts into itself without
+/// failing (`TryInto`'s `Infallible`); this lets `page_size(..)` take one
+/// as well as a literal.
+impl From<Infallible> for Error {
+    fn from(never: Infallible) -> Self {
+        match never {}
+    }
+}
 
 /// Defines a page-size type: a `u32` checked against the API's bounds.
 macro_rules! page_size {
@@ -74,6 +119,9 @@ page_size! {
     /// assert_eq!(PageSize::default(), PageSize::MAX);
     /// # Ok::<(), yandex_market_chats::Error>(())
     /// ```
+    ///
+    /// A query's `page_size` also takes a number as it is: `.page_size(10)`
+    /// (out of range, the query fails before sending anything).
     PageSize, 1..=20, default 20, "page size"
 }
 
@@ -88,5 +136,47 @@ page_size! {
     /// assert!(HistoryPageSize::new(101).is_err());
     /// assert_eq!(HistoryPageSize::MAX.get(), 100);
     /// ```
+    ///
+    /// `history().page_size(..)` also takes a number as it is:
+    /// `.page_size(100)` (out of range, the query fails before sending
+    /// anything).
     HistoryPageSize, 1..=100, default 50, "history page size"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_requested_size_keeps_its_error_until_the_query_runs() {
+        assert_eq!(Requested::<PageSize>::new(5).get().unwrap().get(), 5);
+        assert_eq!(
+            Requested::<PageSize>::new(PageSize::MAX).get().unwrap(),
+            PageSize::MAX
+        );
+        assert_eq!(
+            Requested::<PageSize>::default().get().unwrap(),
+            PageSize::MAX
+        );
+        for (size, limit) in [(0, "between 1 and 20"), (21, "between 1 and 20")] {
+            let requested = Requested::<PageSize>::new(size);
+            // Asked twice (a query runs `page` as often as it likes): the
+            // same error each time.
+            for _ in 0..2 {
+                let error = requested.get().unwrap_err();
+                assert!(matches!(error, Error::InvalidInput { .. }), "{error:?}");
+                let text = error.to_string();
+                assert!(
+                    text.contains(limit) && text.contains(&format!("got {size}")),
+                    "{text}"
+                );
+            }
+        }
+        let error = Requested::<HistoryPageSize>::new(101).get().unwrap_err();
+        assert!(error.to_string().contains("between 1 and 100"), "{error}");
+        assert_eq!(
+            Requested::<HistoryPageSize>::new(100).get().unwrap(),
+            HistoryPageSize::MAX
+        );
+    }
 }

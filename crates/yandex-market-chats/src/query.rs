@@ -5,6 +5,7 @@ use std::collections::HashSet;
 use yandex_market_chats_api::types::GetChatsRequest;
 
 use crate::calls::{ChatsRequest, GetChats};
+use crate::page_size::Requested;
 use crate::paging::{self, ChatStream, Items, Listing, Page, PageStream, PagingOptions};
 
 use crate::ids::checked;
@@ -22,13 +23,13 @@ use crate::{
 /// ```no_run
 /// # async fn run(client: yandex_market_chats::Client) -> Result<(), yandex_market_chats::Error> {
 /// use futures::TryStreamExt;
-/// use yandex_market_chats::{ChatContextType, ChatStatus, PageSize};
+/// use yandex_market_chats::{ChatContextType, ChatStatus};
 ///
 /// let mut pages = client
 ///     .chats(42)
 ///     .statuses([ChatStatus::New])
 ///     .context_types([ChatContextType::Direct])
-///     .page_size(PageSize::new(10)?)
+///     .page_size(10) // 1..=20, or a `PageSize`
 ///     .max_pages(3)
 ///     .pages();
 /// while let Some(page) = pages.try_next().await? {
@@ -46,7 +47,7 @@ pub struct ChatsQuery {
     context_types: Vec<ChatContextType>,
     contexts: Vec<ChatTarget>,
     order_ids: Vec<OrderId>,
-    page_size: PageSize,
+    page_size: Requested<PageSize>,
     paging: PagingOptions,
 }
 
@@ -60,7 +61,7 @@ impl ChatsQuery {
             context_types: Vec::new(),
             contexts: Vec::new(),
             order_ids: Vec::new(),
-            page_size: PageSize::default(),
+            page_size: Requested::default(),
             paging: PagingOptions::default(),
         }
     }
@@ -103,9 +104,13 @@ impl ChatsQuery {
         self
     }
 
-    /// Chats per request; default [`PageSize::MAX`] (20).
-    pub fn page_size(mut self, page_size: PageSize) -> Self {
-        self.page_size = page_size;
+    /// Chats per request, 1..=20 (the API's `limit` rule); default
+    /// [`PageSize::MAX`] (20). A number as it is (`.page_size(10)`) or a
+    /// [`PageSize`]. A number out of range is refused with
+    /// [`Error::InvalidInput`] naming the limit when the query runs, before
+    /// any request.
+    pub fn page_size(mut self, page_size: impl TryInto<PageSize, Error: Into<Error>>) -> Self {
+        self.page_size = Requested::new(page_size);
         self
     }
 
@@ -146,6 +151,7 @@ impl ChatsQuery {
     /// Checks the input and builds the request body.
     fn prepare(&self) -> Result<ChatsRequest, Error> {
         let business_id = checked("business id", self.business_id)?;
+        let page_size = self.page_size.get()?;
         let order_ids = self
             .order_ids
             .iter()
@@ -169,7 +175,7 @@ impl ChatsQuery {
         };
         Ok(ChatsRequest {
             business_id,
-            page_size: self.page_size,
+            page_size,
             body,
         })
     }

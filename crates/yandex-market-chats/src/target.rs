@@ -2,10 +2,8 @@
 //! ([`Client::create_chat`](crate::Client::create_chat)) or to filter chats
 //! ([`ChatsQuery::contexts`](crate::ChatsQuery::contexts)).
 
-use std::num::NonZeroU64;
-
 use crate::ids::checked;
-use crate::{ChatContext, ChatContextIdentifiableType, Error, OrderId, ReturnId};
+use crate::{ChatContext, ChatContextIdentifiableType, ContextId, Error, OrderId, ReturnId};
 
 /// An order or a return a chat is about.
 ///
@@ -56,9 +54,14 @@ impl ChatTarget {
                 ChatContextIdentifiableType::Return,
                 checked("a return id", *id)?.get(),
             ),
-            Self::Context(context) => return Ok(context.clone()),
+            Self::Context(context) => {
+                checked("a context id", context.id)?;
+                return Ok(context.clone());
+            }
         };
-        let id = NonZeroU64::new(id).expect("checked above");
-        Ok(ChatContext { type_, id })
+        Ok(ChatContext {
+            type_,
+            id: ContextId::from(id),
+        })
     }
 }
