@@ -240,7 +240,7 @@ async fn shared_limits(base: &str, plan: &Plan) {
         ms(redis_run.total)
     );
     println!(
-        "Redis limiter overhead per request:   {:>9.1} us (two round trips: acquire, then release in the background)",
+        "Redis limiter overhead per request:   {:>9.1} us (two round trips: acquire, then release before the call returns)",
         (redis_run.total.as_secs_f64() - local.total.as_secs_f64()) / pages * 1e6
     );
 }
