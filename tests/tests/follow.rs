@@ -3,82 +3,22 @@
 //! push + polling), restarts and crashes that lose nothing, checkpoints,
 //! pacing within the quota share.
 
+#[allow(dead_code)] // each test file uses part of it
+mod follow_support;
+
+use follow_support::{client, messages, prime, roomy, take_until};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use futures::TryStreamExt;
-use yandex_market_chats::follow::{ChatEvent, FileCheckpoint, FollowHints, FollowStream};
+use yandex_market_chats::follow::{ChatEvent, FileCheckpoint, FollowHints};
 use yandex_market_chats::notifications::axum::NotificationEndpoint;
 use yandex_market_chats::{ChatId, ChatStatus, Client, Error, Operation};
 use yandex_market_chats_sandbox::{Sandbox, SandboxConfig};
 
 const FOLLOWER: &str = env!("CARGO_BIN_EXE_ymc_follower");
-
-/// A sandbox whose own quota does not stretch the follower's pacing.
-fn roomy(chats: usize) -> SandboxConfig {
-    SandboxConfig::default()
-        .chats(chats)
-        .hourly_quota(Some(10_000_000))
-}
-
-fn client(sandbox: &Sandbox) -> Client {
-    sandbox
-        .client_builder()
-        .operation_quota(Operation::GetChats, Some(10_000_000))
-        .operation_quota(Operation::GetChatHistory, Some(10_000_000))
-        .operation_quota(Operation::GetChat, Some(10_000_000))
-        .build()
-        .unwrap()
-}
-
-/// Polls the stream for a moment: its first poll sets the start point and
-/// runs the first cycle.
-async fn prime(stream: &mut FollowStream) -> Vec<ChatEvent> {
-    let mut events = Vec::new();
-    while let Ok(next) = tokio::time::timeout(Duration::from_millis(300), stream.try_next()).await {
-        match next.unwrap() {
-            Some(event) => events.push(event),
-            None => break,
-        }
-    }
-    events
-}
-
-/// Takes events until `done` says so, or fails after `limit`.
-async fn take_until(
-    stream: &mut FollowStream,
-    limit: Duration,
-    mut done: impl FnMut(&[ChatEvent]) -> bool,
-) -> Vec<ChatEvent> {
-    let mut events = Vec::new();
-    let deadline = tokio::time::Instant::now() + limit;
-    while !done(&events) {
-        match tokio::time::timeout_at(deadline, stream.try_next()).await {
-            Ok(Ok(Some(event))) => events.push(event),
-            Ok(Ok(None)) => panic!("the stream ended"),
-            Ok(Err(error)) => panic!("the stream failed: {error}"),
-            Err(_) => panic!(
-                "timed out after {limit:?} with {} events: {events:#?}",
-                events.len()
-            ),
-        }
-    }
-    events
-}
-
-fn messages(events: &[ChatEvent]) -> Vec<(u64, u64)> {
-    events
-        .iter()
-        .filter_map(|e| match e {
-            ChatEvent::Message {
-                chat_id, message, ..
-            } => Some((chat_id.get(), message.message_id.get())),
-            _ => None,
-        })
-        .collect()
-}
 
 /// Each message once, and in order within its chat.
 fn assert_once_in_order(events: &[ChatEvent]) {

@@ -10,6 +10,10 @@
 //! look for something that must *not* come (a duplicate, an event the
 //! filters drop) after everything expected came.
 
+#[allow(dead_code)] // each test file uses part of it
+mod follow_support;
+
+use follow_support::{client, messages, prime, roomy, take_until};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -27,63 +31,6 @@ use yandex_market_chats_sandbox::{
 // ---------------------------------------------------------------------------
 // Helpers (after `tests/tests/follow.rs`).
 
-/// A sandbox whose own quotas do not stretch the follower's pacing: every
-/// operation the follower uses gets a huge quota (not only getChats: with
-/// the API's 10,000 getChatHistory an hour, half of it paces history reads
-/// to one every 0.72 s after a burst of 10).
-fn roomy(chats: usize) -> SandboxConfig {
-    SandboxConfig::default()
-        .chats(chats)
-        .hourly_quota(Some(10_000_000))
-        .operation_quota(Operation::GetChatHistory, 10_000_000)
-        .operation_quota(Operation::GetChat, 10_000_000)
-}
-
-fn client(sandbox: &Sandbox) -> Client {
-    sandbox
-        .client_builder()
-        .operation_quota(Operation::GetChats, Some(10_000_000))
-        .operation_quota(Operation::GetChatHistory, Some(10_000_000))
-        .operation_quota(Operation::GetChat, Some(10_000_000))
-        .build()
-        .unwrap()
-}
-
-/// Polls the stream for a moment: its first poll sets the start point and
-/// runs the first cycle.
-async fn prime(stream: &mut FollowStream) -> Vec<ChatEvent> {
-    let mut events = Vec::new();
-    while let Ok(next) = tokio::time::timeout(Duration::from_millis(300), stream.try_next()).await {
-        match next.unwrap() {
-            Some(event) => events.push(event),
-            None => break,
-        }
-    }
-    events
-}
-
-/// Takes events until `done` says so, or fails after `limit`.
-async fn take_until(
-    stream: &mut FollowStream,
-    limit: Duration,
-    mut done: impl FnMut(&[ChatEvent]) -> bool,
-) -> Vec<ChatEvent> {
-    let mut events = Vec::new();
-    let deadline = tokio::time::Instant::now() + limit;
-    while !done(&events) {
-        match tokio::time::timeout_at(deadline, stream.try_next()).await {
-            Ok(Ok(Some(event))) => events.push(event),
-            Ok(Ok(None)) => panic!("the stream ended"),
-            Ok(Err(error)) => panic!("the stream failed: {error}"),
-            Err(_) => panic!(
-                "timed out after {limit:?} with {} events: {events:#?}",
-                events.len()
-            ),
-        }
-    }
-    events
-}
-
 /// Whatever comes within `window` (events of a cycle already run come at
 /// once): for checking that nothing more comes.
 async fn drain_for(stream: &mut FollowStream, window: Duration) -> Vec<ChatEvent> {
@@ -97,18 +44,6 @@ async fn drain_for(stream: &mut FollowStream, window: Duration) -> Vec<ChatEvent
         }
     }
     events
-}
-
-fn messages(events: &[ChatEvent]) -> Vec<(u64, u64)> {
-    events
-        .iter()
-        .filter_map(|e| match e {
-            ChatEvent::Message {
-                chat_id, message, ..
-            } => Some((chat_id.get(), message.message_id.get())),
-            _ => None,
-        })
-        .collect()
 }
 
 fn new_chats(events: &[ChatEvent]) -> Vec<u64> {

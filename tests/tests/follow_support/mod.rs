@@ -1,0 +1,78 @@
+//! What the follower's test files share: a roomy sandbox and client (their
+//! quotas never stretch the follower's pacing), and ways to take events.
+
+use std::time::Duration;
+
+use futures::TryStreamExt;
+use yandex_market_chats::follow::{ChatEvent, FollowStream};
+use yandex_market_chats::{Client, Operation};
+use yandex_market_chats_sandbox::{Sandbox, SandboxConfig};
+
+/// A sandbox whose own quotas do not stretch the follower's pacing.
+pub fn roomy(chats: usize) -> SandboxConfig {
+    SandboxConfig::default()
+        .chats(chats)
+        .hourly_quota(Some(10_000_000))
+        .operation_quota(Operation::GetChatHistory, 10_000_000)
+        .operation_quota(Operation::GetChat, 10_000_000)
+}
+
+/// A client whose own quotas do not stretch the follower's pacing.
+pub fn client(sandbox: &Sandbox) -> Client {
+    sandbox
+        .client_builder()
+        .operation_quota(Operation::GetChats, Some(10_000_000))
+        .operation_quota(Operation::GetChatHistory, Some(10_000_000))
+        .operation_quota(Operation::GetChat, Some(10_000_000))
+        .build()
+        .unwrap()
+}
+
+/// Polls the stream until it has been quiet for a moment: its first poll
+/// takes the start point and runs the first cycle.
+pub async fn prime(stream: &mut FollowStream) -> Vec<ChatEvent> {
+    let mut events = Vec::new();
+    while let Ok(next) = tokio::time::timeout(Duration::from_millis(300), stream.try_next()).await {
+        match next.unwrap() {
+            Some(event) => events.push(event),
+            None => break,
+        }
+    }
+    events
+}
+
+/// Takes events until `done` says so; fails after `limit`, or when the
+/// stream ends or fails.
+pub async fn take_until(
+    stream: &mut FollowStream,
+    limit: Duration,
+    mut done: impl FnMut(&[ChatEvent]) -> bool,
+) -> Vec<ChatEvent> {
+    let mut events = Vec::new();
+    let deadline = tokio::time::Instant::now() + limit;
+    while !done(&events) {
+        match tokio::time::timeout_at(deadline, stream.try_next()).await {
+            Ok(Ok(Some(event))) => events.push(event),
+            Ok(Ok(None)) => panic!("the stream ended"),
+            Ok(Err(error)) => panic!("the stream failed: {error}"),
+            Err(_) => panic!(
+                "timed out after {limit:?} with {} events: {events:#?}",
+                events.len()
+            ),
+        }
+    }
+    events
+}
+
+/// `(chat, message)` of every message event, in order.
+pub fn messages(events: &[ChatEvent]) -> Vec<(u64, u64)> {
+    events
+        .iter()
+        .filter_map(|e| match e {
+            ChatEvent::Message {
+                chat_id, message, ..
+            } => Some((chat_id.get(), message.message_id.get())),
+            _ => None,
+        })
+        .collect()
+}
