@@ -222,3 +222,276 @@ pub(crate) fn gone(state: &State, chat_id: u64) -> Vec<Item> {
         Vec::new()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::{DateTime, FixedOffset, TimeDelta, Utc};
+
+    use super::*;
+    use crate::{ChatFullContext, ChatMessageSender};
+
+    fn at(seconds: i64) -> DateTime<FixedOffset> {
+        (DateTime::parse_from_rfc3339("2026-01-01T00:00:00+03:00").unwrap()
+            + TimeDelta::seconds(seconds))
+        .fixed_offset()
+    }
+
+    // The chat's top-level `orderId` is deprecated by the API; a test chat
+    // sets it as the API does.
+    #[allow(deprecated)]
+    fn chat(id: u64, status: ChatStatus, created: i64, updated: i64) -> Chat {
+        Chat {
+            chat_id: id.into(),
+            order_id: None,
+            context: ChatFullContext {
+                type_: ChatContextType::Order,
+                order_id: None,
+                return_id: None,
+                campaign_id: None,
+                customer: None,
+            },
+            type_: ChatType::Chat,
+            status,
+            created_at: at(created),
+            updated_at: at(updated),
+        }
+    }
+
+    fn message(id: u64, seconds: i64, sender: ChatMessageSender) -> ChatMessage {
+        ChatMessage {
+            message_id: id.into(),
+            created_at: at(seconds),
+            sender,
+            message: Some("hi".to_owned()),
+            payload: None,
+        }
+    }
+
+    /// A state started at second 100, knowing chat 1 (read up to message 10,
+    /// `updatedAt` second 50).
+    fn state() -> State {
+        let mut state = State::new(7, false);
+        state.start_pending = false;
+        state.start = Some(at(100));
+        state.chats.insert(
+            1,
+            Mark {
+                status: "WAITING_FOR_CUSTOMER".to_owned(),
+                updated_at: at(50),
+                last_message_id: Some(10),
+                recheck: false,
+                status_changes: 0,
+            },
+        );
+        state
+    }
+
+    fn utc(seconds: i64) -> DateTime<Utc> {
+        at(seconds).to_utc()
+    }
+
+    #[test]
+    fn each_filter_must_pass() {
+        let c = chat(1, ChatStatus::New, 0, 0);
+        let all = Filters::default();
+        assert!(all.wants(&c, &ChatStatus::New));
+        let statuses = Filters {
+            statuses: vec![ChatStatus::New],
+            ..Filters::default()
+        };
+        assert!(statuses.wants(&c, &ChatStatus::New));
+        assert!(!statuses.wants(&c, &ChatStatus::Finished));
+        let types = Filters {
+            types: vec![ChatType::Arbitrage],
+            ..Filters::default()
+        };
+        assert!(!types.wants(&c, &ChatStatus::New));
+        let contexts = Filters {
+            context_types: vec![ChatContextType::Return],
+            ..Filters::default()
+        };
+        assert!(!contexts.wants(&c, &ChatStatus::New));
+        let both = Filters {
+            statuses: vec![ChatStatus::New],
+            context_types: vec![ChatContextType::Order],
+            ..Filters::default()
+        };
+        assert!(both.wants(&c, &ChatStatus::New));
+    }
+
+    #[test]
+    fn a_buyers_message_is_judged_by_the_status_it_put_its_chat_in() {
+        let waiting = Filters {
+            statuses: vec![ChatStatus::WaitingForPartner],
+            ..Filters::default()
+        };
+        let new = Filters {
+            statuses: vec![ChatStatus::New],
+            ..Filters::default()
+        };
+        // Answered from the cabinet before the read: it made the chat wait.
+        let answered = chat(1, ChatStatus::WaitingForCustomer, 0, 0);
+        assert!(buyer_wanted(&waiting, &answered, false));
+        assert!(!buyer_wanted(&new, &answered, false));
+        // The first message of a new chat leaves it NEW.
+        assert!(buyer_wanted(&new, &answered, true));
+        assert!(!buyer_wanted(&waiting, &answered, true));
+        // A dispute keeps its status.
+        let dispute = chat(1, ChatStatus::WaitingForArbiter, 0, 0);
+        assert!(!buyer_wanted(&waiting, &dispute, false));
+        let arbiter = Filters {
+            statuses: vec![ChatStatus::WaitingForArbiter],
+            ..Filters::default()
+        };
+        assert!(buyer_wanted(&arbiter, &dispute, false));
+        // The status when read passes too.
+        let customer = Filters {
+            statuses: vec![ChatStatus::WaitingForCustomer],
+            ..Filters::default()
+        };
+        assert!(buyer_wanted(&customer, &answered, false));
+    }
+
+    #[test]
+    fn what_must_be_read_and_from_where() {
+        let state = state();
+        // Known, unchanged: nothing.
+        assert_eq!(
+            read_from(&state, &chat(1, ChatStatus::New, 0, 50), utc(200)),
+            None
+        );
+        // Known, moved: after the last message seen.
+        assert_eq!(
+            read_from(&state, &chat(1, ChatStatus::New, 0, 51), utc(200)),
+            Some(ReadFrom {
+                after: Some(10),
+                since: Some(utc(100))
+            })
+        );
+        // Unknown, quiet since before the start: nothing.
+        assert_eq!(
+            read_from(&state, &chat(2, ChatStatus::New, 0, 99), utc(200)),
+            None
+        );
+        // Unknown, written at the start's second, or created after it: read.
+        assert!(read_from(&state, &chat(2, ChatStatus::New, 0, 100), utc(200)).is_some());
+        assert!(read_from(&state, &chat(3, ChatStatus::New, 150, 150), utc(200)).is_some());
+    }
+
+    #[test]
+    fn a_recheck_waits_until_the_second_is_over() {
+        let mut state = state();
+        state.chats.get_mut(&1).unwrap().recheck = true;
+        let same = chat(1, ChatStatus::New, 0, 50);
+        assert_eq!(read_from(&state, &same, utc(51)), None, "within 2 s");
+        assert!(read_from(&state, &same, utc(52)).is_some(), "2 s later");
+    }
+
+    #[test]
+    fn new_messages_are_those_after_the_cursor_in_order_each_once() {
+        let messages = vec![
+            message(12, 110, ChatMessageSender::Customer),
+            message(10, 90, ChatMessageSender::Customer),
+            message(11, 100, ChatMessageSender::Customer),
+            message(12, 110, ChatMessageSender::Customer),
+        ];
+        let after: Vec<u64> = new_messages(
+            ReadFrom {
+                after: Some(10),
+                since: None,
+            },
+            messages.clone(),
+        )
+        .iter()
+        .map(|m| m.message_id.get())
+        .collect();
+        assert_eq!(after, [11, 12]);
+        let since: Vec<u64> = new_messages(
+            ReadFrom {
+                after: None,
+                since: Some(utc(100)),
+            },
+            messages,
+        )
+        .iter()
+        .map(|m| m.message_id.get())
+        .collect();
+        assert_eq!(since, [11, 12]);
+    }
+
+    #[test]
+    fn a_read_gives_events_in_order_and_the_mark_goes_with_the_last() {
+        let state = state();
+        let read = Read {
+            messages: vec![
+                message(11, 60, ChatMessageSender::Customer),
+                message(12, 61, ChatMessageSender::Partner),
+            ],
+            at: utc(61),
+        };
+        let items = items(
+            &state,
+            &Filters::default(),
+            chat(1, ChatStatus::WaitingForCustomer, 0, 61),
+            Some(read),
+        );
+        let events: Vec<String> = items
+            .iter()
+            .filter_map(|i| i.event.as_ref().map(ChatEvent::dedup_key))
+            .collect();
+        // The seller's own message is no event (own_messages is off).
+        assert_eq!(events, ["message:1:11"]);
+        let Some(Change::Set(1, mark)) = &items.last().unwrap().change else {
+            panic!("the last item carries the chat's mark");
+        };
+        assert_eq!(mark.last_message_id, Some(12));
+        assert_eq!(mark.updated_at, at(61));
+        assert!(mark.recheck, "read within 2 s of updatedAt");
+        assert_eq!(mark.status_changes, 0);
+    }
+
+    #[test]
+    fn a_status_change_counts_and_a_new_chat_comes_once() {
+        let state = state();
+        let changed = items(
+            &state,
+            &Filters::default(),
+            chat(1, ChatStatus::WaitingForArbiter, 0, 50),
+            None,
+        );
+        match &changed[..] {
+            [
+                Item {
+                    event:
+                        Some(ChatEvent::StatusChanged {
+                            change, previous, ..
+                        }),
+                    change: Some(Change::Set(1, mark)),
+                },
+            ] => {
+                assert_eq!((*change, mark.status_changes), (1, 1));
+                assert_eq!(*previous, ChatStatus::WaitingForCustomer);
+                assert!(!mark.recheck, "not read: no recheck");
+            }
+            other => panic!("{other:?}"),
+        }
+        // A chat created after the start is new; one before it is not.
+        let new = items(
+            &state,
+            &Filters::default(),
+            chat(5, ChatStatus::New, 150, 150),
+            None,
+        );
+        assert!(matches!(new[0].event, Some(ChatEvent::NewChat { .. })));
+        let old = items(
+            &state,
+            &Filters::default(),
+            chat(6, ChatStatus::New, 10, 10),
+            None,
+        );
+        assert!(old.iter().all(|i| i.event.is_none()));
+        // Gone: an event for a known chat only.
+        assert_eq!(gone(&state, 1).len(), 1);
+        assert!(gone(&state, 99).is_empty());
+    }
+}
