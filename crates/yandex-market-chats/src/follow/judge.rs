@@ -494,4 +494,83 @@ mod tests {
         assert_eq!(gone(&state, 1).len(), 1);
         assert!(gone(&state, 99).is_empty());
     }
+
+    /// Message events of `items`, as dedup keys.
+    fn message_keys(items: &[Item]) -> Vec<String> {
+        items
+            .iter()
+            .filter_map(|i| match &i.event {
+                Some(event @ ChatEvent::Message { .. }) => Some(event.dedup_key()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn under_a_status_filter_a_buyers_messages_are_judged_one_by_one() {
+        let waiting = Filters {
+            statuses: vec![ChatStatus::WaitingForPartner],
+            ..Filters::default()
+        };
+        let read = |messages| Read {
+            messages,
+            at: utc(300),
+        };
+        // A chat the follower knows but never read (quiet since before the
+        // start): its buyer's message made it wait, whatever it is now.
+        let mut known = state();
+        known.chats.get_mut(&1).unwrap().last_message_id = None;
+        let answered = chat(1, ChatStatus::WaitingForCustomer, 0, 200);
+        let got = items(
+            &known,
+            &waiting,
+            answered,
+            Some(read(vec![message(11, 200, ChatMessageSender::Customer)])),
+        );
+        assert_eq!(message_keys(&got), ["message:1:11"]);
+        // A new chat: its first message left it NEW, its second made it wait.
+        let new_chat = chat(5, ChatStatus::WaitingForCustomer, 150, 200);
+        let got = items(
+            &state(),
+            &waiting,
+            new_chat,
+            Some(read(vec![
+                message(20, 150, ChatMessageSender::Customer),
+                message(21, 160, ChatMessageSender::Customer),
+            ])),
+        );
+        assert_eq!(message_keys(&got), ["message:5:21"]);
+    }
+
+    #[test]
+    fn the_mark_of_a_message_taken_alone_is_read_again_and_the_recheck_ends_at_two_seconds() {
+        let state = state();
+        let read = |at: i64| Read {
+            messages: vec![message(11, 60, ChatMessageSender::Customer)],
+            at: utc(at),
+        };
+        let got = items(
+            &state,
+            &Filters::default(),
+            chat(1, ChatStatus::New, 0, 60),
+            Some(read(70)),
+        );
+        // Taken alone (a crash before the rest), the message's mark makes
+        // the chat be read again.
+        let Some(Change::Set(1, mark)) = &got[0].change else {
+            panic!("{got:?}")
+        };
+        assert!(mark.recheck);
+        // Read exactly 2 s after `updatedAt`: the second is over, no recheck.
+        let got = items(
+            &state,
+            &Filters::default(),
+            chat(1, ChatStatus::New, 0, 60),
+            Some(read(62)),
+        );
+        let Some(Change::Set(1, mark)) = &got.last().unwrap().change else {
+            panic!("{got:?}")
+        };
+        assert!(!mark.recheck);
+    }
 }
