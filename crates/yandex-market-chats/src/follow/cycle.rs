@@ -210,19 +210,7 @@ impl Follower {
 
     /// Takes an item's state change into the state.
     pub(crate) fn apply(&mut self, item: &Item) {
-        match &item.change {
-            Some(Change::Set(id, mark)) => {
-                self.state.chats.insert(*id, mark.clone());
-                self.journal.touch(*id);
-            }
-            Some(Change::Remove(id)) => {
-                self.state.chats.remove(id);
-                self.journal.touch(*id);
-            }
-            Some(Change::Listed) => self.state.listed_once = true,
-            Some(Change::FullSweep(at)) => self.state.last_full_sweep = Some(*at),
-            Some(Change::Started) | None => {}
-        }
+        self.journal.apply(&mut self.state, item);
     }
 
     /// Waits as the schedule says (or until chats are hinted), then runs a

@@ -173,19 +173,8 @@ impl Run {
     }
 
     fn apply(&mut self, item: &Item) {
-        match &item.change {
-            Some(Change::Set(id, mark)) => {
-                self.state.chats.insert(*id, mark.clone());
-                self.journal.touch(*id);
-            }
-            Some(Change::Remove(id)) => {
-                self.state.chats.remove(id);
-                self.journal.touch(*id);
-            }
-            Some(Change::Listed) => self.state.listed_once = true,
-            Some(Change::FullSweep(at)) => self.state.last_full_sweep = Some(*at),
-            Some(Change::Started) | None => {}
-        }
+        // The follower's own bookkeeping, not a copy of it.
+        self.journal.apply(&mut self.state, item);
     }
 
     /// A full sweep against the server, as `cycle.rs` runs it.

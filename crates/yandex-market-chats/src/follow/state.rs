@@ -8,6 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use chrono::{DateTime, FixedOffset, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::judge::{Change, Item};
 use crate::Error;
 
 /// What identifies a follower's state, so a foreign file is refused.
@@ -287,6 +288,24 @@ impl Journal {
     /// A chat's mark changed.
     pub(crate) fn touch(&mut self, chat_id: u64) {
         self.changed.insert(chat_id);
+    }
+
+    /// Takes an item's change into `state`, noting what the next save must
+    /// carry.
+    pub(crate) fn apply(&mut self, state: &mut State, item: &Item) {
+        match &item.change {
+            Some(Change::Set(id, mark)) => {
+                state.chats.insert(*id, mark.clone());
+                self.touch(*id);
+            }
+            Some(Change::Remove(id)) => {
+                state.chats.remove(id);
+                self.touch(*id);
+            }
+            Some(Change::Listed) => state.listed_once = true,
+            Some(Change::FullSweep(at)) => state.last_full_sweep = Some(*at),
+            Some(Change::Started) | None => {}
+        }
     }
 
     /// What to save now (`now` is the server's time): what changed since
