@@ -180,13 +180,30 @@ impl RedisCheckpoint {
             ))
         })?;
         let shown = Address::new(client.get_connection_info());
-        Ok(Self {
+        Ok(Self::with_settings(
+            client,
+            shown,
+            name,
+            "yandex-market-chats".to_owned(),
+            Duration::from_secs(10),
+        ))
+    }
+
+    /// A checkpoint with these settings: its own connection and no lease.
+    fn with_settings(
+        client: ::redis::Client,
+        shown: Address,
+        name: String,
+        prefix: String,
+        lease: Duration,
+    ) -> Self {
+        Self {
             inner: Arc::new(Inner {
                 client,
                 shown,
                 name,
-                prefix: "yandex-market-chats".to_owned(),
-                lease: Duration::from_secs(10),
+                prefix,
+                lease,
                 manager: OnceCell::new(),
                 held: Mutex::new(None),
                 take: Script::new(TAKE),
@@ -195,31 +212,19 @@ impl RedisCheckpoint {
                 write: Script::new(WRITE),
                 fence: Script::new(FENCE),
             }),
-        })
+        }
     }
 
-    fn with(self, change: impl FnOnce(&mut Inner)) -> Self {
-        let mut inner = match Arc::try_unwrap(self.inner) {
-            Ok(inner) => inner,
-            Err(shared) => Inner {
-                client: shared.client.clone(),
-                shown: shared.shown.clone(),
-                name: shared.name.clone(),
-                prefix: shared.prefix.clone(),
-                lease: shared.lease,
-                manager: OnceCell::new(),
-                held: Mutex::new(None),
-                take: Script::new(TAKE),
-                renew: Script::new(RENEW),
-                hand_over: Script::new(HAND_OVER),
-                write: Script::new(WRITE),
-                fence: Script::new(FENCE),
-            },
-        };
-        change(&mut inner);
-        Self {
-            inner: Arc::new(inner),
-        }
+    /// The same settings but for `lease` and `prefix` (builder methods).
+    fn rebuilt(self, lease: Duration, prefix: String) -> Self {
+        let inner = &self.inner;
+        Self::with_settings(
+            inner.client.clone(),
+            inner.shown.clone(),
+            inner.name.clone(),
+            prefix,
+            lease,
+        )
     }
 
     /// How long a leader's lease lasts without renewal (default 10 s): a
@@ -227,14 +232,15 @@ impl RedisCheckpoint {
     /// At least 1 s.
     #[must_use]
     pub fn lease(self, lease: Duration) -> Self {
-        self.with(|inner| inner.lease = lease.max(Duration::from_secs(1)))
+        let prefix = self.inner.prefix.clone();
+        self.rebuilt(lease.max(Duration::from_secs(1)), prefix)
     }
 
     /// The prefix of its Redis keys (default `yandex-market-chats`).
     #[must_use]
     pub fn key_prefix(self, prefix: impl Into<String>) -> Self {
-        let prefix = prefix.into();
-        self.with(|inner| inner.prefix = prefix)
+        let lease = self.inner.lease;
+        self.rebuilt(lease, prefix.into())
     }
 
     fn keys(&self, business: BusinessId) -> Keys {
