@@ -190,40 +190,25 @@ pub fn run(root: &Path, options: &Options) -> Result<String, String> {
     }
 
     let output = root.join("target").join("mutants");
-    let mut command = cargo();
-    command
-        .current_dir(root)
-        .env("PROPTEST_CASES", PROPTEST_CASES)
-        .args(["mutants", "-p", "yandex-market-chats", "--baseline", "skip"])
-        // The `redis` and `axum` modules are mutated too.
-        .arg("--all-features")
-        .args(["--timeout", "120", "--build-timeout", "900"])
-        .arg("--output")
-        .arg(&output);
-    for file in &files {
-        command.args(["--file", file]);
+    let outcomes_file = output.join("mutants.out").join("outcomes.json");
+    // Two passes: the lib's unit tests first (seconds a mutant, two at a
+    // time), then only the survivors with every target that exercises the
+    // files (real servers and processes: a minute a mutant, one at a time,
+    // as their timing wants).
+    let mut outcomes = BTreeMap::new();
+    if !options.iterate {
+        mutants_pass(root, &output, &files, options, &["--lib".to_owned()], true)?;
+        merge(&mut outcomes, &read(&outcomes_file)?)?;
     }
-    if let Some(shard) = &options.shard {
-        command.args(["--shard", shard]);
+    let survivors = outcomes
+        .values()
+        .filter(|o| o.as_str() == "MissedMutant")
+        .count();
+    if options.iterate || survivors > 0 {
+        mutants_pass(root, &output, &files, options, &test_args(&files), false)?;
+        merge(&mut outcomes, &read(&outcomes_file)?)?;
     }
-    if let Some(diff) = &options.in_diff {
-        command.args(["--in-diff", diff]);
-    }
-    if options.iterate {
-        command.arg("--iterate");
-    }
-    for arg in test_args(&files) {
-        command.arg(format!("--cargo-test-arg={arg}"));
-    }
-    // Its exit code says whether something was missed; the summary says what.
-    command
-        .status()
-        .map_err(|e| format!("cannot run cargo mutants: {e}"))?;
-
-    let outcomes = output.join("mutants.out").join("outcomes.json");
-    let text = std::fs::read_to_string(&outcomes)
-        .map_err(|e| format!("cannot read {}: {e}", outcomes.display()))?;
-    let counts = summarize(&text)?;
+    let counts = count(&outcomes);
     let table = table(&counts);
     let missed_in_rules: Vec<&String> = counts
         .iter()
@@ -243,6 +228,55 @@ pub fn run(root: &Path, options: &Options) -> Result<String, String> {
                 .join(", ")
         ))
     }
+}
+
+/// One cargo-mutants pass over `files` with these test arguments; after
+/// the `first`, only what the last pass in `output` did not catch.
+fn mutants_pass(
+    root: &Path,
+    output: &Path,
+    files: &[&str],
+    options: &Options,
+    test_args: &[String],
+    first: bool,
+) -> Result<(), String> {
+    let mut command = cargo();
+    command
+        .current_dir(root)
+        .env("PROPTEST_CASES", PROPTEST_CASES)
+        .args(["mutants", "-p", "yandex-market-chats", "--baseline", "skip"])
+        // The `redis` and `axum` modules are mutated too.
+        .arg("--all-features")
+        // No debug info: each mutant is a rebuild, mostly its link.
+        .args(["--profile", "mutants"])
+        .args(["--timeout", "120", "--build-timeout", "900"])
+        .args(["--jobs", if first { "2" } else { "1" }])
+        .arg("--output")
+        .arg(output);
+    for file in files {
+        command.args(["--file", file]);
+    }
+    if let Some(shard) = &options.shard {
+        command.args(["--shard", shard]);
+    }
+    if let Some(diff) = &options.in_diff {
+        command.args(["--in-diff", diff]);
+    }
+    if !first {
+        command.arg("--iterate");
+    }
+    for arg in test_args {
+        command.arg(format!("--cargo-test-arg={arg}"));
+    }
+    // Its exit code says whether something was missed; the summary says what.
+    command
+        .status()
+        .map(drop)
+        .map_err(|e| format!("cannot run cargo mutants: {e}"))
+}
+
+fn read(path: &Path) -> Result<String, String> {
+    std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
 }
 
 fn is_rule_module(file: &str) -> bool {
@@ -271,31 +305,47 @@ pub struct Counts {
     pub timeout: usize,
 }
 
-/// Counts per file from cargo-mutants' `outcomes.json`.
+/// Each mutant's outcome (cargo-mutants' summary), by file and mutant.
+pub type Outcomes = BTreeMap<(String, String), String>;
+
+/// Takes the outcomes of a pass's `outcomes.json` into `outcomes`: a
+/// mutant tested again keeps its latest outcome.
 ///
 /// # Errors
 /// Text that is not cargo-mutants' outcomes.
-pub fn summarize(outcomes: &str) -> Result<BTreeMap<String, Counts>, String> {
+pub fn merge(outcomes: &mut Outcomes, text: &str) -> Result<(), String> {
     let value: serde_json::Value =
-        serde_json::from_str(outcomes).map_err(|e| format!("outcomes.json: {e}"))?;
+        serde_json::from_str(text).map_err(|e| format!("outcomes.json: {e}"))?;
     let list = value["outcomes"]
         .as_array()
         .ok_or("outcomes.json has no `outcomes` list")?;
-    let mut counts: BTreeMap<String, Counts> = BTreeMap::new();
     for outcome in list {
-        let Some(file) = outcome["scenario"]["Mutant"]["file"].as_str() else {
+        let Some(mutant) = outcome["scenario"].get("Mutant") else {
             continue; // the baseline
         };
-        let entry = counts.entry(file.to_owned()).or_default();
-        match outcome["summary"].as_str() {
-            Some("CaughtMutant") => entry.caught += 1,
-            Some("MissedMutant") => entry.missed += 1,
-            Some("Unviable") => entry.unviable += 1,
-            Some("Timeout") => entry.timeout += 1,
+        let file = mutant["file"].as_str().ok_or("a mutant without its file")?;
+        let summary = match outcome["summary"].as_str() {
+            Some(s @ ("CaughtMutant" | "MissedMutant" | "Unviable" | "Timeout")) => s,
             other => return Err(format!("{file}: unexpected outcome {other:?}")),
+        };
+        outcomes.insert((file.to_owned(), mutant.to_string()), summary.to_owned());
+    }
+    Ok(())
+}
+
+/// Counts per file.
+pub fn count(outcomes: &Outcomes) -> BTreeMap<String, Counts> {
+    let mut counts: BTreeMap<String, Counts> = BTreeMap::new();
+    for ((file, _), summary) in outcomes {
+        let entry = counts.entry(file.clone()).or_default();
+        match summary.as_str() {
+            "CaughtMutant" => entry.caught += 1,
+            "MissedMutant" => entry.missed += 1,
+            "Unviable" => entry.unviable += 1,
+            _ => entry.timeout += 1,
         }
     }
-    Ok(counts)
+    counts
 }
 
 /// The per-file table, with a total.
@@ -341,18 +391,39 @@ mod tests {
         assert!(parse(&["--shard"]).is_err());
         assert!(parse(&["--bogus"]).is_err());
 
-        let json = r#"{"outcomes": [
-            {"scenario": "Baseline", "summary": "Success"},
-            {"scenario": {"Mutant": {"file": "crates/yandex-market-chats/src/retry.rs"}}, "summary": "CaughtMutant"},
-            {"scenario": {"Mutant": {"file": "crates/yandex-market-chats/src/retry.rs"}}, "summary": "MissedMutant"},
-            {"scenario": {"Mutant": {"file": "crates/yandex-market-chats/src/limits/window.rs"}}, "summary": "Unviable"},
-            {"scenario": {"Mutant": {"file": "crates/yandex-market-chats/src/limits/window.rs"}}, "summary": "Timeout"}
-        ]}"#;
-        let counts = summarize(json).unwrap();
+        let m = |file: &str, line: u32| {
+            format!(
+                r#"{{"Mutant": {{"file": "crates/yandex-market-chats/src/{file}", "line": {line}}}}}"#
+            )
+        };
+        let json = format!(
+            r#"{{"outcomes": [
+            {{"scenario": "Baseline", "summary": "Success"}},
+            {{"scenario": {}, "summary": "CaughtMutant"}},
+            {{"scenario": {}, "summary": "MissedMutant"}},
+            {{"scenario": {}, "summary": "MissedMutant"}},
+            {{"scenario": {}, "summary": "Unviable"}},
+            {{"scenario": {}, "summary": "Timeout"}}
+        ]}}"#,
+            m("retry.rs", 1),
+            m("retry.rs", 2),
+            m("retry.rs", 3),
+            m("limits/window.rs", 1),
+            m("limits/window.rs", 2)
+        );
+        let mut outcomes = Outcomes::new();
+        merge(&mut outcomes, &json).unwrap();
+        // The second pass catches one of the two survivors.
+        let again = format!(
+            r#"{{"outcomes": [{{"scenario": {}, "summary": "CaughtMutant"}}]}}"#,
+            m("retry.rs", 3)
+        );
+        merge(&mut outcomes, &again).unwrap();
+        let counts = count(&outcomes);
         assert_eq!(
             counts["crates/yandex-market-chats/src/retry.rs"],
             Counts {
-                caught: 1,
+                caught: 2,
                 missed: 1,
                 unviable: 0,
                 timeout: 0
@@ -366,6 +437,13 @@ mod tests {
                 unviable: 1,
                 timeout: 1
             }
+        );
+        assert!(
+            merge(
+                &mut outcomes,
+                r#"{"outcomes": [{"scenario": {"Mutant": {"file": "a.rs"}}, "summary": "Odd"}]}"#
+            )
+            .is_err()
         );
         let table = table(&counts);
         assert!(

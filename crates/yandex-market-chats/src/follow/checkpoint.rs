@@ -336,3 +336,112 @@ impl Checkpoint for FileCheckpoint {
             .take();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::file_store::tests::Scratch;
+    use super::*;
+
+    fn bytes(records: &[&str]) -> Vec<Vec<u8>> {
+        records.iter().map(|r| r.as_bytes().to_vec()).collect()
+    }
+
+    /// What every checkpoint promises, through the follower's boxed view:
+    /// one stream at a time, appends after what was there, a replace
+    /// instead of everything, all of it back at the next open.
+    async fn keeps_records(checkpoint: &dyn DynCheckpoint, second: &dyn DynCheckpoint) {
+        let business = BusinessId::from(1u64);
+        assert!(checkpoint.open(business).await.unwrap().is_empty());
+        let refused = second.open(business).await.unwrap_err().to_string();
+        assert!(refused.contains("another follower stream"), "{refused}");
+        checkpoint.holds().await.unwrap();
+        Record::Append(b"a".to_vec())
+            .write(checkpoint)
+            .await
+            .unwrap();
+        Record::Append(b"b".to_vec())
+            .write(checkpoint)
+            .await
+            .unwrap();
+        checkpoint.close();
+        assert_eq!(second.open(business).await.unwrap(), bytes(&["a", "b"]));
+        Record::Replace(b"c".to_vec()).write(second).await.unwrap();
+        second.append(b"d".to_vec()).await.unwrap();
+        second.close();
+        assert_eq!(checkpoint.open(business).await.unwrap(), bytes(&["c", "d"]));
+        checkpoint.replace(b"e".to_vec()).await.unwrap();
+        checkpoint.close();
+        assert_eq!(second.open(business).await.unwrap(), bytes(&["e"]));
+        second.close();
+    }
+
+    #[tokio::test]
+    async fn a_memory_checkpoint_keeps_records_and_its_clones_share_it() {
+        let checkpoint = MemoryCheckpoint::new();
+        keeps_records(&checkpoint, &checkpoint.clone()).await;
+    }
+
+    #[tokio::test]
+    async fn a_file_checkpoint_keeps_records_one_stream_at_a_time() {
+        let scratch = Scratch::new("checkpoint");
+        let path = scratch.path("chats.state");
+        let checkpoint = FileCheckpoint::new(&path);
+        assert_eq!(checkpoint.path(), path);
+        // Another handle on the same file stands for another process.
+        keeps_records(&checkpoint, &FileCheckpoint::new(&path)).await;
+        assert_eq!(std::fs::read(&path).unwrap(), b"e\n");
+        // A clone is the same checkpoint: in use while the first holds it.
+        Checkpoint::open(&checkpoint, BusinessId::from(1u64))
+            .await
+            .unwrap();
+        assert!(
+            Checkpoint::open(&checkpoint.clone(), BusinessId::from(1u64))
+                .await
+                .is_err()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_torn_line_is_cut_before_the_next_append_and_an_old_file_gets_its_newline() {
+        let scratch = Scratch::new("checkpoint-tail");
+        let business = BusinessId::from(1u64);
+        for (before, records, after) in [
+            ("aaaa\nb\ntorn", &["aaaa", "b"][..], "aaaa\nb\nc\n"),
+            ("{\"old\":1}", &["{\"old\":1}"][..], "{\"old\":1}\nc\n"),
+            ("a\n", &["a"][..], "a\nc\n"),
+        ] {
+            let path = scratch.path("tail.state");
+            std::fs::write(&path, before).unwrap();
+            let checkpoint = FileCheckpoint::new(&path);
+            assert_eq!(
+                Checkpoint::open(&checkpoint, business).await.unwrap(),
+                bytes(records)
+            );
+            // Opening alone changes nothing.
+            assert_eq!(std::fs::read(&path).unwrap(), before.as_bytes());
+            Checkpoint::append(&checkpoint, b"c".to_vec())
+                .await
+                .unwrap();
+            Checkpoint::append(&checkpoint, b"d".to_vec())
+                .await
+                .unwrap();
+            assert_eq!(
+                std::fs::read(&path).unwrap(),
+                format!("{after}d\n").as_bytes()
+            );
+            Checkpoint::close(&checkpoint);
+        }
+        // After a replace there is nothing left to mend.
+        let path = scratch.path("replaced.state");
+        std::fs::write(&path, "aaaaaaaa\ntorn").unwrap();
+        let checkpoint = FileCheckpoint::new(&path);
+        Checkpoint::open(&checkpoint, business).await.unwrap();
+        Checkpoint::replace(&checkpoint, b"c".to_vec())
+            .await
+            .unwrap();
+        Checkpoint::append(&checkpoint, b"d".to_vec())
+            .await
+            .unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"c\nd\n");
+    }
+}

@@ -44,3 +44,53 @@ impl ServerClock {
 pub(crate) fn answered_at(clock: &ServerClock, date: Option<DateTime<Utc>>) -> DateTime<Utc> {
     date.unwrap_or_else(|| clock.now())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn near(a: DateTime<Utc>, b: DateTime<Utc>) -> bool {
+        (a - b).num_milliseconds().abs() < 2_000
+    }
+
+    #[test]
+    fn a_saved_offset_comes_back_and_nothing_saved_is_nothing() {
+        assert_eq!(
+            ServerClock::from_saved(Some(-90_000)).offset_ms(),
+            Some(-90_000)
+        );
+        assert_eq!(
+            ServerClock::from_saved(Some(3_600_000)).offset_ms(),
+            Some(3_600_000)
+        );
+        assert_eq!(ServerClock::from_saved(None).offset_ms(), None);
+    }
+
+    #[test]
+    fn an_answers_date_sets_the_servers_time_either_side_of_the_hosts() {
+        for hours in [1, -1] {
+            let mut clock = ServerClock::default();
+            clock.observe(Some(Utc::now() + TimeDelta::hours(hours)));
+            let offset = clock.offset_ms().unwrap();
+            assert!((offset - hours * 3_600_000).abs() < 2_000, "{offset}");
+            assert!(near(clock.now(), Utc::now() + TimeDelta::hours(hours)));
+            // An answer without `Date` changes nothing.
+            clock.observe(None);
+            assert!((clock.offset_ms().unwrap() - offset).abs() < 2_000);
+        }
+        assert!(near(ServerClock::default().now(), Utc::now()));
+    }
+
+    #[test]
+    fn an_answer_is_dated_by_its_date_else_by_the_estimate() {
+        let clock = ServerClock::from_saved(Some(-7_200_000));
+        let date = DateTime::parse_from_rfc3339("2026-01-02T03:04:05Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        assert_eq!(answered_at(&clock, Some(date)), date);
+        assert!(near(
+            answered_at(&clock, None),
+            Utc::now() - TimeDelta::hours(2)
+        ));
+    }
+}

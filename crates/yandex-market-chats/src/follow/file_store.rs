@@ -307,17 +307,17 @@ fn sync_folder(_folder: &Path) -> io::Result<()> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use std::io::{BufRead, BufReader, Read};
     use std::process::{Command, Stdio};
 
     use super::*;
 
     /// A fresh folder under the system's temporary folder, removed on drop.
-    struct Scratch(PathBuf);
+    pub(in crate::follow) struct Scratch(PathBuf);
 
     impl Scratch {
-        fn new(test: &str) -> Self {
+        pub(in crate::follow) fn new(test: &str) -> Self {
             let folder = std::env::temp_dir().join(format!(
                 "ymc-file-store-{test}-{}-{:016x}",
                 std::process::id(),
@@ -327,7 +327,7 @@ mod tests {
             Self(folder)
         }
 
-        fn path(&self, name: &str) -> PathBuf {
+        pub(in crate::follow) fn path(&self, name: &str) -> PathBuf {
             self.0.join(name)
         }
 

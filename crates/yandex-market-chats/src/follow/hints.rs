@@ -162,3 +162,99 @@ impl FollowHints {
         self.shared.added.notified().await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn notification(kind: &str, business: u64, chat: u64) -> Notification {
+        let mut body = serde_json::json!({
+            "notificationType": kind, "businessId": business, "chatId": chat,
+        });
+        let at = "2025-01-01T10:00:00+03:00";
+        match kind {
+            "CHAT_CREATED" => body["createdAt"] = at.into(),
+            "CHAT_MESSAGE_SENT" => {
+                body["messageId"] = "7".into();
+                body["sentAt"] = at.into();
+            }
+            "CHAT_ARBITRAGE_STARTED" => body["startedAt"] = at.into(),
+            "CHAT_ARBITRAGE_FINISHED" => body["finishedAt"] = at.into(),
+            _ => {}
+        }
+        Notification::from_json(&serde_json::to_vec(&body).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn hints_for_one_chat_merge_and_are_taken_once() {
+        let hints = FollowHints::new();
+        assert!(hints.is_empty());
+        assert!(hints.chat(7u64) && hints.chat(7u64) && hints.chat(3u64));
+        assert_eq!(hints.len(), 2);
+        assert!(!hints.is_empty());
+        assert_eq!(hints.take(), vec![3, 7]);
+        assert!(hints.is_empty());
+        assert_eq!(hints.take(), Vec::<u64>::new());
+    }
+
+    #[test]
+    fn beyond_capacity_a_new_chat_is_dropped_a_waiting_one_merges() {
+        let hints = FollowHints::new();
+        for chat in 0..FollowHints::CAPACITY as u64 {
+            assert!(hints.chat(chat));
+        }
+        assert!(!hints.chat(FollowHints::CAPACITY as u64));
+        assert!(hints.chat(0u64));
+        assert_eq!(hints.len(), FollowHints::CAPACITY);
+    }
+
+    #[test]
+    fn a_handle_binds_to_one_business() {
+        let hints = FollowHints::new();
+        hints.bind(5).unwrap();
+        hints.bind(5).unwrap();
+        let error = hints.bind(6).unwrap_err().to_string();
+        assert!(error.contains("business 5, not 6"), "{error}");
+        assert!(FollowHints::for_business(5u64).bind(6).is_err());
+        FollowHints::for_business(6u64).bind(6).unwrap();
+    }
+
+    #[test]
+    fn chat_notifications_of_its_business_hint_their_chat() {
+        for kind in [
+            "CHAT_CREATED",
+            "CHAT_MESSAGE_SENT",
+            "CHAT_ARBITRAGE_STARTED",
+            "CHAT_ARBITRAGE_FINISHED",
+        ] {
+            let hints = FollowHints::for_business(1u64);
+            assert!(hints.notification(&notification(kind, 1, 40)), "{kind}");
+            assert!(!hints.notification(&notification(kind, 2, 41)), "{kind}");
+            assert_eq!(hints.take(), vec![40], "{kind}");
+            // Unbound, any business counts.
+            assert!(FollowHints::new().notification(&notification(kind, 2, 41)));
+        }
+        let hints = FollowHints::new();
+        assert!(!hints.notification(&notification("ORDER_CREATED", 1, 40)));
+        let ping = Notification::from_json(br#"{"notificationType": "PING"}"#).unwrap();
+        assert!(!hints.notification(&ping));
+        assert!(hints.is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn added_waits_for_a_hint() {
+        let hints = FollowHints::new();
+        let waiting = tokio::time::timeout(std::time::Duration::from_secs(60), hints.added());
+        assert!(waiting.await.is_err(), "resolved without a hint");
+        let waiter = {
+            let hints = hints.clone();
+            tokio::spawn(async move { hints.added().await })
+        };
+        tokio::task::yield_now().await;
+        hints.chat(1u64);
+        tokio::time::timeout(std::time::Duration::from_secs(1), waiter)
+            .await
+            .expect("a hint wakes the follower")
+            .unwrap();
+    }
+}
