@@ -147,10 +147,10 @@ struct Run {
 }
 
 impl Run {
-    fn open(records: &[Vec<u8>]) -> Self {
+    fn open(records: &[Vec<u8>], from_beginning: bool) -> Self {
         let state = State::from_records(records, BUSINESS)
             .expect("our own records")
-            .unwrap_or_else(|| State::new(BUSINESS, false));
+            .unwrap_or_else(|| State::new(BUSINESS, from_beginning));
         Self {
             state,
             journal: Journal::loaded(records),
@@ -222,10 +222,10 @@ impl Run {
     }
 }
 
-fn check(ops: Vec<Op>) -> Result<(), TestCaseError> {
+fn check(ops: Vec<Op>, from_beginning: bool) -> Result<(), TestCaseError> {
     let mut server = Server::new();
     let mut records: Vec<Vec<u8>> = Vec::new();
-    let mut run = Run::open(&records);
+    let mut run = Run::open(&records, from_beginning);
     let mut runs: Vec<Vec<String>> = Vec::new();
     let mut start: Option<DateTime<Utc>> = None;
     // Everything the model ends with: a quiet period, then the queue drained.
@@ -260,14 +260,15 @@ fn check(ops: Vec<Op>) -> Result<(), TestCaseError> {
             Op::Take(n) => run.take(n, &mut records, server.now),
             Op::Restart => {
                 runs.push(std::mem::take(&mut run.taken));
-                run = Run::open(&records);
+                run = Run::open(&records, from_beginning);
             }
             Op::Compact => run.compact_next = true,
         }
     }
     runs.push(std::mem::take(&mut run.taken));
 
-    let start = start.expect("a sweep ran");
+    // From the beginning, every buyer's message is to come.
+    prop_assert!(from_beginning || start.is_some(), "a sweep ran");
     for (i, taken) in runs.iter().enumerate() {
         let unique: BTreeSet<&String> = taken.iter().collect();
         prop_assert_eq!(unique.len(), taken.len(), "run {} took an event twice", i);
@@ -293,7 +294,7 @@ fn check(ops: Vec<Op>) -> Result<(), TestCaseError> {
     for messages in server.messages.values() {
         for m in messages {
             let id = m.message_id.get();
-            let after_start = m.created_at.to_utc() >= start;
+            let after_start = start.is_none_or(|start| m.created_at.to_utc() >= start);
             let buyer = m.sender == ChatMessageSender::Customer;
             if after_start && buyer {
                 prop_assert!(delivered.contains(&id), "message {} was lost", id);
@@ -312,17 +313,23 @@ proptest! {
 
     #[test]
     fn what_is_delivered_is_the_servers_messages_after_the_start_each_once_per_run(
-        ops in proptest::collection::vec(op(), 1..120)
+        ops in proptest::collection::vec(op(), 1..120),
+        from_beginning in any::<bool>(),
     ) {
-        check(ops)?;
+        check(ops, from_beginning)?;
     }
 }
 
 #[test]
 fn pruning_keeps_the_state_bounded_and_a_pruned_chat_still_delivers() {
+    pruning_keeps(false);
+    pruning_keeps(true);
+}
+
+fn pruning_keeps(from_beginning: bool) {
     let mut server = Server::new();
     let mut records = Vec::new();
-    let mut run = Run::open(&records);
+    let mut run = Run::open(&records, from_beginning);
     run.sweep(&server, &mut records);
     run.take(usize::MAX, &mut records, server.now);
     let known = run.state.chats.len();
@@ -338,7 +345,7 @@ fn pruning_keeps_the_state_bounded_and_a_pruned_chat_still_delivers() {
     // A pruned chat writes again: its new message comes, its old ones not.
     server.now += TimeDelta::seconds(10);
     let id = server.write(0, true);
-    let mut run = Run::open(&records);
+    let mut run = Run::open(&records, from_beginning);
     run.sweep(&server, &mut records);
     run.take(usize::MAX, &mut records, server.now);
     let chat = server.chats[0].chat_id;

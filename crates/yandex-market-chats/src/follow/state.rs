@@ -166,7 +166,8 @@ impl State {
             return 0;
         };
         let candidate = (now - RETENTION).min(swept - LAG_MARGIN);
-        if self.floor().is_none_or(|floor| candidate <= floor) {
+        // From the beginning there is no floor yet: the first prune sets one.
+        if self.floor().is_some_and(|floor| candidate <= floor) {
             return 0;
         }
         let before = self.chats.len();
@@ -336,5 +337,224 @@ impl Journal {
             self.log_bytes += delta.len();
             Record::Append(delta)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().to_utc()
+    }
+
+    fn mark(updated_at: &str, recheck: bool) -> Mark {
+        Mark {
+            status: "NEW".to_owned(),
+            updated_at: DateTime::parse_from_rfc3339(updated_at).unwrap(),
+            last_message_id: Some(1),
+            recheck,
+            status_changes: 0,
+        }
+    }
+
+    fn item(change: Change) -> Item {
+        Item {
+            event: None,
+            change: Some(change),
+        }
+    }
+
+    #[test]
+    fn the_floor_is_the_later_of_the_start_and_the_pruning_floor() {
+        let mut state = State::new(1, true);
+        assert_eq!(state.floor(), None);
+        state.floor = Some(at("2026-01-02T00:00:00Z"));
+        assert_eq!(state.floor(), Some(at("2026-01-02T00:00:00Z")));
+        state.start = Some(DateTime::parse_from_rfc3339("2026-01-03T00:00:00+03:00").unwrap());
+        assert_eq!(state.floor(), Some(at("2026-01-02T21:00:00Z")));
+        state.floor = Some(at("2026-01-04T00:00:00Z"));
+        assert_eq!(state.floor(), Some(at("2026-01-04T00:00:00Z")));
+        state.floor = None;
+        assert_eq!(state.floor(), Some(at("2026-01-02T21:00:00Z")));
+    }
+
+    #[test]
+    fn pruning_forgets_quiet_chats_behind_both_the_retention_and_the_last_full_listing() {
+        let mut state = State::new(1, true);
+        state.chats.insert(1, mark("2026-01-01T00:00:00Z", false));
+        state.chats.insert(2, mark("2026-01-01T00:00:00Z", true));
+        state.chats.insert(3, mark("2026-03-01T00:00:00Z", false));
+        let now = at("2026-03-10T00:00:00Z");
+        // No complete listing yet: nothing is known to be quiet.
+        assert_eq!(state.prune(now), 0);
+        assert_eq!(state.chats.len(), 3);
+
+        // A listing long ago bounds the floor by its start less the lag.
+        state.last_full_sweep = Some(at("2025-12-31T23:00:00Z"));
+        assert_eq!(state.prune(now), 0, "the chats changed after that listing");
+        assert_eq!(state.floor, Some(at("2025-12-31T22:55:00Z")));
+
+        state.last_full_sweep = Some(at("2026-03-09T00:00:00Z"));
+        assert_eq!(state.prune(now), 1);
+        // A chat waiting for a recheck keeps its mark; the recent one too.
+        assert_eq!(state.chats.keys().copied().collect::<Vec<_>>(), vec![2, 3]);
+        assert_eq!(state.floor, Some(now - RETENTION));
+        // Once there, the floor never goes back.
+        assert_eq!(state.prune(now - TimeDelta::days(1)), 0);
+        assert_eq!(state.floor, Some(now - RETENTION));
+    }
+
+    #[test]
+    fn pruning_never_goes_below_the_start() {
+        let mut state = State::new(1, false);
+        state.start = Some(DateTime::parse_from_rfc3339("2026-03-01T00:00:00Z").unwrap());
+        state.last_full_sweep = Some(at("2026-03-09T00:00:00Z"));
+        state.chats.insert(1, mark("2026-01-01T00:00:00Z", false));
+        // Thirty days before now is before the start: nothing to gain.
+        assert_eq!(state.prune(at("2026-03-10T00:00:00Z")), 0);
+        assert_eq!(state.floor, None);
+        assert_eq!(state.chats.len(), 1);
+    }
+
+    #[test]
+    fn snapshots_and_deltas_read_back_as_the_state() {
+        let mut state = State::new(5, false);
+        state.chats.insert(1, mark("2026-01-01T00:00:00Z", false));
+        state.chats.insert(2, mark("2026-01-02T00:00:00Z", false));
+        let snapshot = state.to_bytes();
+        state.chats.insert(3, mark("2026-01-03T00:00:00Z", true));
+        state.chats.remove(&1);
+        state.listed_once = true;
+        let delta = state.delta(&BTreeSet::from([1, 3]));
+        // Only what changed is in it, and the state is whole after.
+        let text = String::from_utf8(delta.clone()).unwrap();
+        assert!(!text.contains("2026-01-02"), "{text}");
+        assert_eq!(state.chats.len(), 2);
+        let read = State::from_records(&[snapshot, delta], 5).unwrap().unwrap();
+        assert_eq!(read, state);
+        assert_eq!(State::from_records(&[], 5).unwrap(), None);
+    }
+
+    #[test]
+    fn records_of_another_follower_or_version_are_refused_with_the_reason() {
+        let state = State::new(5, true);
+        let snapshot = state.to_bytes();
+        let error = |records: &[Vec<u8>]| State::from_records(records, 5).unwrap_err().to_string();
+        assert!(error(&[b"{".to_vec()]).contains("not JSON"));
+        assert!(error(&[br#"{"format": "other"}"#.to_vec()]).contains("no `format"));
+        let other = String::from_utf8(snapshot.clone()).unwrap();
+        let v3 = other.replace("\"version\":2", "\"version\":3");
+        assert!(error(&[v3.into_bytes()]).contains("format version 3"));
+        let none = other.replace("\"version\":2,", "");
+        assert!(error(&[none.into_bytes()]).contains("version (none)"));
+        let v1 = other.replace("\"version\":2", "\"version\":1");
+        let read = State::from_records(&[v1.into_bytes()], 5).unwrap().unwrap();
+        assert_eq!(read, state, "version 1 is read and becomes the current one");
+        let corrupt = other.replace("\"listed_once\":false", "\"listed_once\":7");
+        assert!(error(&[corrupt.into_bytes()]).contains("corrupt"));
+        assert!(
+            State::from_records(std::slice::from_ref(&snapshot), 6)
+                .unwrap_err()
+                .to_string()
+                .contains("belongs to business 5, not 6")
+        );
+        // A delta of another business, or of nothing, too.
+        let mut foreign = State::new(6, true);
+        let delta = foreign.delta(&BTreeSet::new());
+        assert!(error(&[snapshot.clone(), delta]).contains("business 6"));
+        assert!(error(&[snapshot.clone(), b"[]".to_vec()]).contains("corrupt record"));
+        let mut header = State::new(5, true);
+        header.format = "other".to_owned();
+        let delta = header.delta(&BTreeSet::new());
+        assert!(error(&[snapshot, delta]).contains("no `format"));
+    }
+
+    #[test]
+    fn the_journal_appends_what_changed_and_snapshots_once_deltas_outweigh_it() {
+        let mut state = State::new(5, true);
+        let mut journal = Journal::default();
+        let now = at("2026-03-10T00:00:00Z");
+        let Record::Replace(first) = journal.record(&mut state, now, false) else {
+            panic!("the first save is a snapshot");
+        };
+        let mut records = vec![first];
+        journal.apply(
+            &mut state,
+            &item(Change::Set(9, mark("2026-03-09T00:00:00Z", false))),
+        );
+        journal.apply(&mut state, &item(Change::Listed));
+        journal.apply(&mut state, &item(Change::FullSweep(now)));
+        journal.apply(&mut state, &item(Change::Started));
+        assert!(state.listed_once);
+        assert_eq!(state.last_full_sweep, Some(now));
+        let Record::Append(delta) = journal.record(&mut state, now, false) else {
+            panic!("a change is a delta");
+        };
+        assert!(String::from_utf8(delta.clone()).unwrap().contains("\"9\""));
+        records.push(delta);
+        journal.apply(&mut state, &item(Change::Remove(9)));
+        let Record::Append(delta) = journal.record(&mut state, now, false) else {
+            panic!("a removal is a delta");
+        };
+        assert!(
+            String::from_utf8(delta.clone())
+                .unwrap()
+                .contains("\"del\":[9]")
+        );
+        records.push(delta);
+        assert_eq!(State::from_records(&records, 5).unwrap().unwrap(), state);
+        // Nothing changed: a delta without marks.
+        let Record::Append(delta) = journal.record(&mut state, now, false) else {
+            panic!("a delta");
+        };
+        assert!(
+            String::from_utf8(delta)
+                .unwrap()
+                .contains("\"set\":{},\"del\":[]")
+        );
+        assert!(matches!(
+            journal.record(&mut state, now, true),
+            Record::Replace(_)
+        ));
+
+        // Loaded from records, deltas continue until they outweigh
+        // MIN_LOG_BYTES (the snapshot is smaller).
+        let loaded = vec![vec![b'x'; 100], vec![b'y'; MIN_LOG_BYTES]];
+        let mut journal = Journal::loaded(&loaded);
+        assert!(matches!(
+            journal.record(&mut state, now, false),
+            Record::Append(_)
+        ));
+        assert!(matches!(
+            journal.record(&mut state, now, false),
+            Record::Replace(_)
+        ));
+        // ... or the snapshot, when that is larger.
+        let loaded = vec![vec![b'x'; MIN_LOG_BYTES * 2], vec![b'y'; MIN_LOG_BYTES * 2]];
+        let mut journal = Journal::loaded(&loaded);
+        assert!(matches!(
+            journal.record(&mut state, now, false),
+            Record::Append(_)
+        ));
+        assert!(matches!(
+            journal.record(&mut state, now, false),
+            Record::Replace(_)
+        ));
+        let loaded = vec![
+            vec![b'x'; MIN_LOG_BYTES * 2],
+            vec![b'y'; MIN_LOG_BYTES * 2 - 200],
+        ];
+        let mut journal = Journal::loaded(&loaded);
+        assert!(matches!(
+            journal.record(&mut state, now, false),
+            Record::Append(_)
+        ));
+        // A snapshot prunes.
+        state.chats.insert(1, mark("2025-01-01T00:00:00Z", false));
+        let later = now + TimeDelta::days(1);
+        state.last_full_sweep = Some(later);
+        journal.record(&mut state, later, true);
+        assert!(state.chats.is_empty());
     }
 }
