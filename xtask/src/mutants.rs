@@ -251,6 +251,12 @@ fn mutants_pass(
         .args(["--profile", "mutants"])
         .args(["--timeout", "120", "--build-timeout", "900"])
         .args(["--jobs", if first { "2" } else { "1" }])
+        // The first pass runs only the lib's own tests.
+        .args(if first {
+            &["--test-package", "yandex-market-chats"][..]
+        } else {
+            &[]
+        })
         .arg("--output")
         .arg(output);
     for file in files {

@@ -276,6 +276,8 @@ impl Pacer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Limiter;
+    use crate::limits::{Acquire, LimiterSettings, QuotaState, Release};
 
     fn view(limit: u64, remaining: Option<u64>, resets_in: Option<u64>) -> View {
         View {
@@ -348,5 +350,263 @@ mod tests {
                 interval: Duration::from_secs(3600)
             }
         );
+    }
+
+    /// A limiter that reports a set quota state, or none.
+    #[derive(Clone, Default)]
+    struct Fixed(std::sync::Arc<std::sync::Mutex<Option<QuotaState>>>);
+
+    impl Limiter for Fixed {
+        type Permit = ();
+        fn configure(&self, _: &LimiterSettings) -> Result<(), Error> {
+            Ok(())
+        }
+        async fn acquire(&self, _: Acquire) -> Result<(), Error> {
+            Ok(())
+        }
+        fn release(&self, (): (), _: Release) {}
+        async fn quota(&self, _: u64, _: Operation) -> Result<Option<QuotaState>, Error> {
+            Ok(self.0.lock().unwrap().clone())
+        }
+    }
+
+    fn client(state: Option<QuotaState>) -> Client {
+        let limiter = Fixed::default();
+        *limiter.0.lock().unwrap() = state;
+        Client::builder()
+            .api_key("key")
+            .base_url("http://127.0.0.1:9")
+            .limiter(limiter)
+            .build()
+            .unwrap()
+    }
+
+    fn rate_limit(limit: u64, remaining: u64, resets_in: u64) -> RateLimit {
+        RateLimit {
+            limit: Some(limit),
+            remaining: Some(remaining),
+            until: None,
+            resets_in: Some(Duration::from_secs(resets_in)),
+            retry_after: None,
+        }
+    }
+
+    /// `wait_for` for getChats until it says to wait: how many went, and
+    /// the wait.
+    async fn burst(pacer: &mut Pacer, client: &Client, paused: &mut Paused) -> (u32, Duration) {
+        let clock = ServerClock::default();
+        for sent in 0.. {
+            let wait = pacer
+                .wait_for(
+                    client,
+                    BusinessId::from(1u64),
+                    Operation::GetChats,
+                    &clock,
+                    paused,
+                )
+                .await
+                .unwrap();
+            if !wait.is_zero() {
+                return (sent, wait);
+            }
+        }
+        unreachable!()
+    }
+
+    type Paused = std::collections::BTreeMap<String, DateTime<Utc>>;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_burst_then_one_request_per_interval() {
+        // 50 spendable over 600 s: one every 12 s, bursts of BURST.
+        let client = client(Some(QuotaState::new(
+            100,
+            100,
+            Some(Duration::from_secs(600)),
+        )));
+        let mut pacer = Pacer::new(0.5);
+        let mut paused = Paused::new();
+        assert_eq!(
+            burst(&mut pacer, &client, &mut paused).await,
+            (BURST, Duration::from_secs(12))
+        );
+        tokio::time::advance(Duration::from_secs(6)).await;
+        assert_eq!(
+            burst(&mut pacer, &client, &mut paused).await,
+            (0, Duration::from_secs(6))
+        );
+        tokio::time::advance(Duration::from_secs(6)).await;
+        assert_eq!(
+            burst(&mut pacer, &client, &mut paused).await,
+            (1, Duration::from_secs(12))
+        );
+        // A long quiet time refills the bucket to its size, never more.
+        tokio::time::advance(Duration::from_secs(3600)).await;
+        assert_eq!(burst(&mut pacer, &client, &mut paused).await.0, BURST);
+        assert!(paused.is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_burst_is_a_sixtieth_of_the_share_when_that_is_more() {
+        let client = client(Some(QuotaState::new(
+            6_000,
+            6_000,
+            Some(Duration::from_secs(3_600)),
+        )));
+        let mut pacer = Pacer::new(1.0);
+        let mut paused = Paused::new();
+        let (sent, wait) = burst(&mut pacer, &client, &mut paused).await;
+        assert_eq!(sent, 100);
+        assert_eq!(wait, Duration::from_millis(600));
+        // Another operation has its own bucket.
+        let clock = ServerClock::default();
+        let wait = pacer
+            .wait_for(
+                &client,
+                BusinessId::from(1u64),
+                Operation::GetChat,
+                &clock,
+                &mut paused,
+            )
+            .await
+            .unwrap();
+        assert!(wait.is_zero());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_spent_share_pauses_until_the_reset_and_says_so() {
+        let client = client(Some(QuotaState::new(
+            100,
+            50,
+            Some(Duration::from_secs(600)),
+        )));
+        let mut pacer = Pacer::new(0.5);
+        let mut paused = Paused::new();
+        let clock = ServerClock::from_saved(Some(-7_200_000));
+        let wait = pacer
+            .wait_for(
+                &client,
+                BusinessId::from(1u64),
+                Operation::GetChats,
+                &clock,
+                &mut paused,
+            )
+            .await
+            .unwrap();
+        assert_eq!(wait, Duration::from_secs(601), "past the reset by a second");
+        let until = paused["getChats"];
+        let expected = clock.now() + TimeDelta::seconds(601);
+        assert!(
+            (until - expected).num_seconds().abs() <= 1,
+            "{until} {expected}"
+        );
+        // While paused, the pause answers (capped at a window).
+        paused.insert("getChats".to_owned(), clock.now() + TimeDelta::hours(5));
+        let wait = pacer
+            .wait_for(
+                &client,
+                BusinessId::from(1u64),
+                Operation::GetChats,
+                &clock,
+                &mut paused,
+            )
+            .await
+            .unwrap();
+        assert_eq!(wait, WINDOW);
+        // A pause that has passed is forgotten, and the quota decides.
+        let client = super::tests::client(Some(QuotaState::new(100, 100, None)));
+        paused.insert("getChats".to_owned(), clock.now() - TimeDelta::seconds(1));
+        let wait = pacer
+            .wait_for(
+                &client,
+                BusinessId::from(1u64),
+                Operation::GetChats,
+                &clock,
+                &mut paused,
+            )
+            .await
+            .unwrap();
+        assert!(wait.is_zero());
+        assert!(paused.is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn pause_records_the_servers_time_of_the_end_capped_at_a_window() {
+        let clock = ServerClock::from_saved(Some(3_600_000));
+        let mut paused = Paused::new();
+        Pacer::pause(
+            Operation::GetChatHistory,
+            Duration::from_secs(90),
+            &clock,
+            &mut paused,
+        );
+        Pacer::pause(
+            Operation::GetChat,
+            Duration::from_secs(90_000),
+            &clock,
+            &mut paused,
+        );
+        let near = |a: DateTime<Utc>, b: DateTime<Utc>| (a - b).num_seconds().abs() <= 1;
+        assert!(near(
+            paused["getChatHistory"],
+            clock.now() + TimeDelta::seconds(90)
+        ));
+        assert!(near(paused["getChat"], clock.now() + TimeDelta::hours(1)));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn without_the_limiters_quota_it_paces_by_the_servers_headers() {
+        let client = client(None);
+        let mut pacer = Pacer::new(0.5);
+        let mut paused = Paused::new();
+        // Nothing known: the documented quota, over an hour.
+        assert_eq!(pacer.window(), WINDOW);
+        let budget = pacer
+            .sweep_budget(&client, BusinessId::from(1u64))
+            .await
+            .unwrap();
+        assert!((budget - 0.25 * 5_000.0 / 3_600.0).abs() < 1e-9, "{budget}");
+        let (sent, wait) = burst(&mut pacer, &client, &mut paused).await;
+        assert_eq!(sent, (2_500.0_f64 / 60.0).floor() as u32);
+        assert!(wait < Duration::from_secs_f64(3600.0 / 2500.0), "{wait:?}");
+
+        // The server says 60 left of 100, resetting in 300 s: 10 for the
+        // follower (its reserve is 50), then its share is spent.
+        let mut pacer = Pacer::new(0.5);
+        pacer.observe(Operation::GetChats, None);
+        assert_eq!(pacer.window(), WINDOW);
+        pacer.observe(Operation::GetChats, Some(&rate_limit(100, 60, 300)));
+        assert_eq!(pacer.window(), Duration::from_secs(300));
+        let budget = pacer
+            .sweep_budget(&client, BusinessId::from(1u64))
+            .await
+            .unwrap();
+        assert!((budget - 0.25 * 100.0 / 300.0).abs() < 1e-9, "{budget}");
+        let (sent, wait) = burst(&mut pacer, &client, &mut paused).await;
+        assert_eq!((sent, wait), (10, Duration::from_secs(301)));
+        // The longest window stated is the window.
+        pacer.observe(Operation::GetChat, Some(&rate_limit(100, 100, 100)));
+        assert_eq!(pacer.window(), Duration::from_secs(300));
+        pacer.observe(Operation::GetChat, Some(&rate_limit(100, 100, 900)));
+        assert_eq!(pacer.window(), Duration::from_secs(900));
+
+        // Once that window has passed, what it said is not used, but its
+        // limit is: 50 an hour.
+        let mut pacer = Pacer::new(0.5);
+        let mut paused = Paused::new();
+        pacer.observe(Operation::GetChats, Some(&rate_limit(100, 0, 300)));
+        tokio::time::advance(Duration::from_secs(301)).await;
+        let (sent, wait) = burst(&mut pacer, &client, &mut paused).await;
+        assert_eq!((sent, wait), (BURST, Duration::from_secs(72)));
+        // A stated window without a limit: the documented one.
+        let mut pacer = Pacer::new(0.5);
+        let mut rate_limit = rate_limit(1, 1, 300);
+        rate_limit.limit = None;
+        rate_limit.remaining = None;
+        pacer.observe(Operation::GetChats, Some(&rate_limit));
+        let budget = pacer
+            .sweep_budget(&client, BusinessId::from(1u64))
+            .await
+            .unwrap();
+        assert!((budget - 0.25 * 5_000.0 / 300.0).abs() < 1e-9, "{budget}");
     }
 }
