@@ -394,6 +394,12 @@ mod tests {
         Checkpoint::open(&checkpoint, BusinessId::from(1u64))
             .await
             .unwrap();
+        // What a write keeps until it lands is the lock this stream holds.
+        let held = checkpoint.held().expect("held while open");
+        assert!(Arc::ptr_eq(
+            &held,
+            checkpoint.lock.lock().unwrap().as_ref().unwrap()
+        ));
         assert!(
             Checkpoint::open(&checkpoint.clone(), BusinessId::from(1u64))
                 .await

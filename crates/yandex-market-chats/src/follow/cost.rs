@@ -103,3 +103,65 @@ pub async fn measure_saves_in(
         snapshot_bytes,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::MemoryCheckpoint;
+    use super::*;
+
+    #[tokio::test]
+    async fn the_figures_are_what_was_saved() {
+        let checkpoint = MemoryCheckpoint::new();
+        let began = Instant::now();
+        let cost = measure_saves_in(&checkpoint, 30, 40).await.unwrap();
+        let elapsed = began.elapsed();
+        let records = checkpoint.open(BusinessId::from(1)).await.unwrap();
+        // 30 chats of about 130 bytes: one snapshot, then 40 deltas.
+        assert_eq!(records.len(), 41);
+        assert_eq!(cost.snapshot_bytes, records[0].len());
+        let written: usize = records[1..].iter().map(|r| r.len() + 1).sum();
+        assert!((cost.bytes_per_event - written as f64 / 40.0).abs() < 1e-9);
+        assert!(cost.median > Duration::ZERO && cost.mean > Duration::ZERO);
+        assert!(cost.mean * 40 <= elapsed, "{:?} {elapsed:?}", cost.mean);
+
+        // The state saved: the chats as set up, the events' marks on top.
+        let state = State::from_records(&records, 1).unwrap().unwrap();
+        let now = Utc::now();
+        let start = state.start.unwrap().to_utc();
+        assert!((start - (now - TimeDelta::days(1))).num_seconds().abs() < 60);
+        let ids: Vec<u64> = state.chats.keys().copied().collect();
+        assert_eq!(ids, (10_000..10_030).collect::<Vec<_>>());
+        let mut taken = 0;
+        for (id, mark) in &state.chats {
+            let last = mark.last_message_id.unwrap();
+            let age = now - mark.updated_at.to_utc();
+            if last >= 10_000_000 {
+                assert!((10_000_000..10_000_040).contains(&last), "{last}");
+                assert_eq!(mark.status, "WAITING_FOR_PARTNER");
+                assert!(age < TimeDelta::minutes(1), "{age}");
+                taken += 1;
+            } else {
+                assert_eq!(last, 1_000_000 + id - 10_000);
+                assert!(
+                    (age - TimeDelta::hours(1)).num_seconds().abs() < 60,
+                    "{age}"
+                );
+            }
+        }
+        assert!(taken > 5, "{taken}");
+        // The last event's mark is the last written.
+        assert!(
+            state
+                .chats
+                .values()
+                .any(|m| m.last_message_id == Some(10_000_039))
+        );
+
+        // One event: its save is the median.
+        let cost = measure_saves_in(&MemoryCheckpoint::new(), 3, 1)
+            .await
+            .unwrap();
+        assert!(cost.median > Duration::ZERO);
+        assert_eq!(cost.median, cost.mean);
+    }
+}

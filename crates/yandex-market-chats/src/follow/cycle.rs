@@ -64,6 +64,33 @@ fn spent_for(rate_limit: &crate::RateLimit, share: f64) -> Option<Duration> {
         .then(|| rate_limit.resets_in.unwrap_or(Duration::from_secs(60)) + Duration::from_secs(1))
 }
 
+/// The longest time between two full sweeps.
+const MAX_FULL_PERIOD: Duration = Duration::from_secs(86_400 * 7);
+
+/// The periods of the full sweep and of the waiting sweep (`None`: not
+/// worth running), from the getChats budget (requests a second), the
+/// shortest period, and the pages each sweep took last time.
+fn periods(
+    budget: f64,
+    floor: Duration,
+    full_pages: u32,
+    waiting_pages: u32,
+) -> (Duration, Option<Duration>) {
+    let full = f64::from(full_pages.max(1));
+    let waiting = f64::from(waiting_pages.max(1));
+    // Waiting sweeps pay off only when they are much cheaper.
+    let waiting_worth_it = waiting * 2.0 <= full;
+    let seconds = |pages: f64, rate: f64| Duration::from_secs_f64(pages / rate.max(1e-9));
+    let waiting_period = floor.max(seconds(waiting, WAITING_PART * budget));
+    let full_rate = if waiting_worth_it {
+        (budget - waiting / waiting_period.as_secs_f64()).max((1.0 - WAITING_PART) * budget)
+    } else {
+        budget
+    };
+    let full_period = floor.max(seconds(full, full_rate)).min(MAX_FULL_PERIOD);
+    (full_period, waiting_worth_it.then_some(waiting_period))
+}
+
 /// Which sweep.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Sweep {
@@ -333,30 +360,20 @@ impl Follower {
     /// the module docs.
     async fn plan(&mut self, done: Sweep, started: Instant) -> Result<(), Error> {
         let budget = self.pacer.sweep_budget(&self.client, self.business).await?;
-        let floor = self.options.poll_interval;
         let s = &mut self.schedule;
-        let full = f64::from(s.full_pages.max(1));
-        let waiting = f64::from(s.waiting_pages.max(1));
-        // Waiting sweeps pay off only when they are much cheaper.
-        let waiting_worth_it = waiting * 2.0 <= full;
-        let seconds = |pages: f64, rate: f64| Duration::from_secs_f64(pages / rate.max(1e-9));
-        let waiting_period = floor.max(seconds(waiting, WAITING_PART * budget));
-        let full_rate = if waiting_worth_it {
-            (budget - waiting / waiting_period.as_secs_f64()).max((1.0 - WAITING_PART) * budget)
-        } else {
-            budget
-        };
-        let full_period = floor.max(seconds(full, full_rate));
+        let (full_period, waiting_period) = periods(
+            budget,
+            self.options.poll_interval,
+            s.full_pages,
+            s.waiting_pages,
+        );
         if done == Sweep::Full {
             s.last_full = Some(started);
         }
         let last_full = s.last_full.unwrap_or(started);
-        s.next_full = Some(later(
-            last_full,
-            full_period.min(Duration::from_secs(86_400 * 7)),
-        ));
+        s.next_full = Some(later(last_full, full_period));
         // A full sweep covers the waiting chats too.
-        s.next_waiting = waiting_worth_it.then(|| later(started, waiting_period));
+        s.next_waiting = waiting_period.map(|period| later(started, period));
         Ok(())
     }
 
@@ -630,5 +647,241 @@ impl Follower {
             messages: judge::new_messages(from, messages),
             at: read_at.unwrap_or_else(|| self.clock.now()),
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::super::{FollowHints, MemoryCheckpoint};
+    use super::*;
+    use crate::RateLimit;
+
+    fn rate_limit(limit: Option<u64>, remaining: Option<u64>, resets_in: Option<u64>) -> RateLimit {
+        RateLimit {
+            limit,
+            remaining,
+            until: None,
+            resets_in: resets_in.map(Duration::from_secs),
+            retry_after: None,
+        }
+    }
+
+    #[test]
+    fn an_answer_says_the_share_is_spent_at_or_below_the_reserve() {
+        // 100 in the window, a share of 0.3: the reserve is 70.
+        let spent = |remaining, resets_in| {
+            spent_for(&rate_limit(Some(100), Some(remaining), resets_in), 0.3)
+        };
+        assert_eq!(spent(71, Some(30)), None);
+        assert_eq!(spent(70, Some(30)), Some(Duration::from_secs(31)));
+        assert_eq!(spent(0, None), Some(Duration::from_secs(61)));
+        // The reserve rounds up: 0.25 of 10 leaves 8.
+        let spent = |remaining| spent_for(&rate_limit(Some(10), Some(remaining), Some(5)), 0.25);
+        assert_eq!(spent(8), Some(Duration::from_secs(6)));
+        assert_eq!(spent(9), None);
+        // Without a limit or a remaining, nothing is known.
+        assert_eq!(spent_for(&rate_limit(None, Some(0), Some(5)), 0.5), None);
+        assert_eq!(spent_for(&rate_limit(Some(10), None, Some(5)), 0.5), None);
+    }
+
+    fn secs(d: Duration) -> f64 {
+        d.as_secs_f64()
+    }
+
+    #[test]
+    fn waiting_sweeps_take_most_of_the_plan_when_they_are_much_cheaper() {
+        let floor = Duration::from_secs(30);
+        // 500 pages a full sweep, 15 a waiting one, 0.25 requests a second:
+        // the waiting sweep runs every 15 / (0.9 × 0.25) s, the full sweep
+        // gets what is left (but at least a tenth).
+        let (full, waiting) = periods(0.25, floor, 500, 15);
+        let waiting = waiting.expect("worth it");
+        assert!((secs(waiting) - 15.0 / 0.225).abs() < 1e-6, "{waiting:?}");
+        let full_rate = (0.25 - 15.0 / secs(waiting)).max(0.025);
+        assert!((secs(full) - 500.0 / full_rate).abs() < 1e-3, "{full:?}");
+        // The floor holds both.
+        let (full, waiting) = periods(1_000.0, floor, 500, 15);
+        assert_eq!((full, waiting), (floor, Some(floor)));
+        // With the floor above what waiting sweeps need, the full sweep
+        // gets the rest of the budget.
+        let (full, waiting) = periods(1.0, Duration::from_secs(100), 500, 10);
+        assert_eq!(waiting, Some(Duration::from_secs(100)));
+        assert!((secs(full) - 500.0 / 0.9).abs() < 1e-6, "{full:?}");
+        // Not much cheaper (more than half a full sweep): full sweeps only,
+        // with the whole budget.
+        let (full, waiting) = periods(0.5, floor, 10, 6);
+        assert_eq!(waiting, None);
+        assert_eq!(full, floor, "20 s is below the floor");
+        let (full, waiting) = periods(0.1, floor, 10, 5);
+        assert!((secs(waiting.expect("half is worth it")) - 5.0 / 0.09).abs() < 1e-6);
+        assert!((secs(full) - 10.0 / 0.01).abs() < 1e-3, "{full:?}");
+        let (full, _) = periods(0.1, floor, 10, 6);
+        assert!((secs(full) - 100.0).abs() < 1e-6, "{full:?}");
+        // Nothing known yet counts as one page each; a budget of nothing
+        // waits the longest period, not forever.
+        assert_eq!(periods(0.1, floor, 0, 0), (Duration::from_secs(30), None));
+        assert_eq!(periods(0.0, floor, 500, 15).0, MAX_FULL_PERIOD);
+    }
+
+    fn follower(hints: Option<FollowHints>) -> Follower {
+        let client = Client::builder()
+            .api_key("key")
+            .base_url("http://127.0.0.1:9")
+            .build()
+            .unwrap();
+        let options = Options {
+            statuses: Vec::new(),
+            types: Vec::new(),
+            context_types: Vec::new(),
+            from_beginning: false,
+            own_messages: false,
+            poll_interval: Duration::from_secs(30),
+            quota_share: 0.5,
+            hints,
+        };
+        Follower::new(
+            client,
+            BusinessId::from(3u64),
+            options,
+            Arc::new(MemoryCheckpoint::new()),
+        )
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_sweep_due_first_goes_first_and_a_paused_full_listing_at_once() {
+        let mut follower = follower(None);
+        let now = Instant::now();
+        assert_eq!(
+            follower.due(),
+            (now, Sweep::Full),
+            "nothing planned: a full sweep now"
+        );
+        let s = &mut follower.schedule;
+        s.next_full = Some(now + Duration::from_secs(100));
+        s.next_waiting = Some(now + Duration::from_secs(10));
+        assert_eq!(
+            follower.due(),
+            (now + Duration::from_secs(10), Sweep::Waiting)
+        );
+        follower.schedule.next_waiting = Some(now + Duration::from_secs(100));
+        assert_eq!(
+            follower.due(),
+            (now + Duration::from_secs(100), Sweep::Full),
+            "a tie is a full sweep"
+        );
+        follower.schedule.next_waiting = Some(now + Duration::from_secs(200));
+        assert_eq!(
+            follower.due(),
+            (now + Duration::from_secs(100), Sweep::Full)
+        );
+        follower.full_listing = Some(Listing::new(Sweep::Full));
+        assert_eq!(follower.due(), (now, Sweep::Full));
+        follower.schedule.next_waiting = Some(now - Duration::from_secs(1));
+        assert_eq!(
+            follower.due(),
+            (now - Duration::from_secs(1), Sweep::Waiting)
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn it_waits_for_the_due_sweep_or_hints_and_a_due_sweep_goes_before_hints() {
+        // Without hints: the sweep, when due.
+        let mut follower = follower(None);
+        let start = Instant::now();
+        follower.schedule.next_full = Some(start + Duration::from_secs(60));
+        assert!(matches!(follower.wait().await, Next::Sweep(Sweep::Full)));
+        assert_eq!(start.elapsed(), Duration::from_secs(60));
+
+        let hints = FollowHints::new();
+        let mut follower = super::tests::follower(Some(hints.clone()));
+        let start = Instant::now();
+        follower.schedule.next_full = Some(start + Duration::from_secs(60));
+        follower.schedule.next_waiting = Some(start + Duration::from_secs(90));
+        // Hints waiting: they go at once.
+        hints.chat(5u64);
+        hints.chat(6u64);
+        let Next::Hints(hinted) = follower.wait().await else {
+            panic!("the hints");
+        };
+        assert_eq!(hinted, vec![5, 6]);
+        assert_eq!(start.elapsed(), Duration::ZERO);
+        // A hint while waiting wakes it.
+        let later_hint = {
+            let hints = hints.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_secs(20)).await;
+                hints.chat(7u64);
+            })
+        };
+        let Next::Hints(hinted) = follower.wait().await else {
+            panic!("the hint");
+        };
+        assert_eq!(hinted, vec![7]);
+        assert_eq!(start.elapsed(), Duration::from_secs(20));
+        later_hint.await.unwrap();
+        // No hint: the sweep at its time.
+        assert!(matches!(follower.wait().await, Next::Sweep(Sweep::Full)));
+        assert_eq!(start.elapsed(), Duration::from_secs(60));
+        // Due, with hints waiting: the sweep first.
+        hints.chat(8u64);
+        assert!(matches!(follower.wait().await, Next::Sweep(Sweep::Full)));
+        assert_eq!(hints.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn the_start_point_is_taken_once_in_whole_seconds() {
+        let mut follower = follower(None);
+        assert_eq!(follower.business(), BusinessId::from(3u64));
+        let at = DateTime::parse_from_rfc3339("2026-01-01T10:00:05.750Z")
+            .unwrap()
+            .to_utc();
+        let mut items = Vec::new();
+        follower.take_start(at, &mut items);
+        assert_eq!(
+            follower.state.start,
+            Some(DateTime::parse_from_rfc3339("2026-01-01T10:00:05Z").unwrap())
+        );
+        assert!(!follower.state.start_pending);
+        assert_eq!(items.len(), 1);
+        assert_eq!(items[0].change, Some(Change::Started));
+        follower.take_start(at + TimeDelta::hours(1), &mut items);
+        assert_eq!(items.len(), 1, "taken once");
+        assert_eq!(
+            follower.state.start,
+            Some(DateTime::parse_from_rfc3339("2026-01-01T10:00:05Z").unwrap())
+        );
+    }
+
+    #[tokio::test]
+    async fn a_follower_saves_and_loads_its_state_and_clock() {
+        let mut follower = follower(None);
+        follower.load(&[]).unwrap();
+        assert!(follower.state.start_pending, "nothing saved: a fresh state");
+        follower.clock = ServerClock::from_saved(Some(-30_000));
+        follower.apply(&Item {
+            event: None,
+            change: Some(Change::Listed),
+        });
+        let Record::Replace(snapshot) = follower.record() else {
+            panic!("the first save is a snapshot");
+        };
+        follower.apply(&Item {
+            event: None,
+            change: Some(Change::Remove(9)),
+        });
+        let Record::Append(delta) = follower.record() else {
+            panic!("then deltas");
+        };
+        let mut loaded = super::tests::follower(None);
+        loaded.load(&[snapshot, delta]).unwrap();
+        assert!(loaded.state.listed_once);
+        assert_eq!(loaded.state.clock_offset_ms, Some(-30_000));
+        assert_eq!(loaded.clock.offset_ms(), Some(-30_000));
+        // The journal goes on from the records: the next save is a delta.
+        assert!(matches!(loaded.record(), Record::Append(_)));
+        let error = loaded.load(&[b"{}".to_vec()]).unwrap_err();
+        assert!(matches!(error, Error::Checkpoint { .. }), "{error}");
     }
 }

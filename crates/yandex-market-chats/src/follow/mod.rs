@@ -320,3 +320,128 @@ impl FollowQuery {
         FollowStream::new(follower, self.checkpoint, problem)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use futures::StreamExt;
+
+    use super::*;
+
+    fn chat(status: &str) -> Chat {
+        serde_json::from_value(serde_json::json!({
+            "chatId": 41, "type": "CHAT", "status": status,
+            "createdAt": "2026-01-01T10:00:00+03:00", "updatedAt": "2026-01-01T10:00:00+03:00",
+            "context": {"type": "DIRECT"}
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn each_event_names_its_chat_and_has_its_own_key() {
+        let message: ChatMessage = serde_json::from_value(serde_json::json!({
+            "messageId": 77, "createdAt": "2026-01-01T10:00:00+03:00",
+            "sender": "CUSTOMER", "message": "hi"
+        }))
+        .unwrap();
+        let events = [
+            ChatEvent::Message {
+                chat_id: ChatId::from(41),
+                message,
+            },
+            ChatEvent::NewChat { chat: chat("NEW") },
+            ChatEvent::StatusChanged {
+                chat: chat("WAITING_FOR_ARBITER"),
+                previous: ChatStatus::WaitingForPartner,
+                change: 3,
+            },
+            ChatEvent::ChatGone {
+                chat_id: ChatId::from(41),
+            },
+        ];
+        let keys: Vec<String> = events.iter().map(ChatEvent::dedup_key).collect();
+        assert_eq!(
+            keys,
+            [
+                "message:41:77",
+                "chat:41",
+                "status:41:3:WAITING_FOR_PARTNER:WAITING_FOR_ARBITER",
+                "gone:41"
+            ]
+        );
+        assert!(events.iter().all(|e| e.chat_id() == 41));
+    }
+
+    fn client() -> Client {
+        Client::builder()
+            .api_key("key")
+            .base_url("http://127.0.0.1:9")
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn a_query_shows_its_business_and_settings() {
+        let query = client()
+            .follow(7u64)
+            .poll_interval(Duration::from_secs(5))
+            .statuses([ChatStatus::New])
+            .types([ChatType::Arbitrage])
+            .context_types([ChatContextType::Order])
+            .from_beginning()
+            .own_messages(true)
+            .quota_share(0.25)
+            .hints(FollowHints::new())
+            .checkpoint(MemoryCheckpoint::new());
+        let shown = format!("{query:?}");
+        for part in [
+            "FollowQuery",
+            "business_id: BusinessId(7)",
+            "statuses: [New]",
+            "types: [Arbitrage]",
+            "context_types: [Order]",
+            "from_beginning: true",
+            "own_messages: true",
+            "poll_interval: 5s",
+            "quota_share: 0.25",
+            "hints: Some(",
+        ] {
+            assert!(shown.contains(part), "{part} in {shown}");
+        }
+        let default = format!("{:?}", client().follow(7u64));
+        for part in [
+            "from_beginning: false",
+            "own_messages: false",
+            "poll_interval: 30s",
+            "quota_share: 0.5",
+            "hints: None",
+        ] {
+            assert!(default.contains(part), "{part} in {default}");
+        }
+    }
+
+    /// The first item of a stream that must fail before sending.
+    async fn refused(query: FollowQuery) -> String {
+        let mut stream = query.stream();
+        let first = stream.next().await.expect("an item");
+        first.expect_err("refused").to_string()
+    }
+
+    #[tokio::test]
+    async fn bad_settings_are_refused_before_anything_is_sent() {
+        for share in [0.0, 0.009, 1.01, f64::NAN] {
+            let error = refused(client().follow(7u64).quota_share(share)).await;
+            assert!(
+                error.contains("quota_share must be from 0.01 to 1.0"),
+                "{error}"
+            );
+        }
+        let error = refused(client().follow(0u64)).await;
+        assert!(
+            error.contains("business id must be at least 1, got 0"),
+            "{error}"
+        );
+        let hints = FollowHints::for_business(8u64);
+        let error = refused(client().follow(7u64).hints(hints)).await;
+        assert!(error.contains("business 8, not 7"), "{error}");
+    }
+}
