@@ -444,4 +444,25 @@ mod tests {
         let error = refused(client().follow(7u64).hints(hints)).await;
         assert!(error.contains("business 8, not 7"), "{error}");
     }
+
+    #[tokio::test]
+    async fn one_stream_holds_the_checkpoint_until_it_is_dropped() {
+        use futures::FutureExt;
+
+        let query = client().follow(7u64).checkpoint(MemoryCheckpoint::new());
+        let mut first = query.clone().stream();
+        assert!(first.next().now_or_never().is_none(), "polling the API");
+        assert_eq!(format!("{first:?}"), "FollowStream { pending: 0, .. }");
+        let error = refused(query.clone()).await;
+        assert!(
+            error.contains("in use by another follower stream"),
+            "{error}"
+        );
+        drop(first);
+        let mut next = query.stream();
+        assert!(
+            next.next().now_or_never().is_none(),
+            "the next stream goes on"
+        );
+    }
 }
