@@ -286,9 +286,14 @@ fn create_temporary(
 /// Makes a rename in `folder` durable.
 #[cfg(unix)]
 fn sync_folder(folder: &Path) -> io::Result<()> {
-    match File::open(folder)?.sync_all() {
-        // A file system that cannot sync a folder (some network and FUSE
-        // ones): nothing more can be done.
+    tolerate_unsupported(File::open(folder)?.sync_all())
+}
+
+/// A file system that cannot sync a folder (some network and FUSE ones)
+/// says so with these errors: nothing more can be done, so not an error.
+#[cfg(unix)]
+fn tolerate_unsupported(synced: io::Result<()>) -> io::Result<()> {
+    match synced {
         Err(e)
             if matches!(
                 e.kind(),
@@ -487,6 +492,45 @@ pub(super) mod tests {
         assert_eq!(read(&path).unwrap().as_deref(), Some(&b""[..]));
 
         assert_eq!(scratch.names(), ["chats.state"]);
+        // Anything but a missing file is an error, never a fresh start.
+        let error = read(&scratch.0).unwrap_err().to_string();
+        assert!(error.contains("cannot read"), "{error}");
+    }
+
+    #[test]
+    #[cfg(unix)]
+    fn a_folder_is_synced_and_only_an_unsupported_sync_is_tolerated() {
+        let scratch = Scratch::new("sync-folder");
+        sync_folder(&scratch.0).unwrap();
+        assert!(sync_folder(&scratch.path("missing")).is_err());
+        for kind in [io::ErrorKind::InvalidInput, io::ErrorKind::Unsupported] {
+            assert!(tolerate_unsupported(Err(kind.into())).is_ok(), "{kind:?}");
+        }
+        let failed = tolerate_unsupported(Err(io::Error::other("EIO")));
+        assert_eq!(failed.unwrap_err().to_string(), "EIO");
+        assert!(tolerate_unsupported(Ok(())).is_ok());
+    }
+
+    #[test]
+    fn a_missing_folder_is_reported_as_such_not_retried_as_a_taken_name() {
+        let scratch = Scratch::new("no-folder");
+        let error = write_atomically(&scratch.path("missing/chats.state"), b"x")
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("No such file"), "{error}");
+        assert!(!error.contains("no free name"), "{error}");
+    }
+
+    #[test]
+    fn dropping_the_lock_releases_it_even_with_a_duplicated_descriptor() {
+        let scratch = Scratch::new("lock-dup");
+        let path = scratch.path("chats.state");
+        let lock = FileLock::try_acquire(&path).unwrap();
+        // A duplicate (as a fork leaves) shares the lock.
+        let duplicate = lock.file.try_clone().unwrap();
+        drop(lock);
+        FileLock::try_acquire(&path).expect("released by the drop");
+        drop(duplicate);
     }
 
     #[test]
