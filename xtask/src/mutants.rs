@@ -38,40 +38,49 @@ const TEST_TARGETS: &[&str] = &[
     "tracing_spans",
 ];
 
-/// Modules tested with more targets than the rule modules' when mutated
-/// (real sandboxes, processes or redis-server, so slower: shard the run),
-/// each with the targets that exercise it. No mutant may survive here
-/// either.
+/// Modules tested with their own integration targets (real sandboxes,
+/// processes or redis-server: slower, so only a mutant the lib's unit tests
+/// let through gets them), each with the targets that exercise it. No
+/// mutant may survive here either.
 const MORE_MODULES: &[(&str, &[&str])] = &[
     (
         "crates/yandex-market-chats/src/follow/",
+        &["follow", "follow_defects", "follow_matrix", "follow_scale"],
+    ),
+    (
+        "crates/yandex-market-chats/src/redis/",
         &[
-            "follow",
-            "follow_defects",
-            "follow_matrix",
-            "follow_scale",
+            "redis_limiter",
+            "redis_release",
+            "redis_promises",
             "follow_replicas",
         ],
     ),
     (
-        "crates/yandex-market-chats/src/redis/",
-        &["redis_limiter", "redis_release", "follow_replicas"],
-    ),
-    (
         "crates/yandex-market-chats/src/notifications/",
-        &["notification_router"],
+        &["notifications", "notification_router"],
     ),
     (
         "crates/yandex-market-chats/src/classify.rs",
-        &["generated_client"],
+        &["wrapper_faults", "promises", "generated_client"],
     ),
     (
         "crates/yandex-market-chats/src/config.rs",
-        &["generated_client"],
+        &[
+            "generated_client",
+            "promises",
+            "limits_client",
+            "chat_operations",
+        ],
     ),
     (
         "crates/yandex-market-chats/src/transport.rs",
-        &["generated_client"],
+        &[
+            "wrapper_faults",
+            "promises",
+            "tracing_spans",
+            "limits_client",
+        ],
     ),
 ];
 
@@ -116,14 +125,18 @@ fn cargo() -> Command {
     Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
 }
 
-/// The test arguments: the rule modules' targets, and those of any module
-/// of `MORE_MODULES` mutated.
+/// The test arguments: the lib's unit tests, then the targets of the
+/// modules mutated (a rule module's are [`TEST_TARGETS`]).
 fn test_args(files: &[&str]) -> Vec<String> {
     let mut args = vec!["--lib".to_owned()];
-    let mut targets: Vec<&str> = TEST_TARGETS.to_vec();
-    for (module, extra) in MORE_MODULES {
-        if files.iter().any(|f| f.starts_with(module)) {
-            targets.extend(extra.iter().filter(|t| !TEST_TARGETS.contains(t)));
+    let mut targets: Vec<&str> = Vec::new();
+    for file in files {
+        match MORE_MODULES
+            .iter()
+            .find(|(module, _)| file.starts_with(module))
+        {
+            Some((_, extra)) => targets.extend(extra.iter()),
+            None => targets.extend(TEST_TARGETS),
         }
     }
     targets.sort_unstable();
@@ -460,5 +473,13 @@ mod tests {
             "crates/yandex-market-chats/src/limits/window.rs"
         ));
         assert!(!is_rule_module("crates/yandex-market-chats/src/chat.rs"));
+
+        // Each module brings its own targets.
+        let args = test_args(&["crates/yandex-market-chats/src/follow/*.rs"]);
+        assert_eq!(args[0], "--lib");
+        assert!(args.contains(&"follow_defects".to_owned()), "{args:?}");
+        assert!(!args.contains(&"limiter_model".to_owned()), "{args:?}");
+        let args = test_args(&["crates/yandex-market-chats/src/retry.rs"]);
+        assert_eq!(args.len(), 1 + 2 * TEST_TARGETS.len(), "{args:?}");
     }
 }
