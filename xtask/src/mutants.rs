@@ -284,8 +284,10 @@ fn mutants_pass(
     if !first {
         command.arg("--iterate");
     }
+    // Given to the build as well as the run: otherwise the build compiles
+    // every test target of the packages.
     for arg in test_args {
-        command.arg(format!("--cargo-test-arg={arg}"));
+        command.arg(format!("--cargo-arg={arg}"));
     }
     // Its exit code says whether something was missed; the summary says what.
     command
