@@ -722,7 +722,8 @@ mod tests {
         // Nothing known yet counts as one page each; a budget of nothing
         // waits the longest period, not forever.
         assert_eq!(periods(0.1, floor, 0, 0), (Duration::from_secs(30), None));
-        assert_eq!(periods(0.0, floor, 500, 15).0, MAX_FULL_PERIOD);
+        // A week.
+        assert_eq!(periods(0.0, floor, 500, 15).0, Duration::from_secs(604_800));
     }
 
     fn follower(hints: Option<FollowHints>) -> Follower {

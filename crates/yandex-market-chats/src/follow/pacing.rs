@@ -457,19 +457,23 @@ mod tests {
         let (sent, wait) = burst(&mut pacer, &client, &mut paused).await;
         assert_eq!(sent, 100);
         assert_eq!(wait, Duration::from_millis(600));
-        // Another operation has its own bucket.
+        // Each operation has its own bucket.
         let clock = ServerClock::default();
-        let wait = pacer
-            .wait_for(
-                &client,
-                BusinessId::from(1u64),
-                Operation::GetChat,
-                &clock,
-                &mut paused,
-            )
-            .await
-            .unwrap();
-        assert!(wait.is_zero());
+        for operation in [Operation::GetChatHistory, Operation::GetChat] {
+            for _ in 0..100 {
+                let wait = pacer
+                    .wait_for(
+                        &client,
+                        BusinessId::from(1u64),
+                        operation,
+                        &clock,
+                        &mut paused,
+                    )
+                    .await
+                    .unwrap();
+                assert!(wait.is_zero(), "{operation:?}");
+            }
+        }
     }
 
     #[tokio::test(start_paused = true)]
@@ -594,7 +598,14 @@ mod tests {
         let mut pacer = Pacer::new(0.5);
         let mut paused = Paused::new();
         pacer.observe(Operation::GetChats, Some(&rate_limit(100, 0, 300)));
-        tokio::time::advance(Duration::from_secs(301)).await;
+        tokio::time::advance(Duration::from_secs(299)).await;
+        assert_eq!(
+            burst(&mut pacer, &client, &mut paused).await,
+            (0, Duration::from_secs(2))
+        );
+        paused.clear();
+        // The reset's very instant is past it.
+        tokio::time::advance(Duration::from_secs(1)).await;
         let (sent, wait) = burst(&mut pacer, &client, &mut paused).await;
         assert_eq!((sent, wait), (BURST, Duration::from_secs(72)));
         // A stated window without a limit: the documented one.
