@@ -395,7 +395,7 @@ mod tests {
     /// the wait.
     async fn burst(pacer: &mut Pacer, client: &Client, paused: &mut Paused) -> (u32, Duration) {
         let clock = ServerClock::default();
-        for sent in 0.. {
+        for sent in 0..10_000 {
             let wait = pacer
                 .wait_for(
                     client,
@@ -410,7 +410,7 @@ mod tests {
                 return (sent, wait);
             }
         }
-        unreachable!()
+        panic!("10,000 requests and never a wait")
     }
 
     type Paused = std::collections::BTreeMap<String, DateTime<Utc>>;

@@ -324,9 +324,7 @@ impl Journal {
             // A snapshot holds every change.
             self.changed.clear();
             let pruned = state.prune(now);
-            if pruned > 0 {
-                tracing::debug!(pruned, "quiet chats pruned from the follower's state");
-            }
+            tracing::debug!(pruned, "the follower's state compacted; quiet chats pruned");
             let snapshot = state.to_bytes();
             self.snapshot_bytes = snapshot.len();
             self.log_bytes = 0;
@@ -517,6 +515,17 @@ mod tests {
             journal.record(&mut state, now, true),
             Record::Replace(_)
         ));
+
+        // From a fresh snapshot, deltas pile up until they outweigh
+        // MIN_LOG_BYTES, then a snapshot.
+        let mut journal = Journal::default();
+        journal.record(&mut state, now, false);
+        let mut appended = 0;
+        while let Record::Append(delta) = journal.record(&mut state, now, false) {
+            appended += delta.len();
+            assert!(appended <= MIN_LOG_BYTES + delta.len(), "{appended}");
+        }
+        assert!(appended > MIN_LOG_BYTES, "{appended}");
 
         // Loaded from records, deltas continue until they outweigh
         // MIN_LOG_BYTES (the snapshot is smaller).
