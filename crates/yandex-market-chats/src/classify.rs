@@ -463,3 +463,381 @@ pub(crate) fn scrub(text: String, secret: &str) -> String {
         text
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use reqwest::header::{HeaderValue, LOCATION};
+
+    use super::*;
+
+    const SECRET: &str = "s3cr3t-token";
+
+    fn shaper() -> Shaper<'static> {
+        Shaper {
+            operation: Operation::GetChats,
+            secret: SECRET,
+            credential: Credential::ApiKey,
+        }
+    }
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for (name, value) in pairs {
+            headers.insert(*name, HeaderValue::from_str(value).unwrap());
+        }
+        headers
+    }
+
+    fn api(status: u16, rate_limit: Option<RateLimit>) -> Error {
+        Error::Api {
+            status,
+            details: Box::new(ApiErrorDetails {
+                rate_limit,
+                ..ApiErrorDetails::default()
+            }),
+        }
+    }
+
+    fn rate_limit(
+        remaining: Option<u64>,
+        resets_in: Option<u64>,
+        retry_after: Option<u64>,
+    ) -> RateLimit {
+        RateLimit {
+            limit: Some(100),
+            remaining,
+            until: None,
+            resets_in: resets_in.map(Duration::from_secs),
+            retry_after: retry_after.map(Duration::from_secs),
+        }
+    }
+
+    fn transport(before_sending: bool) -> Error {
+        Error::Transport {
+            message: "reset".to_owned(),
+            before_sending,
+            source: None,
+        }
+    }
+
+    #[test]
+    fn the_secret_is_scrubbed_and_an_excerpt_cut_after_scrubbing() {
+        assert_eq!(
+            scrub(format!("a {SECRET} b {SECRET}"), SECRET),
+            "a <redacted> b <redacted>"
+        );
+        assert_eq!(scrub("plain".to_owned(), ""), "plain");
+        assert_eq!(scrub("plain".to_owned(), SECRET), "plain");
+        // The secret straddles the cut: none of it survives.
+        let body = format!("{}{SECRET}", "x".repeat(195));
+        let cut = excerpt(body.as_bytes(), SECRET);
+        assert!(!cut.contains("s3cr"), "{cut}");
+        assert_eq!(cut.chars().count(), 201, "{cut}");
+        assert!(cut.ends_with('…'));
+        let exact = "y".repeat(200);
+        assert_eq!(excerpt(exact.as_bytes(), SECRET), exact);
+    }
+
+    #[test]
+    fn a_redirect_shows_only_where_it_pointed() {
+        let target = |location: &str| redirect_target(&headers(&[("location", location)]), SECRET);
+        assert_eq!(
+            target("https://evil.example:8443/path?token=s3cr3t-token").as_deref(),
+            Some("https://evil.example:8443")
+        );
+        assert_eq!(target("/relative/path"), None);
+        assert_eq!(target("mailto:someone@example.com"), None);
+        assert_eq!(redirect_target(&HeaderMap::new(), SECRET), None);
+        let mut odd = HeaderMap::new();
+        odd.insert(LOCATION, HeaderValue::from_bytes(b"http://\xff").unwrap());
+        assert_eq!(redirect_target(&odd, SECRET), None);
+        assert_eq!(
+            target(&format!("https://{SECRET}.example")).as_deref(),
+            Some("https://<redacted>.example")
+        );
+    }
+
+    #[test]
+    fn a_403_about_the_scope_is_missing_scope_any_other_stays_api() {
+        assert!(is_about_scope(Some("INSUFFICIENT_SCOPE"), None));
+        assert!(is_about_scope(None, Some("needs the communication Scope")));
+        assert!(!is_about_scope(Some("FORBIDDEN"), Some("access denied")));
+        assert!(!is_about_scope(None, None));
+
+        let body = |json: &str| Some(serde_json::from_str::<ApiErrorResponse>(json).unwrap());
+        let scope = body(r#"{"errors": [{"code": "FORBIDDEN", "message": "no scope for this"}]}"#);
+        let Error::MissingScope {
+            operation,
+            credential,
+            code,
+            message,
+        } = shaper().api_error(403, scope.clone(), None)
+        else {
+            panic!("missing scope");
+        };
+        assert_eq!(
+            (operation, credential),
+            (Operation::GetChats, Credential::ApiKey)
+        );
+        assert_eq!(code.as_deref(), Some("FORBIDDEN"));
+        assert_eq!(message.as_deref(), Some("no scope for this"));
+        assert!(matches!(
+            shaper().api_error(401, scope, None),
+            Error::Api { status: 401, .. }
+        ));
+        let other = body(r#"{"errors": [{"code": "FORBIDDEN", "message": "banned"}]}"#);
+        assert!(matches!(
+            shaper().api_error(403, other, None),
+            Error::Api { status: 403, .. }
+        ));
+    }
+
+    #[test]
+    fn api_errors_keep_every_entry_scrubbed_and_read_the_older_shape() {
+        let body = serde_json::from_str::<ApiErrorResponse>(&format!(
+            r#"{{"errors": [{{"code": "A", "message": "first {SECRET}"}}, {{"code": "B{SECRET}"}}]}}"#
+        ))
+        .unwrap();
+        let limit = rate_limit(Some(3), Some(5), None);
+        let Error::Api { status, details } =
+            shaper().api_error(400, Some(body), Some(limit.clone()))
+        else {
+            panic!("an API error");
+        };
+        assert_eq!(status, 400);
+        assert_eq!(details.code.as_deref(), Some("A"));
+        assert_eq!(details.message.as_deref(), Some("first <redacted>"));
+        assert_eq!(details.errors.len(), 2);
+        assert_eq!(details.errors[1].code, "B<redacted>");
+        assert_eq!(details.errors[1].message, None);
+        assert_eq!(details.rate_limit, Some(limit));
+
+        let legacy = |json: &str| {
+            let body = serde_json::from_str::<ApiErrorResponse>(json).unwrap();
+            let Error::Api { details, .. } = shaper().api_error(404, Some(body), None) else {
+                panic!("an API error");
+            };
+            (details.code, details.message)
+        };
+        assert_eq!(
+            legacy(r#"{"error": {"code": 404, "message": "gone"}}"#),
+            (Some("404".to_owned()), Some("gone".to_owned()))
+        );
+        assert_eq!(legacy(r#"{"error": {}}"#), (Some("404".to_owned()), None));
+        // The list wins over the older shape.
+        assert_eq!(
+            legacy(r#"{"errors": [{"code": "NEW"}], "error": {"code": 1}}"#)
+                .0
+                .as_deref(),
+            Some("NEW")
+        );
+        let Error::Api { details, .. } = shaper().api_error(500, None, None) else {
+            panic!("an API error");
+        };
+        assert_eq!((details.code, details.errors.len()), (None, 0));
+    }
+
+    #[test]
+    fn an_undocumented_status_is_a_redirect_a_decode_error_or_an_api_error() {
+        let s = shaper();
+        let redirect = s.undocumented(
+            302,
+            &headers(&[("location", "https://elsewhere.example/x")]),
+            Ok(Bytes::new()),
+        );
+        assert!(
+            matches!(&redirect, Error::Redirect { status: 302, target: Some(t) } if t == "https://elsewhere.example"),
+            "{redirect:?}"
+        );
+        let success = s.undocumented(203, &HeaderMap::new(), Ok(Bytes::from_static(b"odd")));
+        assert!(
+            matches!(&success, Error::Decode { status: 203, reason, excerpt } if reason == "unexpected success status" && excerpt == "odd"),
+            "{success:?}"
+        );
+        let json = s.undocumented(
+            418,
+            &headers(&[("x-ratelimit-resource-remaining", "7")]),
+            Ok(Bytes::from_static(br#"{"errors": [{"code": "TEAPOT"}]}"#)),
+        );
+        let Error::Api {
+            status: 418,
+            details,
+        } = json
+        else {
+            panic!("{json:?}");
+        };
+        assert_eq!(details.code.as_deref(), Some("TEAPOT"));
+        assert_eq!(details.rate_limit.and_then(|r| r.remaining), Some(7));
+        let garbage = s.undocumented(
+            503,
+            &headers(&[("x-ratelimit-resource-remaining", "0")]),
+            Ok(Bytes::from(format!("<html>{SECRET}"))),
+        );
+        let Error::Api {
+            status: 503,
+            details,
+        } = garbage
+        else {
+            panic!("{garbage:?}");
+        };
+        let message = details.message.unwrap();
+        assert!(message.starts_with("undecodable error body ("), "{message}");
+        assert!(
+            message.contains("<html><redacted>") && !message.contains(SECRET),
+            "{message}"
+        );
+        assert_eq!(details.rate_limit.and_then(|r| r.remaining), Some(0));
+        // Below 400 an undecodable body is a decode error; its reason is scrubbed.
+        let decode = s.undecodable(200, None, b"{", &format!("bad {SECRET}"));
+        assert!(
+            matches!(&decode, Error::Decode { status: 200, reason, .. } if reason == "bad <redacted>"),
+            "{decode:?}"
+        );
+        let api = s.undecodable(400, None, b"{", "bad");
+        assert!(
+            matches!(&api, Error::Api { status: 400, details } if details.rate_limit.is_none()),
+            "{api:?}"
+        );
+    }
+
+    #[test]
+    fn a_write_is_final_once_it_may_have_taken_effect() {
+        let unknown = |error| {
+            let failure = settle(Operation::SendMessageToChat, error);
+            let unknown = matches!(
+                failure.error,
+                Error::OutcomeUnknown {
+                    operation: Operation::SendMessageToChat,
+                    ..
+                }
+            );
+            assert!(!unknown || failure.retry == Retry::Never);
+            unknown
+        };
+        assert!(unknown(transport(false)));
+        assert!(unknown(timeout(
+            TimeoutKind::Attempt,
+            Duration::from_secs(1)
+        )));
+        assert!(unknown(Error::Decode {
+            status: 200,
+            reason: String::new(),
+            excerpt: String::new()
+        }));
+        assert!(unknown(api(500, None)));
+        assert!(unknown(api(503, None)));
+        assert!(!unknown(api(499, None)));
+        assert!(!unknown(api(420, None)));
+        assert!(!unknown(api(429, None)));
+        assert!(!unknown(Error::invalid_input("x")));
+        // Refused before sending: retried as a read would be.
+        let failure = settle(Operation::SendMessageToChat, transport(true));
+        assert_eq!(failure.retry, Retry::Backoff);
+        assert!(matches!(failure.error, Error::Transport { .. }));
+        // A read after a dropped connection is retried.
+        assert_eq!(
+            settle(Operation::GetChats, transport(false)).retry,
+            Retry::Backoff
+        );
+    }
+
+    #[test]
+    fn each_error_gets_its_kind_of_retry() {
+        let retry = |error| settle(Operation::GetChats, error).retry;
+        assert_eq!(retry(api(420, None)), Retry::ParallelLimit);
+        assert_eq!(
+            retry(api(420, Some(rate_limit(Some(5), Some(9), None)))),
+            Retry::ParallelLimit
+        );
+        assert_eq!(
+            retry(api(420, Some(rate_limit(Some(0), Some(9), None)))),
+            Retry::QuotaReset(Some(Duration::from_secs(9)))
+        );
+        assert_eq!(
+            retry(api(429, Some(rate_limit(None, None, Some(4))))),
+            Retry::After(Duration::from_secs(4))
+        );
+        assert_eq!(retry(api(429, None)), Retry::Backoff);
+        assert_eq!(retry(api(503, None)), Retry::Backoff);
+        assert_eq!(retry(api(404, None)), Retry::Never);
+        assert_eq!(
+            retry(timeout(TimeoutKind::Total, Duration::from_secs(1))),
+            Retry::Never
+        );
+
+        // A spent quota becomes RateLimited, due at the reset.
+        let failure = settle(
+            Operation::GetChats,
+            api(420, Some(rate_limit(Some(0), Some(90), None))),
+        );
+        let Error::RateLimited {
+            reset_at,
+            local,
+            rate_limit,
+            ..
+        } = failure.error
+        else {
+            panic!("{:?}", failure.error);
+        };
+        assert!(!local);
+        assert_eq!(rate_limit.and_then(|r| r.remaining), Some(0));
+        let due = reset_at.unwrap() - chrono::Utc::now();
+        assert!((due.num_seconds() - 90).abs() <= 1, "{due}");
+        assert!(matches!(
+            rate_limited(transport(false)),
+            Error::Transport { .. }
+        ));
+    }
+
+    #[test]
+    fn a_successful_answer_reads_its_date_and_rate_limit() {
+        let received = Received::from_headers(&headers(&[
+            ("date", "Sun, 06 Dec 2026 10:00:00 GMT"),
+            ("x-ratelimit-resource-limit", "100"),
+        ]));
+        assert_eq!(
+            received.date.unwrap().to_rfc3339(),
+            "2026-12-06T10:00:00+00:00"
+        );
+        assert_eq!(received.rate_limit.and_then(|r| r.limit), Some(100));
+        assert!(Received::from_headers(&HeaderMap::new()).date.is_none());
+    }
+
+    #[tokio::test]
+    async fn a_transport_error_says_what_happened_and_whether_it_was_sent() {
+        // Nothing listens on a port just freed: the connection is refused.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let error = reqwest::Client::new()
+            .get(format!("http://127.0.0.1:{port}/{SECRET}"))
+            .send()
+            .await
+            .unwrap_err();
+        let Error::Transport {
+            message,
+            before_sending,
+            source,
+        } = super::transport("the request failed", error, SECRET)
+        else {
+            panic!("a transport error");
+        };
+        assert!(before_sending);
+        assert!(message.starts_with("the request failed: "), "{message}");
+        assert!(message.matches(": ").count() >= 2, "the causes: {message}");
+        assert!(!message.contains(SECRET), "{message}");
+        // Its text held the secret: the source is dropped with it.
+        assert!(source.is_none());
+        let error = reqwest::Client::new()
+            .get(format!("http://127.0.0.1:{port}/"))
+            .send()
+            .await
+            .unwrap_err();
+        let Error::Transport { source, .. } = super::transport("x", error, SECRET) else {
+            panic!("a transport error");
+        };
+        assert!(source.is_some());
+    }
+}
