@@ -371,10 +371,13 @@ mod tests {
         assert!(events.iter().all(|e| e.chat_id() == 41));
     }
 
+    /// A client of a server that is not there: a stream that is not
+    /// refused at once fails within a second.
     fn client() -> Client {
         Client::builder()
             .api_key("key")
             .base_url("http://127.0.0.1:9")
+            .total_timeout(Duration::from_secs(1))
             .build()
             .unwrap()
     }
@@ -434,6 +437,11 @@ mod tests {
                 error.contains("quota_share must be from 0.01 to 1.0"),
                 "{error}"
             );
+        }
+        // The bounds are allowed: the stream goes on to the (absent) server.
+        for share in [0.01, 1.0] {
+            let error = refused(client().follow(7u64).quota_share(share)).await;
+            assert!(!error.contains("quota_share"), "{error}");
         }
         let error = refused(client().follow(0u64)).await;
         assert!(
