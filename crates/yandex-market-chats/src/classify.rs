@@ -320,10 +320,8 @@ pub(crate) fn settle(operation: Operation, error: Error) -> Failure {
                 before_sending: true,
                 ..
             } => false,
-            Error::Api {
-                status: 420 | 429, ..
-            } => false,
             Error::Timeout { .. } | Error::Transport { .. } | Error::Decode { .. } => true,
+            // A 4xx (a 420 or 429 among them) refused it.
             Error::Api { status, .. } => *status >= 500,
             _ => false,
         };

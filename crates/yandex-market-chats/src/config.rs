@@ -747,4 +747,90 @@ mod tests {
             "https://a.example/x"
         );
     }
+
+    #[test]
+    fn every_setting_shows_in_debug_and_no_secret_does() {
+        let builder = Client::builder()
+            .api_key("the-key")
+            .base_url("http://127.0.0.1:9")
+            .http_client(reqwest::Client::new())
+            .connect_timeout(Duration::from_secs(2))
+            .attempt_timeout(Duration::from_secs(3))
+            .total_timeout(Duration::from_secs(4))
+            .retry(RetryPolicy::default().max_attempts(2))
+            .hourly_quota(Some(77))
+            .operation_quota(Operation::GetChat, None)
+            .max_in_flight_per_business(3)
+            .max_tracked_businesses(9)
+            .limiter(InProcessLimiter::new())
+            .user_agent("bridge/1.0");
+        let shown = format!("{builder:?}");
+        for part in [
+            "ClientBuilder { api_key: Some(<redacted>), oauth_token: None",
+            "base_url: Some(\"http://127.0.0.1:9\")",
+            "custom_http_client: true",
+            "connect_timeout: 2s",
+            "attempt_timeout: 3s",
+            "total_timeout: 4s",
+            "max_attempts: 2",
+            "quotas: [Some(77), None,",
+            "max_in_flight: 3",
+            "max_tracked_businesses: 9",
+            "custom_limiter: true",
+            "application: Some(\"bridge/1.0\")",
+            "from_env: false",
+        ] {
+            assert!(shown.contains(part), "{part} in {shown}");
+        }
+        assert!(!shown.contains("the-key"), "{shown}");
+        let shown = format!("{:?}", builder.build().unwrap());
+        for part in [
+            "Client { config: Config { base_url: \"http://127.0.0.1:9\"",
+            "auth: <redacted>",
+            "credential: ApiKey",
+            "attempt_timeout: 3s",
+            "total_timeout: 4s",
+            "max_attempts: 2",
+        ] {
+            assert!(shown.contains(part), "{part} in {shown}");
+        }
+        assert!(!shown.contains("the-key"), "{shown}");
+        let shown = format!("{:?}", Client::builder().oauth_token("tok-1"));
+        assert!(shown.contains("oauth_token: Some(<redacted>)") && !shown.contains("tok-1"));
+    }
+
+    #[test]
+    fn credentials_are_named_in_words() {
+        assert_eq!(Credential::ApiKey.to_string(), "API key");
+        assert_eq!(Credential::OAuthToken.to_string(), "OAuth token");
+    }
+
+    #[test]
+    fn a_builder_without_a_credential_says_which_methods_set_one() {
+        let error = Client::builder().build().unwrap_err().to_string();
+        assert!(
+            error.contains("call") || error.contains("`api_key`"),
+            "{error}"
+        );
+        assert!(!error.contains(ENV_API_KEY), "{error}");
+        // From the environment, the variables are named.
+        if std::env::var_os(ENV_API_KEY).is_none() && std::env::var_os(ENV_OAUTH_TOKEN).is_none() {
+            let error = ClientBuilder::from_env()
+                .unwrap()
+                .build()
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains(ENV_API_KEY), "{error}");
+        }
+    }
+
+    #[test]
+    fn an_application_name_is_printable_ascii_spaces_allowed() {
+        let with = |name: &str| Client::builder().api_key("k").user_agent(name).build();
+        with("help desk/2.1").unwrap();
+        for bad in ["tab\there", "bell\u{7}", "caf\u{e9}"] {
+            let error = with(bad).unwrap_err().to_string();
+            assert!(error.contains("must be printable ASCII"), "{error}");
+        }
+    }
 }
