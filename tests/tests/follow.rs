@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 use futures::TryStreamExt;
 use yandex_market_chats::follow::{ChatEvent, FileCheckpoint, FollowHints};
 use yandex_market_chats::notifications::axum::NotificationEndpoint;
-use yandex_market_chats::{ChatId, ChatStatus, Client, Error, Operation};
-use yandex_market_chats_sandbox::{Sandbox, SandboxConfig};
+use yandex_market_chats::{ChatId, ChatStatus, Client, Error, Operation, RetryPolicy};
+use yandex_market_chats_sandbox::{Fault, Sandbox, SandboxConfig};
 
 const FOLLOWER: &str = env!("CARGO_BIN_EXE_ymc_follower");
 
@@ -691,4 +691,93 @@ async fn a_chat_that_disappears_ends_with_chat_gone_not_the_stream() {
     })
     .await;
     assert_eq!(messages(&events), vec![(alive.get(), id.get())]);
+}
+
+/// A client whose retries never wait for a quota's reset: a spent quota
+/// reaches the follower as `RateLimited`.
+fn impatient(sandbox: &Sandbox) -> Client {
+    sandbox
+        .client_builder()
+        .operation_quota(Operation::GetChats, Some(10_000_000))
+        .operation_quota(Operation::GetChatHistory, Some(10_000_000))
+        .operation_quota(Operation::GetChat, Some(10_000_000))
+        .retry(RetryPolicy::default().max_quota_wait(Duration::ZERO))
+        .build()
+        .unwrap()
+}
+
+/// A spent quota met mid-listing (another program spent it) pauses getChats
+/// until the reset; the stream goes on, and the listing resumes from the
+/// page it reached, not from the first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spent_quota_mid_listing_pauses_and_the_listing_goes_on_from_its_page() {
+    let sandbox = Sandbox::start(roomy(50)).unwrap();
+    // The first sweep's second page finds the quota spent for 2 s.
+    sandbox.script([None, Some(Fault::QuotaExhausted(Duration::from_secs(2)))]);
+    let mut stream = impatient(&sandbox)
+        .follow(sandbox.business_id())
+        .poll_interval(Duration::from_millis(100))
+        .stream();
+    prime(&mut stream).await;
+    let chat = sandbox.chats()[45].chat_id;
+    let written = sandbox.customer_message(chat, "while the quota was spent");
+    take_until(&mut stream, Duration::from_secs(10), |e| {
+        messages(e).contains(&(chat.get(), written.get()))
+    })
+    .await;
+    let listings: Vec<_> = sandbox
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "POST" && r.path.ends_with("/chats"))
+        .collect();
+    let spent = listings
+        .iter()
+        .position(|r| r.status == Some(420))
+        .expect("the scripted 420");
+    let token = listings[spent].query_param("pageToken").map(str::to_owned);
+    assert!(token.is_some(), "the 420 was on the second page");
+    assert_eq!(
+        listings[spent + 1].query_param("pageToken"),
+        token.as_deref(),
+        "the listing went on from its page"
+    );
+    assert!(
+        listings[spent + 1].at - listings[spent].at >= Duration::from_secs(2),
+        "after the reset"
+    );
+}
+
+/// A spent quota met by a history read pauses getChatHistory; the stream
+/// goes on, and the chat is read once the quota resets.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spent_quota_on_a_history_read_pauses_and_the_chat_is_read_after() {
+    let sandbox = Sandbox::start(roomy(5)).unwrap();
+    let mut stream = impatient(&sandbox)
+        .follow(sandbox.business_id())
+        .poll_interval(Duration::from_millis(100))
+        .stream();
+    prime(&mut stream).await;
+    let chat = sandbox.chats()[0].chat_id;
+    let written = sandbox.customer_message(chat, "hello");
+    // The next sweep lists (one page), then its history read finds the
+    // quota spent.
+    sandbox.script([None, Some(Fault::QuotaExhausted(Duration::from_secs(2)))]);
+    take_until(&mut stream, Duration::from_secs(10), |e| {
+        messages(e).contains(&(chat.get(), written.get()))
+    })
+    .await;
+    let history: Vec<_> = sandbox
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.ends_with("/chats/history"))
+        .collect();
+    let spent = history
+        .iter()
+        .position(|r| r.status == Some(420))
+        .expect("the scripted 420 on a history read");
+    assert_eq!(history.last().unwrap().status, Some(200));
+    assert!(
+        history.last().unwrap().at - history[spent].at >= Duration::from_secs(2),
+        "read again after the reset"
+    );
 }
