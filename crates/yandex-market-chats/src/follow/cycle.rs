@@ -326,7 +326,6 @@ impl Follower {
         }
         let swept_from = listing.swept_from.unwrap_or_else(|| self.clock.now());
         let chats = listing.chats;
-        let first_listing = !self.state.listed_once && sweep == Sweep::Full;
         for chat in chats.into_values() {
             match self.chat(chat, Mode::Polling).await {
                 Ok(chat_items) => items.extend(chat_items),
@@ -339,12 +338,6 @@ impl Follower {
                 }
                 Err(error) => return Err(error),
             }
-        }
-        if first_listing {
-            items.push(Item {
-                event: None,
-                change: Some(Change::Listed),
-            });
         }
         if sweep == Sweep::Full {
             items.push(Item {
@@ -861,9 +854,12 @@ mod tests {
         follower.load(&[]).unwrap();
         assert!(follower.state.start_pending, "nothing saved: a fresh state");
         follower.clock = ServerClock::from_saved(Some(-30_000));
+        let at = DateTime::parse_from_rfc3339("2026-01-01T10:00:00Z")
+            .unwrap()
+            .to_utc();
         follower.apply(&Item {
             event: None,
-            change: Some(Change::Listed),
+            change: Some(Change::FullSweep(at)),
         });
         let Record::Replace(snapshot) = follower.record() else {
             panic!("the first save is a snapshot");
@@ -878,6 +874,7 @@ mod tests {
         let mut loaded = super::tests::follower(None);
         loaded.load(&[snapshot, delta]).unwrap();
         assert!(loaded.state.listed_once);
+        assert_eq!(loaded.state.last_full_sweep, Some(at));
         assert_eq!(loaded.state.clock_offset_ms, Some(-30_000));
         assert_eq!(loaded.clock.offset_ms(), Some(-30_000));
         // The journal goes on from the records: the next save is a delta.

@@ -23,7 +23,6 @@ pub(crate) struct Item {
 pub(crate) enum Change {
     Set(u64, Mark),
     Remove(u64),
-    Listed,
     /// The start point was just taken from the server's clock: saved at
     /// once, before any event.
     Started,

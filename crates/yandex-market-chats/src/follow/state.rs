@@ -33,7 +33,9 @@ pub(crate) struct State {
     /// server's clock (a fresh state before its first answer).
     #[serde(default)]
     pub start_pending: bool,
-    /// Whether the first listing was done.
+    /// Whether a full listing was done. Nothing decides on it any more
+    /// ([`State::last_full_sweep`] says more); kept so that a file stays
+    /// readable by the versions that required it.
     pub listed_once: bool,
     /// Every chat the follower knows, by id.
     pub chats: BTreeMap<u64, Mark>,
@@ -303,8 +305,10 @@ impl Journal {
                 state.chats.remove(id);
                 self.touch(*id);
             }
-            Some(Change::Listed) => state.listed_once = true,
-            Some(Change::FullSweep(at)) => state.last_full_sweep = Some(*at),
+            Some(Change::FullSweep(at)) => {
+                state.last_full_sweep = Some(*at);
+                state.listed_once = true;
+            }
             Some(Change::Started) | None => {}
         }
     }
@@ -481,7 +485,6 @@ mod tests {
             &mut state,
             &item(Change::Set(9, mark("2026-03-09T00:00:00Z", false))),
         );
-        journal.apply(&mut state, &item(Change::Listed));
         journal.apply(&mut state, &item(Change::FullSweep(now)));
         journal.apply(&mut state, &item(Change::Started));
         assert!(state.listed_once);
