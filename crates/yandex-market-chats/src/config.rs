@@ -833,4 +833,36 @@ mod tests {
             assert!(error.contains("must be printable ASCII"), "{error}");
         }
     }
+
+    #[test]
+    fn only_what_may_be_userinfo_is_redacted() {
+        for (raw, shown) in [
+            (
+                "https://user:pw@bad host/x",
+                "https://<redacted>@bad host/x",
+            ),
+            ("user:pw@host", "<redacted>@host"),
+            ("://user@host", "://<redacted>@host"),
+            ("https://host/a@b", "https://host/a@b"),
+            ("https://host?q=a@b", "https://host?q=a@b"),
+            ("plain", "plain"),
+        ] {
+            assert_eq!(redact_userinfo(raw), shown, "{raw}");
+        }
+    }
+
+    #[test]
+    fn a_base_url_with_a_query_or_a_fragment_is_refused() {
+        for raw in ["https://api.example/?a=1", "https://api.example/#top"] {
+            let error = check_base_url(raw).unwrap_err().to_string();
+            assert!(
+                error.contains("must not carry a query or a fragment"),
+                "{error}"
+            );
+        }
+        assert_eq!(
+            check_base_url("https://api.example/v1/").unwrap(),
+            "https://api.example/v1"
+        );
+    }
 }
