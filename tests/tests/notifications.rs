@@ -467,3 +467,31 @@ fn error_reply_has_the_documented_shape_and_status() {
         );
     }
 }
+
+/// `messageId` is a string per the spec; any JSON integer is kept as its
+/// text (beyond `i64` too, and negative), never a fraction or another kind.
+#[test]
+fn a_message_id_is_a_string_or_any_integer_never_a_fraction() {
+    for (id, text) in [
+        (json!(77), "77"),
+        (json!(u64::MAX), "18446744073709551615"),
+        (json!(-5), "-5"),
+        (json!("abc"), "abc"),
+    ] {
+        let mut body = message_sent();
+        body["messageId"] = id;
+        let Notification::ChatMessageSent(sent) = parse(&body).unwrap() else {
+            panic!("a message notification");
+        };
+        assert_eq!(sent.message_id, text);
+    }
+    for bad in [json!(1.5), json!(true), json!([1])] {
+        let mut body = message_sent();
+        body["messageId"] = bad.clone();
+        let error = refused(&serde_json::to_vec(&body).unwrap()).to_string();
+        assert!(
+            error.contains("field `messageId` must be a string"),
+            "{bad}: {error}"
+        );
+    }
+}

@@ -425,7 +425,10 @@ mod tests {
     /// The first item of a stream that must fail before sending.
     async fn refused(query: FollowQuery) -> String {
         let mut stream = query.stream();
-        let first = stream.next().await.expect("an item");
+        let first = tokio::time::timeout(Duration::from_secs(5), stream.next())
+            .await
+            .expect("an answer within 5 s")
+            .expect("an item");
         first.expect_err("refused").to_string()
     }
 
