@@ -234,3 +234,27 @@ async fn a_ping_gives_no_hint_and_a_chat_notification_of_the_business_does() {
         assert_eq!(hints.len(), 1, "{hints:?}");
     }
 }
+
+/// An empty secret segment (`secret_path("/")`) is no secret: the endpoint
+/// serves at `/notification`.
+#[tokio::test]
+async fn an_empty_secret_path_serves_at_the_plain_path() {
+    let served = serve(Some("/")).await;
+    let ping = serde_json::to_vec(&json!({"notificationType": "PING"})).unwrap();
+    let (status, _) = post(&format!("{}/notification", served.base), ping).await;
+    assert_eq!(status, 200);
+}
+
+/// `Debug` shows the settings, never the secret segment.
+#[test]
+fn an_endpoint_shows_its_settings_not_its_secret() {
+    let endpoint = NotificationEndpoint::new("ymc-tests", "1.0.0")
+        .unwrap()
+        .secret_path("s3cret-segment")
+        .max_body_bytes(4096);
+    let shown = format!("{endpoint:?}");
+    assert_eq!(
+        shown,
+        r#"NotificationEndpoint { name: "ymc-tests", version: "1.0.0", secret_path: Some("<redacted>"), max_body: 4096, .. }"#
+    );
+}

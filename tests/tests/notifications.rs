@@ -495,3 +495,35 @@ fn a_message_id_is_a_string_or_any_integer_never_a_fraction() {
         );
     }
 }
+
+/// A long value is cut in an error message; one of 40 characters is not.
+#[test]
+fn a_long_wrong_value_is_cut_in_the_error() {
+    let wrong = |value: &str| {
+        let mut body = message_sent();
+        body["sentAt"] = json!(value);
+        refused(&serde_json::to_vec(&body).unwrap()).to_string()
+    };
+    let forty = "x".repeat(40);
+    let error = wrong(&forty);
+    assert!(error.contains(&format!("string \"{forty}\" (")), "{error}");
+    let error = wrong(&"y".repeat(41));
+    assert!(
+        error.contains(&format!("string \"{}\"...", "y".repeat(40))),
+        "{error}"
+    );
+}
+
+/// The payload types deserialize on their own too (without
+/// `Notification::from_json`'s checks): a `messageId` of another kind says
+/// what it must be.
+#[test]
+fn a_payload_read_directly_says_what_a_message_id_must_be() {
+    let mut body = message_sent();
+    body["messageId"] = json!(1.5);
+    let error = serde_json::from_value::<ChatMessageSent>(body).unwrap_err();
+    assert!(
+        error.to_string().contains("a string or an integer"),
+        "{error}"
+    );
+}
