@@ -202,7 +202,9 @@ pub fn run(root: &Path, options: &Options) -> Result<String, String> {
         return Err("the tests fail without any mutation; fix them first".to_owned());
     }
 
-    let output = root.join("target").join("mutants");
+    // One folder per set of files, so runs over different modules can
+    // go on side by side (and `--iterate` finds its own last run).
+    let output = root.join("target").join("mutants").join(slug(&files));
     let outcomes_file = output.join("mutants.out").join("outcomes.json");
     // Two passes: the lib's unit tests first (seconds a mutant, two at a
     // time), then only the survivors with every target that exercises the
@@ -233,12 +235,13 @@ pub fn run(root: &Path, options: &Options) -> Result<String, String> {
     } else {
         println!("{table}");
         Err(format!(
-            "missed mutants in rule modules: {} (see target/mutants/mutants.out/missed.txt)",
+            "missed mutants in rule modules: {} (see {}/mutants.out/missed.txt)",
             missed_in_rules
                 .iter()
                 .map(|f| f.as_str())
                 .collect::<Vec<_>>()
-                .join(", ")
+                .join(", "),
+            output.display()
         ))
     }
 }
@@ -294,6 +297,23 @@ fn mutants_pass(
         .status()
         .map(drop)
         .map_err(|e| format!("cannot run cargo mutants: {e}"))
+}
+
+/// A folder name for a set of files: their paths under `src/`, joined.
+fn slug(files: &[&str]) -> String {
+    if files == RULE_MODULES {
+        return "rules".to_owned();
+    }
+    files
+        .iter()
+        .map(|f| {
+            f.trim_start_matches("crates/yandex-market-chats/src/")
+                .trim_end_matches("/*.rs")
+                .trim_end_matches(".rs")
+                .replace(['/', '*'], "-")
+        })
+        .collect::<Vec<_>>()
+        .join("+")
 }
 
 fn read(path: &Path) -> Result<String, String> {
@@ -475,6 +495,15 @@ mod tests {
             "crates/yandex-market-chats/src/limits/window.rs"
         ));
         assert!(!is_rule_module("crates/yandex-market-chats/src/chat.rs"));
+
+        assert_eq!(slug(RULE_MODULES), "rules");
+        assert_eq!(
+            slug(&[
+                "crates/yandex-market-chats/src/follow/*.rs",
+                "crates/yandex-market-chats/src/config.rs"
+            ]),
+            "follow+config"
+        );
 
         // Each module brings its own targets.
         let args = test_args(&["crates/yandex-market-chats/src/follow/*.rs"]);
