@@ -781,3 +781,62 @@ async fn a_spent_quota_on_a_history_read_pauses_and_the_chat_is_read_after() {
         "read again after the reset"
     );
 }
+
+/// A history read that fails for another reason than a rate limit ends the
+/// stream with its error (only a rate limit pauses).
+#[tokio::test]
+async fn a_failed_history_read_ends_the_stream_with_its_error() {
+    let sandbox = Sandbox::start(roomy(5)).unwrap();
+    let strict = sandbox
+        .client_builder()
+        .retry(RetryPolicy::disabled())
+        .operation_quota(Operation::GetChats, Some(10_000_000))
+        .operation_quota(Operation::GetChatHistory, Some(10_000_000))
+        .build()
+        .unwrap();
+    let mut stream = strict
+        .follow(sandbox.business_id())
+        .poll_interval(Duration::from_millis(100))
+        .stream();
+    prime(&mut stream).await;
+    sandbox.customer_message(sandbox.chats()[0].chat_id, "hello");
+    // The next sweep lists (one page), then its history read fails.
+    sandbox.script([None, Some(Fault::InternalError)]);
+    let error = loop {
+        match tokio::time::timeout(Duration::from_secs(10), stream.try_next()).await {
+            Ok(Err(error)) => break error,
+            Ok(Ok(Some(event))) => panic!("no event before the failure: {event:?}"),
+            Ok(Ok(None)) => panic!("the stream ended without an error"),
+            Err(_) => panic!("no error within 10 s"),
+        }
+    };
+    assert_eq!(error.status(), Some(500), "{error}");
+    let failed = sandbox
+        .requests()
+        .into_iter()
+        .find(|r| r.status == Some(500))
+        .expect("the scripted 500");
+    assert!(failed.path.ends_with("/chats/history"), "{}", failed.path);
+}
+
+/// A complete full sweep is recorded in the checkpoint (pruning relies on
+/// it): the first cycle is one.
+#[tokio::test]
+async fn a_complete_full_sweep_is_recorded_in_the_checkpoint() {
+    let sandbox = Sandbox::start(roomy(5)).unwrap();
+    let path = std::env::temp_dir().join(format!("ymc-full-{}.state", fastrand::u64(..)));
+    let mut stream = client(&sandbox)
+        .follow(sandbox.business_id())
+        .checkpoint(FileCheckpoint::new(&path))
+        .poll_interval(Duration::from_secs(60))
+        .stream();
+    prime(&mut stream).await;
+    drop(stream);
+    let text = std::fs::read_to_string(&path).unwrap();
+    // Every record carries the state's header, a delta's under `delta`.
+    let last: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    let header = last.get("delta").unwrap_or(&last);
+    assert!(header["last_full_sweep"].is_string(), "{text}");
+    let _ = std::fs::remove_file(&path);
+    let _ = std::fs::remove_file(path.with_extension("state.lock"));
+}
