@@ -198,3 +198,53 @@ async fn a_long_full_sweep_makes_way_for_waiting_sweeps() {
         "a message waited {worst:?}, as if for a whole full listing"
     );
 }
+
+/// A full listing goes at least one page a turn however often waiting
+/// sweeps fall due: it makes way only between its pages (never before its
+/// first), so it always ends, and a message only it can find comes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_listing_makes_way_only_between_its_pages_and_always_ends() {
+    let sandbox = Sandbox::start(
+        SandboxConfig::default()
+            .chats(100)
+            .hourly_quota(Some(10_000_000))
+            .latency(Duration::from_millis(20)),
+    )
+    .unwrap();
+    let client = sandbox
+        .client_builder()
+        .operation_quota(Operation::GetChats, Some(10_000_000))
+        .operation_quota(Operation::GetChatHistory, Some(10_000_000))
+        .build()
+        .unwrap();
+    // No interval and a plan of hundreds a second: a waiting sweep is due
+    // whenever the full listing could go on.
+    let mut stream = client
+        .follow(sandbox.business_id())
+        .poll_interval(Duration::ZERO)
+        .stream();
+    let _ = tokio::time::timeout(Duration::from_secs(2), stream.try_next()).await;
+    let chat = sandbox
+        .chats()
+        .into_iter()
+        .find(|c| c.status == ChatStatus::Finished)
+        .unwrap();
+    let id = sandbox
+        .customer_message(chat.chat_id, "only a full sweep sees this")
+        .get();
+    sandbox.set_status(chat.chat_id, ChatStatus::Finished);
+    until_message(&mut stream, id, Duration::from_secs(10)).await;
+    // Waiting sweeps ran in the middle of full listings: after a full page,
+    // before the page that goes on from it.
+    let listings: Vec<(bool, bool)> = sandbox
+        .requests()
+        .iter()
+        .filter_map(|r| listing(r).map(|waiting| (waiting, r.query_param("pageToken").is_some())))
+        .collect();
+    let mid_listing = (1..listings.len()).any(|i| {
+        let waiting_after_full = listings[i].0 && !listings[i - 1].0;
+        let next_full = listings[i..].iter().find(|(waiting, _)| !waiting);
+        waiting_after_full && next_full.is_some_and(|(_, token)| *token)
+    });
+    assert!(mid_listing, "{listings:?}");
+}

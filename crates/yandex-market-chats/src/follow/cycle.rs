@@ -132,6 +132,8 @@ struct Listing {
     pages: u32,
     /// The server's time when it began.
     swept_from: Option<DateTime<Utc>>,
+    /// It made way for a waiting sweep, which has not run yet.
+    made_way: bool,
 }
 
 impl Listing {
@@ -144,6 +146,7 @@ impl Listing {
             sent: HashSet::new(),
             pages: 0,
             swept_from: None,
+            made_way: false,
         }
     }
 }
@@ -260,14 +263,20 @@ impl Follower {
         (self, result)
     }
 
-    /// The sweep due first, and when.
+    /// The sweep due first, and when. A full listing that made way goes
+    /// on right after the one waiting sweep it made way for, so it always
+    /// ends however often waiting sweeps fall due.
     fn due(&self) -> (Instant, Sweep) {
         let now = Instant::now();
-        let full = if self.full_listing.is_some() {
-            now
-        } else {
-            self.schedule.next_full.unwrap_or(now)
-        };
+        if let Some(listing) = &self.full_listing {
+            let next = if listing.made_way {
+                Sweep::Waiting
+            } else {
+                Sweep::Full
+            };
+            return (now, next);
+        }
+        let full = self.schedule.next_full.unwrap_or(now);
         match self.schedule.next_waiting {
             Some(waiting) if waiting < full => (waiting, Sweep::Waiting),
             _ => (full, Sweep::Full),
@@ -302,7 +311,13 @@ impl Follower {
                 .full_listing
                 .take()
                 .unwrap_or_else(|| Listing::new(Sweep::Full)),
-            Sweep::Waiting => Listing::new(Sweep::Waiting),
+            Sweep::Waiting => {
+                // The full listing that made way for it goes on next.
+                if let Some(full) = &mut self.full_listing {
+                    full.made_way = false;
+                }
+                Listing::new(Sweep::Waiting)
+            }
         };
         let started = listing.started;
         let mut items = Vec::new();
@@ -383,19 +398,24 @@ impl Follower {
         if listing.sweep == Sweep::Waiting {
             query = query.statuses(WAITING);
         }
+        // At least one page a turn: a full listing always ends, however
+        // often waiting sweeps fall due.
+        let mut this_turn = 0u32;
         loop {
             if listing.sweep == Sweep::Full
-                && listing.pages > 0
+                && this_turn > 0
                 && self
                     .schedule
                     .next_waiting
                     .is_some_and(|due| due <= Instant::now())
             {
+                listing.made_way = true;
                 return Ok(Listed::MadeWay);
             }
             self.ready(Operation::GetChats, Mode::Polling).await?;
             let page = query.page(listing.token.clone()).await?;
             listing.pages += 1;
+            this_turn += 1;
             self.answered(Operation::GetChats, page.date, page.rate_limit.as_ref())
                 .await?;
             if listing.swept_from.is_none() {
@@ -770,13 +790,13 @@ mod tests {
             follower.due(),
             (now + Duration::from_secs(100), Sweep::Full)
         );
+        // A full listing in progress goes on now, even with a waiting
+        // sweep overdue; one that made way lets that waiting sweep go first.
         follower.full_listing = Some(Listing::new(Sweep::Full));
-        assert_eq!(follower.due(), (now, Sweep::Full));
         follower.schedule.next_waiting = Some(now - Duration::from_secs(1));
-        assert_eq!(
-            follower.due(),
-            (now - Duration::from_secs(1), Sweep::Waiting)
-        );
+        assert_eq!(follower.due(), (now, Sweep::Full));
+        follower.full_listing.as_mut().unwrap().made_way = true;
+        assert_eq!(follower.due(), (now, Sweep::Waiting));
     }
 
     #[tokio::test(start_paused = true)]
