@@ -840,3 +840,26 @@ async fn a_complete_full_sweep_is_recorded_in_the_checkpoint() {
     let _ = std::fs::remove_file(&path);
     let _ = std::fs::remove_file(path.with_extension("state.lock"));
 }
+
+/// "From now" is when the stream was first polled, on the server's clock:
+/// a message written while the first answer is still on its way comes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_written_while_the_first_answer_is_on_its_way_comes() {
+    let sandbox = Sandbox::start(roomy(5).latency(Duration::from_secs(3))).unwrap();
+    let chat = sandbox.chats()[0].chat_id;
+    let mut stream = client(&sandbox)
+        .follow(sandbox.business_id())
+        .poll_interval(Duration::from_millis(100))
+        .stream();
+    let taking = tokio::spawn(async move {
+        take_until(&mut stream, Duration::from_secs(30), |e| {
+            !messages(e).is_empty()
+        })
+        .await
+    });
+    // The first listing's answer takes 3 s; write a second into it.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let written = sandbox.customer_message(chat, "while the first answer travels");
+    let events = taking.await.unwrap();
+    assert_eq!(messages(&events), vec![(chat.get(), written.get())]);
+}
