@@ -91,6 +91,19 @@ fn periods(
     (full_period, waiting_worth_it.then_some(waiting_period))
 }
 
+/// Takes a page into a listing: a chat listed twice (the listing was
+/// recomputed between pages) counts once, its latest `updatedAt` winning.
+fn take_page(chats: &mut BTreeMap<u64, Chat>, page: Vec<Chat>) {
+    for chat in page {
+        match chats.get(&chat.chat_id.get()) {
+            Some(seen) if seen.updated_at > chat.updated_at => {}
+            _ => {
+                chats.insert(chat.chat_id.get(), chat);
+            }
+        }
+    }
+}
+
 /// Which sweep.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Sweep {
@@ -425,14 +438,7 @@ impl Follower {
                 listing.swept_from = Some(at);
                 self.take_start(at, items);
             }
-            for chat in page.chats {
-                match listing.chats.get(&chat.chat_id.get()) {
-                    Some(seen) if seen.updated_at > chat.updated_at => {}
-                    _ => {
-                        listing.chats.insert(chat.chat_id.get(), chat);
-                    }
-                }
-            }
+            take_page(&mut listing.chats, page.chats);
             match page.next_page_token {
                 Some(next) if listing.sent.insert(next.clone()) => listing.token = Some(next),
                 Some(next) => {
@@ -901,5 +907,41 @@ mod tests {
         assert!(matches!(loaded.record(), Record::Append(_)));
         let error = loaded.load(&[b"{}".to_vec()]).unwrap_err();
         assert!(matches!(error, Error::Checkpoint { .. }), "{error}");
+    }
+
+    fn listed(id: u64, updated_at: &str, status: &str) -> Chat {
+        serde_json::from_value(serde_json::json!({
+            "chatId": id, "type": "CHAT", "status": status,
+            "createdAt": "2026-01-01T10:00:00+03:00", "updatedAt": updated_at,
+            "context": {"type": "DIRECT"}
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_chat_listed_twice_counts_once_with_its_latest_update() {
+        let mut chats = BTreeMap::new();
+        take_page(
+            &mut chats,
+            vec![
+                listed(1, "2026-01-01T10:00:05+03:00", "NEW"),
+                listed(2, "2026-01-01T10:00:05+03:00", "NEW"),
+                listed(3, "2026-01-01T10:00:05+03:00", "NEW"),
+            ],
+        );
+        take_page(
+            &mut chats,
+            vec![
+                // Later: wins; earlier: loses; the same time: the later copy.
+                listed(1, "2026-01-01T10:00:06+03:00", "WAITING_FOR_PARTNER"),
+                listed(2, "2026-01-01T10:00:04+03:00", "FINISHED"),
+                listed(3, "2026-01-01T10:00:05+03:00", "FINISHED"),
+            ],
+        );
+        let status = |id: u64| chats[&id].status.to_string();
+        assert_eq!(chats.len(), 3);
+        assert_eq!(status(1), "WAITING_FOR_PARTNER");
+        assert_eq!(status(2), "NEW");
+        assert_eq!(status(3), "FINISHED");
     }
 }
