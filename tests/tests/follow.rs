@@ -802,13 +802,11 @@ async fn a_failed_history_read_ends_the_stream_with_its_error() {
     sandbox.customer_message(sandbox.chats()[0].chat_id, "hello");
     // The next sweep lists (one page), then its history read fails.
     sandbox.script([None, Some(Fault::InternalError)]);
-    let error = loop {
-        match tokio::time::timeout(Duration::from_secs(10), stream.try_next()).await {
-            Ok(Err(error)) => break error,
-            Ok(Ok(Some(event))) => panic!("no event before the failure: {event:?}"),
-            Ok(Ok(None)) => panic!("the stream ended without an error"),
-            Err(_) => panic!("no error within 10 s"),
-        }
+    let error = match tokio::time::timeout(Duration::from_secs(10), stream.try_next()).await {
+        Ok(Err(error)) => error,
+        Ok(Ok(Some(event))) => panic!("no event before the failure: {event:?}"),
+        Ok(Ok(None)) => panic!("the stream ended without an error"),
+        Err(_) => panic!("no error within 10 s"),
     };
     assert_eq!(error.status(), Some(500), "{error}");
     let failed = sandbox
