@@ -616,3 +616,61 @@ async fn a_checkpoint_of_the_previous_format_is_read_and_a_torn_record_left_out(
     let _ = std::fs::remove_file(&path);
     let _ = std::fs::remove_file(path.with_extension("state.lock"));
 }
+
+/// A client without retries whose own quotas never stretch the pacing: a
+/// fault reaches the follower as it is.
+fn strict(sandbox: &Sandbox) -> Client {
+    sandbox
+        .client_builder()
+        .retry(RetryPolicy::disabled())
+        .operation_quota(Operation::GetChats, Some(10_000_000))
+        .operation_quota(Operation::GetChatHistory, Some(10_000_000))
+        .operation_quota(Operation::GetChat, Some(10_000_000))
+        .build()
+        .unwrap()
+}
+
+/// The first item the stream gives within 10 s: an event or the error that
+/// ended it.
+async fn next_item(
+    stream: &mut yandex_market_chats::follow::FollowStream,
+) -> Result<ChatEvent, Error> {
+    match tokio::time::timeout(Duration::from_secs(10), stream.try_next()).await {
+        Ok(Ok(Some(event))) => Ok(event),
+        Ok(Err(error)) => Err(error),
+        Ok(Ok(None)) => panic!("the stream ended without an error"),
+        Err(_) => panic!("nothing within 10 s"),
+    }
+}
+
+/// Defect 2, the other way round: a hinted read that fails for another
+/// reason than a rate limit (here a 500 on its getChat, then on its history
+/// read) ends the stream with that error; only a rate limit drops the hint.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hinted_read_failing_otherwise_than_a_rate_limit_ends_the_stream() {
+    for (script, path) in [
+        (vec![Some(Fault::InternalError)], "/chat"),
+        (vec![None, Some(Fault::InternalError)], "/chats/history"),
+    ] {
+        let sandbox = Sandbox::start(roomy(5)).unwrap();
+        let hints = FollowHints::new();
+        let mut stream = strict(&sandbox)
+            .follow(sandbox.business_id())
+            .hints(hints.clone())
+            .poll_interval(Duration::from_secs(60))
+            .stream();
+        prime(&mut stream).await;
+        let chat = sandbox.chats()[0].chat_id;
+        sandbox.customer_message(chat, "hello");
+        sandbox.script(script);
+        hints.chat(chat);
+        let error = next_item(&mut stream).await.expect_err("the read's error");
+        assert_eq!(error.status(), Some(500), "{error}");
+        let failed = sandbox
+            .requests()
+            .into_iter()
+            .find(|r| r.status == Some(500))
+            .expect("the scripted 500");
+        assert!(failed.path.ends_with(path), "{}", failed.path);
+    }
+}
