@@ -6,7 +6,7 @@
 #[allow(dead_code)] // each test file uses part of it
 mod follow_support;
 
-use follow_support::{client, messages, prime, roomy, take_until};
+use follow_support::{client, client_with, messages, prime, roomy, take_until};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -537,20 +537,13 @@ async fn a_sweep_over_1000_chats_costs_at_most_50_listings_plus_one_read_per_cha
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_error_ends_the_stream_with_the_checkpoint_consistent_and_a_new_stream_goes_on() {
-    use yandex_market_chats::RetryPolicy;
     use yandex_market_chats_sandbox::Fault;
 
     let dir = std::env::temp_dir().join(format!("ymc-follow-{}", fastrand::u64(..)));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("chats.state");
     let sandbox = Sandbox::start(roomy(5)).unwrap();
-    let strict = sandbox
-        .client_builder()
-        .retry(RetryPolicy::disabled())
-        .operation_quota(Operation::GetChats, Some(10_000_000))
-        .operation_quota(Operation::GetChatHistory, Some(10_000_000))
-        .build()
-        .unwrap();
+    let strict = client_with(&sandbox, RetryPolicy::disabled());
     let follow = |client: &Client| {
         client
             .follow(sandbox.business_id())
@@ -693,19 +686,6 @@ async fn a_chat_that_disappears_ends_with_chat_gone_not_the_stream() {
     assert_eq!(messages(&events), vec![(alive.get(), id.get())]);
 }
 
-/// A client whose retries never wait for a quota's reset: a spent quota
-/// reaches the follower as `RateLimited`.
-fn impatient(sandbox: &Sandbox) -> Client {
-    sandbox
-        .client_builder()
-        .operation_quota(Operation::GetChats, Some(10_000_000))
-        .operation_quota(Operation::GetChatHistory, Some(10_000_000))
-        .operation_quota(Operation::GetChat, Some(10_000_000))
-        .retry(RetryPolicy::default().max_quota_wait(Duration::ZERO))
-        .build()
-        .unwrap()
-}
-
 /// A spent quota met mid-listing (another program spent it) pauses getChats
 /// until the reset; the stream goes on, and the listing resumes from the
 /// page it reached, not from the first.
@@ -714,10 +694,13 @@ async fn a_spent_quota_mid_listing_pauses_and_the_listing_goes_on_from_its_page(
     let sandbox = Sandbox::start(roomy(50)).unwrap();
     // The first sweep's second page finds the quota spent for 2 s.
     sandbox.script([None, Some(Fault::QuotaExhausted(Duration::from_secs(2)))]);
-    let mut stream = impatient(&sandbox)
-        .follow(sandbox.business_id())
-        .poll_interval(Duration::from_millis(100))
-        .stream();
+    let mut stream = client_with(
+        &sandbox,
+        RetryPolicy::default().max_quota_wait(Duration::ZERO),
+    )
+    .follow(sandbox.business_id())
+    .poll_interval(Duration::from_millis(100))
+    .stream();
     prime(&mut stream).await;
     let chat = sandbox.chats()[45].chat_id;
     let written = sandbox.customer_message(chat, "while the quota was spent");
@@ -752,10 +735,13 @@ async fn a_spent_quota_mid_listing_pauses_and_the_listing_goes_on_from_its_page(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_spent_quota_on_a_history_read_pauses_and_the_chat_is_read_after() {
     let sandbox = Sandbox::start(roomy(5)).unwrap();
-    let mut stream = impatient(&sandbox)
-        .follow(sandbox.business_id())
-        .poll_interval(Duration::from_millis(100))
-        .stream();
+    let mut stream = client_with(
+        &sandbox,
+        RetryPolicy::default().max_quota_wait(Duration::ZERO),
+    )
+    .follow(sandbox.business_id())
+    .poll_interval(Duration::from_millis(100))
+    .stream();
     prime(&mut stream).await;
     let chat = sandbox.chats()[0].chat_id;
     let written = sandbox.customer_message(chat, "hello");
@@ -787,13 +773,7 @@ async fn a_spent_quota_on_a_history_read_pauses_and_the_chat_is_read_after() {
 #[tokio::test]
 async fn a_failed_history_read_ends_the_stream_with_its_error() {
     let sandbox = Sandbox::start(roomy(5)).unwrap();
-    let strict = sandbox
-        .client_builder()
-        .retry(RetryPolicy::disabled())
-        .operation_quota(Operation::GetChats, Some(10_000_000))
-        .operation_quota(Operation::GetChatHistory, Some(10_000_000))
-        .build()
-        .unwrap();
+    let strict = client_with(&sandbox, RetryPolicy::disabled());
     let mut stream = strict
         .follow(sandbox.business_id())
         .poll_interval(Duration::from_millis(100))

@@ -6,7 +6,7 @@
 #[allow(dead_code)] // each test file uses part of it
 mod follow_support;
 
-use follow_support::{client, messages, prime, roomy, take_until};
+use follow_support::{client, client_with, messages, prime, roomy, take_until};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -617,19 +617,6 @@ async fn a_checkpoint_of_the_previous_format_is_read_and_a_torn_record_left_out(
     let _ = std::fs::remove_file(path.with_extension("state.lock"));
 }
 
-/// A client without retries whose own quotas never stretch the pacing: a
-/// fault reaches the follower as it is.
-fn strict(sandbox: &Sandbox) -> Client {
-    sandbox
-        .client_builder()
-        .retry(RetryPolicy::disabled())
-        .operation_quota(Operation::GetChats, Some(10_000_000))
-        .operation_quota(Operation::GetChatHistory, Some(10_000_000))
-        .operation_quota(Operation::GetChat, Some(10_000_000))
-        .build()
-        .unwrap()
-}
-
 /// The first item the stream gives within 10 s: an event or the error that
 /// ended it.
 async fn next_item(
@@ -654,7 +641,7 @@ async fn a_hinted_read_failing_otherwise_than_a_rate_limit_ends_the_stream() {
     ] {
         let sandbox = Sandbox::start(roomy(5)).unwrap();
         let hints = FollowHints::new();
-        let mut stream = strict(&sandbox)
+        let mut stream = client_with(&sandbox, RetryPolicy::disabled())
             .follow(sandbox.business_id())
             .hints(hints.clone())
             .poll_interval(Duration::from_secs(60))

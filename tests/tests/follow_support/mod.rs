@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use futures::TryStreamExt;
 use yandex_market_chats::follow::{ChatEvent, FollowStream};
-use yandex_market_chats::{Client, Operation};
+use yandex_market_chats::{Client, Operation, RetryPolicy};
 use yandex_market_chats_sandbox::{Sandbox, SandboxConfig};
 
 /// A sandbox whose own quotas do not stretch the follower's pacing.
@@ -19,8 +19,16 @@ pub fn roomy(chats: usize) -> SandboxConfig {
 
 /// A client whose own quotas do not stretch the follower's pacing.
 pub fn client(sandbox: &Sandbox) -> Client {
+    client_with(sandbox, RetryPolicy::default())
+}
+
+/// The same with its own retries: `RetryPolicy::disabled()` lets a fault
+/// reach the follower as it is; `max_quota_wait(ZERO)` a spent quota, as
+/// `RateLimited`.
+pub fn client_with(sandbox: &Sandbox, retry: RetryPolicy) -> Client {
     sandbox
         .client_builder()
+        .retry(retry)
         .operation_quota(Operation::GetChats, Some(10_000_000))
         .operation_quota(Operation::GetChatHistory, Some(10_000_000))
         .operation_quota(Operation::GetChat, Some(10_000_000))
