@@ -661,3 +661,90 @@ async fn a_hinted_read_failing_otherwise_than_a_rate_limit_ends_the_stream() {
         assert!(failed.path.ends_with(path), "{}", failed.path);
     }
 }
+
+/// Defect 2, the rate limit itself: a spent quota met by a hinted getChat
+/// drops the hint and pauses hinted reads for what the answer says; the
+/// stream goes on, and a hint after the pause reads the chat.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spent_quota_on_a_hinted_read_drops_the_hint_and_the_stream_goes_on() {
+    let sandbox = Sandbox::start(roomy(5)).unwrap();
+    let hints = FollowHints::new();
+    // No quota wait in the client: the 420 reaches the follower as it is.
+    let retry = RetryPolicy::default().max_quota_wait(Duration::ZERO);
+    let mut stream = client_with(&sandbox, retry)
+        .follow(sandbox.business_id())
+        .hints(hints.clone())
+        .poll_interval(Duration::from_secs(60))
+        .stream();
+    prime(&mut stream).await;
+    let chat = sandbox.chats()[0].chat_id;
+    let id = sandbox.customer_message(chat, "hello");
+    sandbox.script([Some(Fault::QuotaExhausted(Duration::from_secs(1)))]);
+    let stop = Arc::new(AtomicBool::new(false));
+    let hinting = tokio::spawn({
+        let (stop, hints) = (Arc::clone(&stop), hints.clone());
+        async move {
+            while !stop.load(Ordering::Relaxed) {
+                hints.chat(chat);
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    });
+    let target = (chat.get(), id.get());
+    let events = take_until(&mut stream, Duration::from_secs(10), |e| {
+        messages(e).contains(&target)
+    })
+    .await;
+    stop.store(true, Ordering::Relaxed);
+    hinting.await.unwrap();
+    assert_eq!(messages(&events), vec![target], "once");
+    let requests = sandbox.requests();
+    let limited = requests
+        .iter()
+        .find(|r| r.status == Some(420))
+        .expect("the scripted 420");
+    assert!(limited.path.ends_with("/chat"), "{}", limited.path);
+}
+
+/// A getChats page that names the token it was asked for as the next page
+/// (a pagination loop) cuts that listing short: the token is not sent again
+/// in the same listing, the stream goes on, and what the cut listing missed
+/// comes once the server pages right again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repeated_page_token_cuts_the_listing_short_and_nothing_is_lost() {
+    let sandbox = Sandbox::start(roomy(45)).unwrap();
+    // The first listing's second page (of three) loops, and so does any
+    // paged answer of the next few requests.
+    sandbox.fail_next(8, Fault::RepeatPageToken);
+    let mut stream = client(&sandbox)
+        .follow(sandbox.business_id())
+        .poll_interval(Duration::from_millis(300))
+        .stream();
+    prime(&mut stream).await;
+    let last = sandbox.chats().last().unwrap().chat_id;
+    let id = sandbox.customer_message(last, "on the last page");
+    let target = (last.get(), id.get());
+    let events = take_until(&mut stream, Duration::from_secs(10), |e| {
+        messages(e).contains(&target)
+    })
+    .await;
+    assert_eq!(messages(&events), vec![target], "once");
+    let listings: Vec<_> = sandbox
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "POST" && r.path.ends_with("/chats"))
+        .collect();
+    assert!(
+        listings.iter().any(
+            |r| r.fault == Some(Fault::RepeatPageToken) && r.query_param("pageToken").is_some()
+        ),
+        "a looping page was served"
+    );
+    for pair in listings.windows(2) {
+        let token = pair[1].query_param("pageToken");
+        assert!(
+            token.is_none() || token != pair[0].query_param("pageToken"),
+            "a repeated token was sent again: {token:?}"
+        );
+    }
+}

@@ -26,6 +26,11 @@ pub enum Fault {
     Slow(Duration),
     /// Close the connection without answering.
     DropConnection,
+    /// Answer normally, except that a page asked for with a page token
+    /// names that same token as the next page: a pagination loop, as a
+    /// server in trouble may answer. A request without a token (a first
+    /// page) or an answer without a next page is left as it is.
+    RepeatPageToken,
 }
 
 impl Fault {
@@ -72,8 +77,19 @@ impl Fault {
                 let truncated = "{\"status\":\"OK\",\"result\":{\"chats\":[{\"chatId\":";
                 response::respond(200, response::JSON, Some(rate), truncated.to_owned())
             }
-            Self::Slow(_) | Self::DropConnection => return None,
+            Self::Slow(_) | Self::DropConnection | Self::RepeatPageToken => return None,
         })
+    }
+}
+
+/// What [`Fault::RepeatPageToken`] does to an operation's answer `body`
+/// for a request that carried `token`.
+pub(crate) fn repeat_page_token(body: &mut serde_json::Value, token: Option<&str>) {
+    let next = body
+        .pointer_mut("/result/paging/nextPageToken")
+        .filter(|next| next.is_string());
+    if let (Some(next), Some(token)) = (next, token) {
+        *next = serde_json::Value::from(token);
     }
 }
 
@@ -81,4 +97,25 @@ impl Fault {
 pub(crate) fn parallel_limit(business_id: u64, rate: RateHeaders) -> Response {
     let message = format!("Hit rate limit of 4 parallel requests for business {business_id}");
     response::error(420, "LIMIT_EXCEEDED", &message, Some(rate))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::repeat_page_token;
+    use serde_json::json;
+
+    #[test]
+    fn a_repeated_token_replaces_only_a_next_page_of_a_request_with_a_token() {
+        let page = json!({ "result": { "paging": { "nextPageToken": "next" } } });
+        let mut looped = page.clone();
+        repeat_page_token(&mut looped, Some("asked"));
+        assert_eq!(looped["result"]["paging"]["nextPageToken"], "asked");
+        let mut first = page.clone();
+        repeat_page_token(&mut first, None);
+        assert_eq!(first, page, "a first page is left as it is");
+        let last = json!({ "result": { "paging": {} } });
+        let mut kept = last.clone();
+        repeat_page_token(&mut kept, Some("asked"));
+        assert_eq!(kept, last, "a last page is left as it is");
+    }
 }

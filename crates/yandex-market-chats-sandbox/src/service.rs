@@ -136,7 +136,12 @@ async fn answer(
     }
 
     match routes::run(shared, operation, input).await {
-        Ok(body) => response::respond(200, JSON, Some(rate), body.to_string()),
+        Ok(mut body) => {
+            if fault == Some(&Fault::RepeatPageToken) {
+                faults::repeat_page_token(&mut body, input.query.page_token());
+            }
+            response::respond(200, JSON, Some(rate), body.to_string())
+        }
         Err(Failure::BadRequest(message)) => {
             response::error(400, "BAD_REQUEST", &message, Some(rate))
         }
