@@ -661,25 +661,24 @@ fn scrub(message: &str, url: &str) -> String {
     };
     let authority = rest.split(['/', '?', '#']).next().unwrap_or(rest);
     let mut scrubbed = message.to_owned();
-    if let Some((userinfo, _)) = authority.rsplit_once('@')
-        && !userinfo.is_empty()
-    {
-        scrubbed = scrubbed.replace(userinfo, "redacted");
-        if let Some((_, password)) = userinfo.split_once(':')
-            && !password.is_empty()
-        {
-            scrubbed = scrubbed.replace(password, "redacted");
-        }
+    let mut secrets = Vec::new();
+    if let Some((userinfo, _)) = authority.rsplit_once('@') {
+        let (user, password) = userinfo.split_once(':').unwrap_or((userinfo, ""));
+        secrets.extend([userinfo, user, password]);
     }
     // `redis+unix:///path?user=..&pass=..` carries them in the query.
     let query = rest.split_once('?').map_or("", |(_, q)| q);
     for pair in query.split('&') {
         if let Some((key, value)) = pair.split_once('=')
             && matches!(key, "user" | "username" | "pass" | "password")
-            && !value.is_empty()
         {
-            scrubbed = scrubbed.replace(value, "redacted");
+            secrets.push(value);
         }
+    }
+    // The whole user:password first, then each part; an empty one would
+    // put the word between every character.
+    for secret in secrets.into_iter().filter(|s| !s.is_empty()) {
+        scrubbed = scrubbed.replace(secret, "redacted");
     }
     scrubbed
 }
@@ -749,8 +748,41 @@ mod tests {
         settings.attempt_timeout = Duration::from_secs(15);
         assert_eq!(limiter.lease_for(&settings), Duration::from_secs(16));
         settings.attempt_timeout = Duration::MAX;
-        assert_eq!(limiter.lease_for(&settings), MAX_LEASE);
+        assert_eq!(limiter.lease_for(&settings), Duration::from_secs(86_400));
         let short = limiter.lease(Duration::ZERO);
         assert_eq!(short.lease_for(&settings), MIN_LEASE);
+    }
+
+    #[test]
+    fn scrub_takes_out_what_a_url_that_does_not_parse_carries() {
+        let message = "bad URL redis://alice:pw1@[::1 (user alice, password pw1)";
+        assert_eq!(
+            scrub(message, "redis://alice:pw1@[::1"),
+            "bad URL redis://redacted@[::1 (user redacted, password redacted)"
+        );
+        // Without a scheme nothing is taken for a user name or password.
+        assert_eq!(scrub("alice:pw1@host", "alice:pw1@host"), "alice:pw1@host");
+        // An empty user name, password or value is never "replaced" (that
+        // would insert the word everywhere).
+        for url in [
+            "redis://@host/0",
+            "redis://alice:@host/0",
+            "redis+unix:///p.sock?pass=&db=2",
+        ] {
+            let shown = scrub("db 2 of host at p.sock", url);
+            assert_eq!(shown, "db 2 of host at p.sock", "{url}");
+        }
+        // The query's user name and password go; its other values stay.
+        assert_eq!(
+            scrub(
+                "user bob, pass pw2, db 2, x y",
+                "redis+unix:///p.sock?user=bob&pass=pw2&db=2&x=y"
+            ),
+            "user redacted, pass redacted, db 2, x y"
+        );
+        assert_eq!(
+            scrub("bob pw2", "redis+unix:///p.sock?username=bob&password=pw2"),
+            "redacted redacted"
+        );
     }
 }
