@@ -130,10 +130,7 @@ mod tests {
                 .unwrap(),
         );
         let echoed = address.scrub("AUTH failed for alice with s3cret-pw");
-        assert!(
-            !echoed.contains("s3cret-pw") && !echoed.contains("alice"),
-            "{echoed}"
-        );
+        assert_eq!(echoed, "AUTH failed for <redacted> with <redacted>");
         assert_eq!(shown_unparsed("s3cret-pw"), "<unparseable Redis URL>");
     }
 }

@@ -545,17 +545,28 @@ mod tests {
             "redis://alice:s3cret-pw@127.0.0.1:6379/2",
             "redis+unix:///run/redis.sock?user=alice&pass=s3cret-pw",
         ] {
-            let checkpoint = RedisCheckpoint::new(url, "bot").unwrap();
+            let checkpoint = RedisCheckpoint::new(url, "bot")
+                .unwrap()
+                .lease(Duration::from_secs(3));
             let shown = format!("{checkpoint:?}");
             assert!(
                 !shown.contains("s3cret-pw") && !shown.contains("alice"),
                 "{shown}"
             );
+            for part in ["RedisCheckpoint", "redis", "\"bot\"", "3s"] {
+                assert!(shown.contains(part), "{part} in {shown}");
+            }
             let error = checkpoint.unavailable("save", "AUTH failed for alice: s3cret-pw");
             let shown = format!("{error} {error:?}");
             assert!(
                 !shown.contains("s3cret-pw") && !shown.contains("alice"),
                 "{shown}"
+            );
+            assert!(
+                error
+                    .to_string()
+                    .ends_with("cannot save: AUTH failed for <redacted>: <redacted>"),
+                "{error}"
             );
         }
         let error = RedisCheckpoint::new("redis://:s3cret-pw@[::1", "bot").unwrap_err();

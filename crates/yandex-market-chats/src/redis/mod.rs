@@ -785,4 +785,68 @@ mod tests {
             "redacted redacted"
         );
     }
+
+    /// A Redis that takes connections and never answers: the first
+    /// request waits `unreachable_after` and falls back; for a second after
+    /// that, requests fall back at once without connecting; then Redis is
+    /// tried again.
+    #[tokio::test]
+    async fn after_a_failure_redis_is_not_tried_again_for_a_second() {
+        use std::sync::atomic::AtomicUsize;
+
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let stalled = tokio::spawn({
+            let accepted = Arc::clone(&accepted);
+            async move {
+                let mut held = Vec::new();
+                while let Ok((socket, _)) = listener.accept().await {
+                    accepted.fetch_add(1, Ordering::SeqCst);
+                    held.push(socket);
+                }
+            }
+        });
+        let limiter = RedisLimiter::new(&format!("redis://127.0.0.1:{port}/0"))
+            .unwrap()
+            .unreachable_after(Duration::from_millis(200));
+        Limiter::configure(&limiter, &LimiterSettings::default()).unwrap();
+        let request = || {
+            Acquire::new(
+                7,
+                Operation::GetChats,
+                Duration::from_secs(5),
+                Duration::from_secs(5),
+            )
+        };
+        let local = |permit: &RedisPermit| matches!(permit.0, Held::Local(_));
+
+        let first = Limiter::acquire(&limiter, request()).await.unwrap();
+        assert!(local(&first), "{first:?}");
+        Limiter::release(&limiter, first, Release::not_sent());
+        let tried = accepted.load(Ordering::SeqCst);
+        assert!(tried >= 1, "the first request tried Redis");
+
+        let started = Instant::now();
+        for _ in 0..5 {
+            let permit = Limiter::acquire(&limiter, request()).await.unwrap();
+            assert!(local(&permit), "{permit:?}");
+            Limiter::release(&limiter, permit, Release::not_sent());
+        }
+        assert_eq!(accepted.load(Ordering::SeqCst), tried, "no new connection");
+        assert!(
+            started.elapsed() < Duration::from_millis(200),
+            "no request waited for Redis: {:?}",
+            started.elapsed()
+        );
+
+        tokio::time::sleep(RETRY_REDIS_AFTER).await;
+        let again = Limiter::acquire(&limiter, request()).await.unwrap();
+        assert!(local(&again), "{again:?}");
+        assert!(
+            accepted.load(Ordering::SeqCst) > tried,
+            "Redis is tried again after a second"
+        );
+        stalled.abort();
+    }
 }
