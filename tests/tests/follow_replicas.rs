@@ -14,6 +14,9 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use yandex_market_chats::follow::Checkpoint;
+use yandex_market_chats::redis::RedisCheckpoint;
+use yandex_market_chats::{BusinessId, Error};
 use yandex_market_chats_sandbox::{Sandbox, SandboxConfig};
 
 use redis_support::RedisServer;
@@ -517,4 +520,75 @@ async fn with_a_redis_limiter_the_share_holds_across_replicas_and_the_program() 
         sandbox.requests().iter().all(|r| r.status != Some(420)),
         "a 420"
     );
+}
+
+/// Calls of one command Redis counted since its last `CONFIG RESETSTAT`.
+fn calls(redis: &RedisServer, command: &str) -> u64 {
+    let info: String = redis.query(redis::cmd("INFO").arg("commandstats"));
+    info.lines()
+        .find_map(|line| line.strip_prefix(&format!("cmdstat_{command}:calls=")))
+        .and_then(|rest| rest.split(',').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+/// A `RedisCheckpoint` used directly, as the stream does.
+async fn opened(redis: &RedisServer, prefix: &str) -> RedisCheckpoint {
+    let checkpoint = RedisCheckpoint::new(redis.url(), "bot")
+        .unwrap()
+        .key_prefix(prefix);
+    let records = checkpoint.open(BusinessId::from(1)).await.unwrap();
+    assert!(records.is_empty(), "{records:?}");
+    checkpoint
+}
+
+/// Redis restarted between two saves (persistence on), or stalled past the
+/// answer timeout: the save is tried once more and lands, with nothing
+/// lost; an error of the script itself is reported at once, never sent
+/// twice.
+#[tokio::test(flavor = "current_thread")]
+#[cfg_attr(
+    not(redis_tests),
+    ignore = "needs redis-server on PATH (Debian: apt-get install -y redis-server) or YMC_REDIS_URL"
+)]
+async fn a_save_after_a_redis_restart_or_stall_is_tried_once_more_a_script_error_never() {
+    let Some(mut redis) = RedisServer::start() else {
+        return;
+    };
+    if !redis.is_own() {
+        return;
+    }
+    redis.set_persistent(true);
+    redis.restart();
+    let prefix = unique_prefix("reconnect");
+    let checkpoint = opened(&redis, &prefix).await;
+    checkpoint.append(b"one".to_vec()).await.unwrap();
+    redis.restart();
+    checkpoint.append(b"two".to_vec()).await.unwrap();
+    checkpoint.holds().await.unwrap();
+    let records: Vec<Vec<u8>> = redis.query(
+        redis::cmd("LRANGE")
+            .arg(format!("{prefix}:follow:{{bot:1}}:records"))
+            .arg(0)
+            .arg(-1),
+    );
+    assert_eq!(records, [b"one".to_vec(), b"two".to_vec()]);
+
+    // Redis stalled past the checkpoint's 2 s answer timeout: the save
+    // that timed out is tried once more, and lands.
+    redis.query::<()>(redis::cmd("CLIENT").arg("PAUSE").arg(2_300).arg("ALL"));
+    checkpoint.append(b"after a stall".to_vec()).await.unwrap();
+
+    // The records key made a string: RPUSH in the script fails.
+    redis.query::<()>(
+        redis::cmd("SET")
+            .arg(format!("{prefix}:follow:{{bot:1}}:records"))
+            .arg("not a list"),
+    );
+    redis.query::<()>(redis::cmd("CONFIG").arg("RESETSTAT"));
+    let error = checkpoint.append(b"three".to_vec()).await.unwrap_err();
+    assert!(matches!(error, Error::Checkpoint { .. }), "{error:?}");
+    assert!(error.to_string().contains("cannot save"), "{error}");
+    assert_eq!(calls(&redis, "evalsha"), 1, "sent once");
+    checkpoint.close();
 }
