@@ -457,6 +457,14 @@ async fn redis_keeps_the_window_rules_of_the_in_process_limiter() {
         rate.resets_in = Some(Duration::from_secs(resets_in));
         rate
     };
+    let partial = |remaining: Option<u64>, until_in: Option<i64>, resets_in: Option<u64>| {
+        let mut rate = said(0, 0, 0);
+        rate.limit = None;
+        rate.remaining = remaining;
+        rate.until = until_in.map(|s| now + TimeDelta::seconds(s));
+        rate.resets_in = resets_in.map(Duration::from_secs);
+        rate
+    };
     let request = || {
         Acquire::new(
             7,
@@ -467,12 +475,20 @@ async fn redis_keeps_the_window_rules_of_the_in_process_limiter() {
     };
     // (answer, sent): each step takes a unit and gives it back with this.
     let steps: Vec<(Option<RateLimit>, bool)> = vec![
-        (None, true),                       // our own count only
-        (None, false),                      // never sent: refunded
+        (None, true),  // our own count only
+        (None, false), // never sent: refunded
+        // The first answers state only part of it: not taken.
+        (Some(partial(Some(40), None, Some(600))), true),
+        (Some(partial(None, Some(600), Some(600))), true),
+        (Some(partial(Some(40), Some(600), None)), true),
         (Some(said(40, 600, 600)), true),   // the server's view wins
         (Some(said(45, 600, 600)), true),   // a larger count in the same window loses
         (Some(said(30, 300, 300)), true),   // an older window: a late answer, ignored
         (Some(said(99, 4200, 3600)), true), // a new window: adopted
+        // Answers that state only part of it.
+        (Some(partial(Some(60), None, None)), true), // the count only
+        (Some(partial(None, Some(4200), None)), true), // the window's end only
+        (Some(partial(Some(50), None, Some(3000))), true), // no end, a reset
     ];
     for (step, (answer, sent)) in steps.into_iter().enumerate() {
         let a = Limiter::acquire(&local, request()).await.unwrap();
@@ -483,9 +499,7 @@ async fn redis_keeps_the_window_rules_of_the_in_process_limiter() {
             Release::not_sent()
         };
         Limiter::release(&local, a, release.clone());
-        Limiter::release(&shared, b, release);
-        // The shared release runs in the background.
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        Limiter::settle(&shared, b, release).await;
         let want = Limiter::quota(&local, 7, Operation::GetChats)
             .await
             .unwrap()
@@ -501,6 +515,56 @@ async fn redis_keeps_the_window_rules_of_the_in_process_limiter() {
             "step {step}: resets in {g:?}, in-process {w:?}"
         );
     }
+}
+
+/// Without a quota (`with_quota(.., None)`) only the slots count: any
+/// number of requests in a row go at once, and there is no quota to tell.
+#[tokio::test(flavor = "current_thread")]
+#[cfg_attr(
+    not(redis_tests),
+    ignore = "needs redis-server on PATH (Debian: apt-get install -y redis-server) or YMC_REDIS_URL"
+)]
+async fn without_a_quota_only_the_slots_count() {
+    use chrono::{TimeDelta, Utc};
+    use yandex_market_chats::limits::{Acquire, Limiter, LimiterSettings, Release};
+    use yandex_market_chats::{Operation, RateLimit};
+
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let settings = LimiterSettings::default().with_quota(Operation::GetChats, None);
+    let prefix = unique_prefix("no-quota");
+    let limiter = RedisLimiter::new(redis.url()).unwrap().key_prefix(&prefix);
+    Limiter::configure(&limiter, &settings).unwrap();
+    for sent in 0..10 {
+        let request = Acquire::new(
+            7,
+            Operation::GetChats,
+            Duration::from_secs(5),
+            Duration::ZERO,
+        );
+        let permit = Limiter::acquire(&limiter, request)
+            .await
+            .unwrap_or_else(|e| panic!("request {sent}: {e}"));
+        // The server's answer too: nothing to keep without a quota.
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert("x-ratelimit-resource-remaining", "90".parse().unwrap());
+        let mut rate = RateLimit::from_headers(&headers).unwrap();
+        rate.limit = Some(100);
+        rate.until = Some(Utc::now() + TimeDelta::seconds(600));
+        rate.resets_in = Some(Duration::from_secs(600));
+        Limiter::settle(&limiter, permit, Release::sent(Some(rate))).await;
+    }
+    let quota = Limiter::quota(&limiter, 7, Operation::GetChats)
+        .await
+        .unwrap();
+    assert!(quota.is_none(), "{quota:?}");
+    let window = format!("{prefix}:{{7}}:getChats:window");
+    assert_eq!(
+        redis.query::<i64>(redis::cmd("EXISTS").arg(&window)),
+        0,
+        "no window kept"
+    );
 }
 
 /// Defect: a process with a shorter lease shortened everyone's slots. Each
