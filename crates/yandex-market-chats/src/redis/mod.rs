@@ -182,13 +182,6 @@ struct SharedPermit {
     ticket: Option<(i64, i64)>,
 }
 
-impl SharedPermit {
-    /// The ticket as the release script takes it: generation -1 for none.
-    fn ticket_args(&self) -> (i64, i64) {
-        self.ticket.unwrap_or((-1, 0))
-    }
-}
-
 enum Verdict {
     Go { generation: i64, at: i64 },
     WaitForSlot(Duration),
@@ -390,7 +383,7 @@ impl RedisLimiter {
         let quota = settings.quota(permit.operation);
         let rate_limit = release.rate_limit.as_ref();
         let number = |value: Option<u64>| value.map_or(-1, |v| v.min(i64::MAX as u64) as i64);
-        let (generation, at) = permit.ticket_args();
+        let (generation, at) = permit.ticket.unwrap_or((-1, 0));
         let mut invocation = self.state.release.prepare_invoke();
         self.keys(&mut invocation, permit.business_id, permit.operation);
         invocation
