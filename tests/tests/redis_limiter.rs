@@ -423,6 +423,38 @@ async fn fail_open_without_redis_lists_with_in_process_limits() {
     assert!(!text.contains("hunter2-secret"), "{text}");
 }
 
+/// The outage warning names the Redis by its parts only: never the ACL
+/// user name or the password a `redis+unix` URL carries in its query.
+#[tokio::test(flavor = "current_thread")]
+async fn the_outage_warning_never_shows_a_user_name_or_password() {
+    use yandex_market_chats::Operation;
+    use yandex_market_chats::limits::{Acquire, Limiter, LimiterSettings, Release};
+
+    let capture = Capture::default();
+    let _guard = tracing::subscriber::set_default(capture.clone());
+    let limiter =
+        RedisLimiter::new("redis+unix:///nonexistent/ymc.sock?user=alice&pass=s3cret-pw").unwrap();
+    Limiter::configure(&limiter, &LimiterSettings::default()).unwrap();
+    let request = Acquire::new(
+        1,
+        Operation::GetChats,
+        Duration::from_secs(5),
+        Duration::from_secs(5),
+    );
+    let permit = Limiter::acquire(&limiter, request).await.unwrap();
+    Limiter::settle(&limiter, permit, Release::not_sent()).await;
+    let text = capture.text();
+    assert!(text.contains("Redis limiter unreachable"), "{text}");
+    assert!(
+        text.contains("redis+unix:///nonexistent/ymc.sock"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("alice") && !text.contains("s3cret-pw"),
+        "{text}"
+    );
+}
+
 /// The window rules are the in-process limiter's: both limiters, fed the
 /// same requests and server answers, see the same quota.
 #[tokio::test(flavor = "current_thread")]

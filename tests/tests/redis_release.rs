@@ -137,6 +137,72 @@ async fn acquires_given_up_during_a_stall_leave_no_slot_behind() {
     }
 }
 
+/// Acquires whose callers give up at their own deadline (the future
+/// dropped) while Redis holds their script in a stall shorter than
+/// `unreachable_after`: the scripts still run once the stall ends, and what
+/// they took is given back, so another process finds every slot free.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(redis_tests),
+    ignore = "needs redis-server on PATH (Debian: apt-get install -y redis-server) or YMC_REDIS_URL"
+)]
+async fn acquires_dropped_at_the_callers_deadline_leave_no_slot_behind() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let prefix = format!("ymc-test-dropped-{}", fastrand::u64(..));
+    let limiter = RedisLimiter::new(redis.url())
+        .unwrap()
+        .key_prefix(prefix.clone())
+        .unreachable_after(Duration::from_secs(3));
+    let settings = LimiterSettings::default();
+    Limiter::configure(&limiter, &settings).unwrap();
+    let request = |time_left| Acquire::new(1, Operation::GetChats, time_left, Duration::ZERO);
+    let warm = Limiter::acquire(&limiter, request(Duration::from_secs(5)))
+        .await
+        .unwrap();
+    Limiter::settle(&limiter, warm, Release::sent(None)).await;
+    let _: () = redis.query(redis::cmd("CLIENT").arg("PAUSE").arg(500).arg("WRITE"));
+    let given_up = futures::future::join_all((0..4).map(|_| {
+        tokio::time::timeout(
+            Duration::from_millis(100),
+            Limiter::acquire(&limiter, request(Duration::from_secs(5))),
+        )
+    }))
+    .await;
+    assert!(given_up.iter().all(Result::is_err), "each caller gave up");
+    // Once the stall is over the four scripts run (the callers are gone):
+    // each leaves its token in the grants.
+    let grants = format!("{prefix}:{{1}}:getChats:grants");
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while redis.query::<i64>(redis::cmd("HLEN").arg(&grants)) < 4 {
+        assert!(Instant::now() < deadline, "the given-up scripts never ran");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let other = RedisLimiter::new(redis.url()).unwrap().key_prefix(prefix);
+    Limiter::configure(&other, &settings).unwrap();
+    let started = Instant::now();
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        let permit = tokio::time::timeout(
+            Duration::from_secs(3),
+            Limiter::acquire(&other, request(Duration::from_secs(3))),
+        )
+        .await
+        .expect("a slot was left taken by a caller that gave up")
+        .unwrap();
+        held.push(permit);
+    }
+    assert!(
+        started.elapsed() < Duration::from_millis(1500),
+        "{:?}",
+        started.elapsed()
+    );
+    for permit in held {
+        Limiter::settle(&other, permit, Release::sent(None)).await;
+    }
+}
+
 /// A waiter whose caller gives up (its future dropped) leaves the queue at
 /// once, not after its 250 ms of patience.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
