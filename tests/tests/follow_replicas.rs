@@ -592,3 +592,41 @@ async fn a_save_after_a_redis_restart_or_stall_is_tried_once_more_a_script_error
     assert_eq!(calls(&redis, "evalsha"), 1, "sent once");
     checkpoint.close();
 }
+
+/// What a save says when its lease is no longer what it took: keys gone
+/// (Redis restarted without persistence, or they were deleted) is "gone
+/// from Redis", another generation in the fence is "took over"; the check
+/// before each cycle says the same.
+#[tokio::test(flavor = "current_thread")]
+#[cfg_attr(
+    not(redis_tests),
+    ignore = "needs redis-server on PATH (Debian: apt-get install -y redis-server) or YMC_REDIS_URL"
+)]
+async fn a_save_tells_a_vanished_checkpoint_from_a_taken_over_one() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let prefix = unique_prefix("fence");
+    let fence = format!("{prefix}:follow:{{bot:1}}:fence");
+    let checkpoint = opened(&redis, &prefix).await;
+    checkpoint.append(b"one".to_vec()).await.unwrap();
+    checkpoint.holds().await.unwrap();
+
+    redis.query::<()>(redis::cmd("SET").arg(&fence).arg(1_000_000));
+    for error in [
+        checkpoint.append(b"two".to_vec()).await.unwrap_err(),
+        checkpoint.replace(b"two".to_vec()).await.unwrap_err(),
+        checkpoint.holds().await.unwrap_err(),
+    ] {
+        assert!(error.to_string().contains("took over"), "{error}");
+    }
+
+    redis.query::<()>(redis::cmd("DEL").arg(&fence));
+    for error in [
+        checkpoint.append(b"two".to_vec()).await.unwrap_err(),
+        checkpoint.holds().await.unwrap_err(),
+    ] {
+        assert!(error.to_string().contains("gone from Redis"), "{error}");
+    }
+    checkpoint.close();
+}
