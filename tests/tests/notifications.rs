@@ -496,6 +496,19 @@ fn a_message_id_is_a_string_or_any_integer_never_a_fraction() {
     }
 }
 
+/// An integer `messageId` is fine, so when another field is wrong the error
+/// names that field, whatever the integer.
+#[test]
+fn an_integer_message_id_is_never_the_field_blamed() {
+    for id in [json!(77), json!(u64::MAX), json!(-5)] {
+        let mut body = message_sent();
+        body["messageId"] = id.clone();
+        body["sentAt"] = json!("yesterday");
+        let error = refused(&serde_json::to_vec(&body).unwrap()).to_string();
+        assert!(error.contains("field `sentAt`"), "{id}: {error}");
+    }
+}
+
 /// A long value is cut in an error message; one of 40 characters is not.
 #[test]
 fn a_long_wrong_value_is_cut_in_the_error() {
