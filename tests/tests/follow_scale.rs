@@ -2,6 +2,7 @@
 //! seconds stands for the hour, so that the sweep plan (waiting sweeps
 //! often, full sweeps rarely, both within half the share) shows in a test.
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::TryStreamExt;
@@ -247,4 +248,84 @@ async fn a_full_listing_makes_way_only_between_its_pages_and_always_ends() {
         waiting_after_full && next_full.is_some_and(|(_, token)| *token)
     });
     assert!(mid_listing, "{listings:?}");
+}
+
+/// A full listing that made way carries snapshots of its early pages that
+/// a waiting sweep may have read anew since (a buyer wrote): judging such a
+/// stale snapshot reported the chat going back to its old status (and then
+/// forward again). A snapshot older than what was seen changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_snapshot_of_a_full_listing_never_turns_a_status_back() {
+    let sandbox = Sandbox::start(
+        SandboxConfig::default()
+            .chats(100)
+            .hourly_quota(Some(10_000_000))
+            .latency(Duration::from_millis(20)),
+    )
+    .unwrap();
+    // On the first page of the listing, answered by the seller.
+    let chat = sandbox.chats()[0].chat_id;
+    sandbox.set_status(chat, ChatStatus::WaitingForCustomer);
+    let client = sandbox
+        .client_builder()
+        .operation_quota(Operation::GetChats, Some(10_000_000))
+        .operation_quota(Operation::GetChatHistory, Some(10_000_000))
+        .build()
+        .unwrap();
+    // Waiting sweeps are due whenever a full listing could go on.
+    let mut stream = client
+        .follow(sandbox.business_id())
+        .poll_interval(Duration::ZERO)
+        .stream();
+    let events = Arc::new(Mutex::new(Vec::new()));
+    let collector = tokio::spawn({
+        let events = Arc::clone(&events);
+        async move {
+            while let Some(event) = stream.try_next().await.unwrap() {
+                events.lock().unwrap().push(event);
+            }
+        }
+    });
+    // A full listing's first page after the start: the buyer writes then,
+    // while the listing goes on through its other pages.
+    let first_pages = |from: usize| {
+        sandbox.requests()[from..]
+            .iter()
+            .filter(|r| {
+                listing(r) == Some(false)
+                    && r.query_param("pageToken").is_none()
+                    && r.status == Some(200)
+            })
+            .count()
+    };
+    let wait_for = |what: &str, check: &dyn Fn() -> bool| {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !check() {
+            assert!(std::time::Instant::now() < deadline, "{what}");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    };
+    wait_for("two full listings", &|| first_pages(0) >= 2);
+    let id = sandbox.customer_message(chat, "hello").get();
+    let after = sandbox.requests().len();
+    // Two more full listings: the one that listed the chat before the
+    // message is judged by then.
+    wait_for("two full listings more", &|| first_pages(after) >= 2);
+    wait_for("the message", &|| {
+        message_ids(&events.lock().unwrap()).contains(&id)
+    });
+    collector.abort();
+    let statuses: Vec<ChatStatus> = events
+        .lock()
+        .unwrap()
+        .iter()
+        .filter_map(|e| match e {
+            ChatEvent::StatusChanged { chat: c, .. } if c.chat_id == chat => Some(c.status.clone()),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        !statuses.contains(&ChatStatus::WaitingForCustomer),
+        "the chat went back to its old status: {statuses:?}"
+    );
 }

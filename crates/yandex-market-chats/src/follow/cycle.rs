@@ -590,9 +590,12 @@ impl Follower {
         self.persist().await
     }
 
-    /// The items for one chat as listed (or got): reads its history when
-    /// the rules say so.
+    /// The items for one chat as listed (or got): none for a stale
+    /// snapshot; reads its history when the rules say so.
     async fn chat(&mut self, chat: Chat, mode: Mode) -> Result<Vec<Item>, Error> {
+        if judge::stale(&self.state, &chat) {
+            return Ok(Vec::new());
+        }
         let read = match judge::read_from(&self.state, &chat, self.clock.now()) {
             None => None,
             Some(from) => match self.history(&chat, from, mode).await? {

@@ -58,6 +58,17 @@ pub(crate) struct ReadFrom {
     pub since: Option<DateTime<Utc>>,
 }
 
+/// Whether `chat`, as listed, is older than what the follower already saw
+/// of it (a full listing's page judged after a waiting sweep or a hint read
+/// the chat anew): judging it would report a status the chat has left, and
+/// there is nothing in it to read.
+pub(crate) fn stale(state: &State, chat: &Chat) -> bool {
+    state
+        .chats
+        .get(&chat.chat_id.get())
+        .is_some_and(|mark| chat.updated_at < mark.updated_at)
+}
+
 /// Whether `chat`, as listed, must be read, and from where. `now` is the
 /// server's time.
 pub(crate) fn read_from(state: &State, chat: &Chat, now: DateTime<Utc>) -> Option<ReadFrom> {
@@ -492,6 +503,28 @@ mod tests {
         // Gone: an event for a known chat only.
         assert_eq!(gone(&state, 1).len(), 1);
         assert!(gone(&state, 99).is_empty());
+    }
+
+    /// A listed snapshot older than what the follower already saw (a full
+    /// listing's page, judged after a waiting sweep read the chat anew) is
+    /// stale: no status change, nothing changes.
+    #[test]
+    fn a_snapshot_older_than_what_was_seen_is_stale() {
+        let state = state();
+        assert!(stale(
+            &state,
+            &chat(1, ChatStatus::WaitingForPartner, 0, 49)
+        ));
+        // As old as what was seen: a status may change without `updatedAt`.
+        assert!(!stale(
+            &state,
+            &chat(1, ChatStatus::WaitingForPartner, 0, 50)
+        ));
+        assert!(!stale(
+            &state,
+            &chat(1, ChatStatus::WaitingForPartner, 0, 51)
+        ));
+        assert!(!stale(&state, &chat(2, ChatStatus::New, 0, 1)), "unknown");
     }
 
     /// Message events of `items`, as dedup keys.
