@@ -2,6 +2,9 @@
 //! seconds stands for the hour, so that the sweep plan (waiting sweeps
 //! often, full sweeps rarely, both within half the share) shows in a test.
 
+#[allow(dead_code)] // each test file uses part of it
+mod follow_support;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -9,6 +12,8 @@ use futures::TryStreamExt;
 use yandex_market_chats::follow::{ChatEvent, FollowStream};
 use yandex_market_chats::{ChatStatus, Operation};
 use yandex_market_chats_sandbox::{RecordedRequest, Sandbox, SandboxConfig};
+
+use follow_support::client;
 
 fn message_ids(events: &[ChatEvent]) -> Vec<u64> {
     events
@@ -158,12 +163,7 @@ async fn a_long_full_sweep_makes_way_for_waiting_sweeps() {
     for chat in sandbox.chats().iter().skip(10) {
         sandbox.set_status(chat.chat_id, ChatStatus::Finished);
     }
-    let client = sandbox
-        .client_builder()
-        .operation_quota(Operation::GetChats, Some(10_000_000))
-        .operation_quota(Operation::GetChatHistory, Some(10_000_000))
-        .build()
-        .unwrap();
+    let client = client(&sandbox);
     let mut stream = client
         .follow(sandbox.business_id())
         .poll_interval(Duration::from_millis(500))
@@ -212,12 +212,7 @@ async fn a_full_listing_makes_way_only_between_its_pages_and_always_ends() {
             .latency(Duration::from_millis(20)),
     )
     .unwrap();
-    let client = sandbox
-        .client_builder()
-        .operation_quota(Operation::GetChats, Some(10_000_000))
-        .operation_quota(Operation::GetChatHistory, Some(10_000_000))
-        .build()
-        .unwrap();
+    let client = client(&sandbox);
     // No interval and a plan of hundreds a second: a waiting sweep is due
     // whenever the full listing could go on.
     let mut stream = client
@@ -266,12 +261,7 @@ async fn a_stale_snapshot_of_a_full_listing_never_turns_a_status_back() {
     // On the first page of the listing, answered by the seller.
     let chat = sandbox.chats()[0].chat_id;
     sandbox.set_status(chat, ChatStatus::WaitingForCustomer);
-    let client = sandbox
-        .client_builder()
-        .operation_quota(Operation::GetChats, Some(10_000_000))
-        .operation_quota(Operation::GetChatHistory, Some(10_000_000))
-        .build()
-        .unwrap();
+    let client = client(&sandbox);
     // Waiting sweeps are due whenever a full listing could go on.
     let mut stream = client
         .follow(sandbox.business_id())
