@@ -5,6 +5,7 @@
 #[allow(dead_code)] // each test file uses part of it
 mod follow_support;
 
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -13,7 +14,18 @@ use yandex_market_chats::follow::{ChatEvent, FollowStream};
 use yandex_market_chats::{ChatStatus, Operation};
 use yandex_market_chats_sandbox::{RecordedRequest, Sandbox, SandboxConfig};
 
-use follow_support::client;
+use follow_support::{client, prime};
+
+/// A sandbox of `chats` that answers in 20 ms, with room in its quotas.
+fn slow(chats: usize) -> Sandbox {
+    Sandbox::start(
+        SandboxConfig::default()
+            .chats(chats)
+            .hourly_quota(Some(10_000_000))
+            .latency(Duration::from_millis(20)),
+    )
+    .unwrap()
+}
 
 fn message_ids(events: &[ChatEvent]) -> Vec<u64> {
     events
@@ -205,13 +217,7 @@ async fn a_long_full_sweep_makes_way_for_waiting_sweeps() {
 /// first), so it always ends, and a message only it can find comes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_listing_makes_way_only_between_its_pages_and_always_ends() {
-    let sandbox = Sandbox::start(
-        SandboxConfig::default()
-            .chats(100)
-            .hourly_quota(Some(10_000_000))
-            .latency(Duration::from_millis(20)),
-    )
-    .unwrap();
+    let sandbox = slow(100);
     let client = client(&sandbox);
     // No interval and a plan of hundreds a second: a waiting sweep is due
     // whenever the full listing could go on.
@@ -251,13 +257,7 @@ async fn a_full_listing_makes_way_only_between_its_pages_and_always_ends() {
 /// forward again). A snapshot older than what was seen changes nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stale_snapshot_of_a_full_listing_never_turns_a_status_back() {
-    let sandbox = Sandbox::start(
-        SandboxConfig::default()
-            .chats(100)
-            .hourly_quota(Some(10_000_000))
-            .latency(Duration::from_millis(20)),
-    )
-    .unwrap();
+    let sandbox = slow(100);
     // On the first page of the listing, answered by the seller.
     let chat = sandbox.chats()[0].chat_id;
     sandbox.set_status(chat, ChatStatus::WaitingForCustomer);
@@ -317,5 +317,105 @@ async fn a_stale_snapshot_of_a_full_listing_never_turns_a_status_back() {
     assert!(
         !statuses.contains(&ChatStatus::WaitingForCustomer),
         "the chat went back to its old status: {statuses:?}"
+    );
+}
+
+/// A full sweep judges what it listed chat by chat and makes way for a
+/// waiting sweep between chats as between pages: its reads (thousands at
+/// scale) never hold up a buyer's message, and what it reads comes as it
+/// goes, not at its end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_sweeps_reads_make_way_and_deliver_as_they_go() {
+    let sandbox = slow(100);
+    let waiting = [
+        ChatStatus::New,
+        ChatStatus::WaitingForPartner,
+        ChatStatus::WaitingForArbiter,
+        ChatStatus::WaitingForMarket,
+    ];
+    // Only full sweeps list (and so read) these.
+    let hidden_chats: Vec<_> = sandbox
+        .chats()
+        .into_iter()
+        .filter(|c| !waiting.contains(&c.status))
+        .collect();
+    let hidden: HashSet<u64> = hidden_chats.iter().map(|c| c.chat_id.get()).collect();
+    let mut stream = client(&sandbox)
+        .follow(sandbox.business_id())
+        .poll_interval(Duration::ZERO)
+        .stream();
+    prime(&mut stream).await;
+    // Each gets a buyer's message the seller answers at once (its status
+    // goes back): the next full sweep reads them all.
+    for chat in &hidden_chats {
+        sandbox.customer_message(chat.chat_id, "hello");
+        sandbox.set_status(chat.chat_id, chat.status.clone());
+    }
+    let after = sandbox.requests().len();
+    let hidden_reads = || -> Vec<RecordedRequest> {
+        sandbox.requests()[after..]
+            .iter()
+            .filter(|r| {
+                r.path.ends_with("/chats/history")
+                    && r.query_param("chatId")
+                        .and_then(|c| c.parse().ok())
+                        .is_some_and(|c| hidden.contains(&c))
+            })
+            .cloned()
+            .collect()
+    };
+    let mut received = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let reads = hidden_reads();
+        let read: HashSet<_> = reads
+            .iter()
+            .filter_map(|r| r.query_param("chatId"))
+            .collect();
+        if read.len() == hidden.len() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} of {} read",
+            read.len(),
+            hidden.len()
+        );
+        match tokio::time::timeout(Duration::from_millis(200), stream.try_next()).await {
+            Ok(Ok(Some(event))) => received.push((std::time::Instant::now(), event)),
+            Ok(Ok(None)) => panic!("the stream ended"),
+            Ok(Err(error)) => panic!("the stream failed: {error}"),
+            Err(_) => {}
+        }
+    }
+    // The full sweep's read phase: from its last page to the last read.
+    let requests = sandbox.requests();
+    let last = hidden_reads().last().unwrap().at;
+    let full_end = requests
+        .iter()
+        .filter(|r| listing(r) == Some(false) && r.at < last)
+        .map(|r| r.at)
+        .max()
+        .unwrap();
+    let in_phase = |at: std::time::Instant| at > full_end && at <= last;
+    let phase_reads: HashSet<u64> = hidden_reads()
+        .iter()
+        .filter(|r| in_phase(r.at))
+        .filter_map(|r| r.query_param("chatId").and_then(|c| c.parse().ok()))
+        .collect();
+    assert!(
+        phase_reads.len() >= 10,
+        "a long read phase: {phase_reads:?}"
+    );
+    assert!(
+        requests
+            .iter()
+            .any(|r| listing(r) == Some(true) && in_phase(r.at)),
+        "no waiting sweep while the full sweep read"
+    );
+    assert!(
+        received.iter().any(|(at, event)| *at < last
+            && matches!(event, ChatEvent::Message { chat_id, .. } if phase_reads.contains(&chat_id.get()))),
+        "the full sweep's messages came only at its end"
     );
 }

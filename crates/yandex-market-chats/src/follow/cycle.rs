@@ -11,8 +11,10 @@
 //!   not tell (the seller answered from the cabinet before the follower
 //!   read, a status change, a server whose statuses behave otherwise), at a
 //!   slower pace that bounds the latency of everything else. A long full
-//!   listing makes way between its pages for a waiting sweep that falls
-//!   due, then goes on from the page it reached.
+//!   sweep makes way for a waiting sweep that falls due, between its pages
+//!   and between the chats it judges, then goes on where it stopped; what
+//!   it found so far is delivered then (a listed snapshot that a waiting
+//!   sweep has since overtaken is skipped as stale).
 //!
 //! Sweeps are planned with half the follower's share of getChats: the
 //! waiting sweep takes what it needs to run as often as `poll_interval`
@@ -134,12 +136,15 @@ enum History {
 }
 
 /// A listing in progress. A full sweep is kept between cycles when a
-/// waiting sweep falls due while it pages, so that a long full sweep never
-/// holds up the buyers' messages.
+/// waiting sweep falls due while it pages or reads what it listed, so that
+/// a long full sweep never holds up the buyers' messages.
 struct Listing {
     sweep: Sweep,
     started: Instant,
+    /// The chats listed and not judged yet.
     chats: BTreeMap<u64, Chat>,
+    /// Every page is in: the chats are being judged.
+    listed: bool,
     token: Option<String>,
     sent: HashSet<String>,
     pages: u32,
@@ -155,6 +160,7 @@ impl Listing {
             sweep,
             started: Instant::now(),
             chats: BTreeMap::new(),
+            listed: false,
             token: None,
             sent: HashSet::new(),
             pages: 0,
@@ -334,27 +340,42 @@ impl Follower {
         };
         let started = listing.started;
         let mut items = Vec::new();
-        match self.list(&mut listing, &mut items).await {
-            Ok(Listed::Done) => {}
-            Ok(Listed::MadeWay) => {
+        if !listing.listed {
+            match self.list(&mut listing, &mut items).await {
+                Ok(Listed::Done) => listing.listed = true,
+                Ok(Listed::MadeWay) => {
+                    self.full_listing = Some(listing);
+                    return Ok(items);
+                }
+                Err(error) if error.is_rate_limited() => {
+                    self.rate_limited(Operation::GetChats, &error).await?;
+                    if sweep == Sweep::Full {
+                        // Goes on after the pause, from the page it reached.
+                        self.full_listing = Some(listing);
+                    } else {
+                        self.plan(sweep, started).await?;
+                    }
+                    return Ok(items);
+                }
+                Err(error) => return Err(error),
+            }
+        }
+        // Judged chat by chat; a full sweep makes way between chats too,
+        // once it read at least one this turn (a chat that needs no read
+        // costs nothing), and what it found so far is delivered then.
+        let mut read_this_turn = 0u32;
+        loop {
+            if read_this_turn > 0 && self.makes_way(&listing) {
+                listing.made_way = true;
                 self.full_listing = Some(listing);
                 return Ok(items);
             }
-            Err(error) if error.is_rate_limited() => {
-                self.rate_limited(Operation::GetChats, &error).await?;
-                if sweep == Sweep::Full {
-                    // Goes on after the pause, from the page it reached.
-                    self.full_listing = Some(listing);
-                } else {
-                    self.plan(sweep, started).await?;
-                }
-                return Ok(items);
+            let Some((_, chat)) = listing.chats.pop_first() else {
+                break;
+            };
+            if judge::read_from(&self.state, &chat, self.clock.now()).is_some() {
+                read_this_turn += 1;
             }
-            Err(error) => return Err(error),
-        }
-        let swept_from = listing.swept_from.unwrap_or_else(|| self.clock.now());
-        let chats = listing.chats;
-        for chat in chats.into_values() {
             match self.chat(chat, Mode::Polling).await {
                 Ok(chat_items) => items.extend(chat_items),
                 Err(error) if error.is_rate_limited() => {
@@ -368,6 +389,7 @@ impl Follower {
             }
         }
         if sweep == Sweep::Full {
+            let swept_from = listing.swept_from.unwrap_or_else(|| self.clock.now());
             items.push(Item {
                 event: None,
                 change: Some(Change::FullSweep(swept_from)),
@@ -398,6 +420,16 @@ impl Follower {
         Ok(())
     }
 
+    /// Whether `listing` stops here for a waiting sweep that fell due: only
+    /// a full one does.
+    fn makes_way(&self, listing: &Listing) -> bool {
+        listing.sweep == Sweep::Full
+            && self
+                .schedule
+                .next_waiting
+                .is_some_and(|due| due <= Instant::now())
+    }
+
     /// Pages through the listing, each chat once (the latest `updatedAt`
     /// seen wins). A full listing makes way (returns, to go on later) when a
     /// waiting sweep falls due between its pages. Takes the start point from
@@ -415,13 +447,7 @@ impl Follower {
         // often waiting sweeps fall due.
         let mut this_turn = 0u32;
         loop {
-            if listing.sweep == Sweep::Full
-                && this_turn > 0
-                && self
-                    .schedule
-                    .next_waiting
-                    .is_some_and(|due| due <= Instant::now())
-            {
+            if this_turn > 0 && self.makes_way(listing) {
                 listing.made_way = true;
                 return Ok(Listed::MadeWay);
             }
