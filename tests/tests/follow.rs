@@ -344,28 +344,32 @@ fn a_killed_follower_loses_nothing() {
             .spawn()
             .unwrap()
     };
-    let read_keys =
-        |child: &mut std::process::Child, done: &dyn Fn(&[String]) -> bool| -> Vec<String> {
-            let stdout = child.stdout.take().unwrap();
-            let (tx, rx) = std::sync::mpsc::channel();
-            std::thread::spawn(move || {
-                for line in BufReader::new(stdout).lines() {
-                    if tx.send(line.unwrap()).is_err() {
-                        break;
-                    }
-                }
-            });
-            let mut keys = Vec::new();
-            let deadline = Instant::now() + Duration::from_secs(15);
-            while !done(&keys) {
-                let left = deadline.saturating_duration_since(Instant::now());
-                match rx.recv_timeout(left) {
-                    Ok(key) => keys.push(key),
-                    Err(_) => panic!("got only {keys:?}"),
+    // The keys until `done`, and the rest of what the child prints (read
+    // it once the child is gone: what it printed between `done` and its
+    // kill was delivered too).
+    let read_keys = |child: &mut std::process::Child,
+                     done: &dyn Fn(&[String]) -> bool|
+     -> (Vec<String>, std::sync::mpsc::Receiver<String>) {
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                if tx.send(line.unwrap()).is_err() {
+                    break;
                 }
             }
-            keys
-        };
+        });
+        let mut keys = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while !done(&keys) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(key) => keys.push(key),
+                Err(_) => panic!("got only {keys:?}"),
+            }
+        }
+        (keys, rx)
+    };
     let chats = sandbox.chats();
     let mut child = spawn();
     // Wait for its start point to be saved.
@@ -381,11 +385,12 @@ fn a_killed_follower_loses_nothing() {
         let id = sandbox.customer_message(chat, format!("m{i}"));
         written.insert(format!("message:{chat}:{id}"), id.get());
     }
-    let before = read_keys(&mut child, &|keys: &[String]| {
+    let (mut before, rest) = read_keys(&mut child, &|keys: &[String]| {
         keys.iter().filter(|k| k.starts_with("message:")).count() >= 3
     });
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
+    before.extend(rest.iter());
 
     for i in 5..8 {
         let chat: ChatId = chats[i % 2].chat_id;
@@ -395,7 +400,7 @@ fn a_killed_follower_loses_nothing() {
     let mut child = spawn();
     let wanted: Vec<String> = written.keys().cloned().collect();
     let seen_before = before.clone();
-    let mut after = read_keys(&mut child, &|keys: &[String]| {
+    let (mut after, rest) = read_keys(&mut child, &|keys: &[String]| {
         wanted
             .iter()
             .all(|w| keys.contains(w) || seen_before.contains(w))
@@ -404,6 +409,7 @@ fn a_killed_follower_loses_nothing() {
     std::thread::sleep(Duration::from_millis(300));
     child.kill().unwrap();
     child.wait().unwrap();
+    after.extend(rest.iter());
     let mut seen: Vec<String> = before.clone();
     seen.append(&mut after);
     let distinct: HashSet<&String> = seen.iter().collect();
