@@ -419,3 +419,74 @@ async fn a_full_sweeps_reads_make_way_and_deliver_as_they_go() {
         "the full sweep's messages came only at its end"
     );
 }
+
+/// The first full sweep of a stream (after a start or a restart: nothing
+/// is known of the sweeps' sizes yet) makes way for waiting sweeps too: at
+/// scale it lasts long (at 100,000 chats, 5,000 pages at the share's pace,
+/// about two hours), and a buyer's message written meanwhile must not wait
+/// for its end, or for the next full sweep when the seller answers first.
+/// Here it is 40 pages of 100 ms; waiting sweeps are due every 500 ms.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_full_sweep_makes_way_for_waiting_sweeps_too() {
+    let sandbox = Sandbox::start(
+        SandboxConfig::default()
+            .chats(800)
+            .hourly_quota(Some(10_000_000))
+            .latency(Duration::from_millis(100)),
+    )
+    .unwrap();
+    for chat in sandbox.chats().iter().skip(10) {
+        sandbox.set_status(chat.chat_id, ChatStatus::Finished);
+    }
+    let quiet = sandbox.chats()[100].chat_id;
+    let mut stream = client(&sandbox)
+        .follow(sandbox.business_id())
+        .poll_interval(Duration::from_millis(500))
+        .stream();
+    let (sender, mut received) = tokio::sync::mpsc::unbounded_channel();
+    let collector = tokio::spawn(async move {
+        while let Some(event) = stream.try_next().await.unwrap() {
+            let at = std::time::Instant::now();
+            if sender.send((at, message_ids(&[event]))).is_err() {
+                break;
+            }
+        }
+    });
+    // Once the first full listing has gone 5 pages, the buyer writes.
+    let full_pages = || {
+        sandbox
+            .requests()
+            .iter()
+            .filter(|r| listing(r) == Some(false))
+            .count()
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while full_pages() < 5 {
+        assert!(std::time::Instant::now() < deadline, "the listing began");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let written = std::time::Instant::now();
+    let id = sandbox.customer_message(quiet, "hello?").get();
+    let came = loop {
+        match tokio::time::timeout(Duration::from_secs(10), received.recv()).await {
+            Ok(Some((at, ids))) if ids.contains(&id) => break at,
+            Ok(Some(_)) => {}
+            other => panic!("message {id} did not come: {other:?}"),
+        }
+    };
+    collector.abort();
+    let pages_by_then = sandbox
+        .requests()
+        .iter()
+        .filter(|r| listing(r) == Some(false) && r.at < came)
+        .count();
+    assert!(
+        pages_by_then < 40,
+        "the message came only after the first full listing's 40 pages ({pages_by_then})"
+    );
+    assert!(
+        came - written < Duration::from_millis(2_000),
+        "a message waited {:?} in the first full sweep",
+        came - written
+    );
+}

@@ -294,6 +294,7 @@ struct Row {
     undelivered_read: usize,
     undelivered_answered_first: usize,
     sweep_period: Option<f64>,
+    delays: Delays,
     waiting_avg: f64,
     drained_in: Duration,
     follower_errors: Vec<String>,
@@ -466,6 +467,7 @@ async fn one(chats: usize, windows: u32, scale: Scale) -> Row {
     let (undelivered_read, undelivered_answered_first) = why_undelivered(&requests, &ledger);
     let row = Row {
         chats,
+        delays: delays(&requests, &ledger, in_period, scale),
         undelivered_read,
         undelivered_answered_first,
         warm_up,
@@ -600,19 +602,8 @@ async fn responder(
 /// how many had their chat answered before any such read (it left the
 /// waiting statuses: only a full sweep finds it).
 fn why_undelivered(requests: &[RecordedRequest], ledger: &Ledger) -> (usize, usize) {
-    let mut times: HashMap<(bool, u64), Vec<Instant>> = HashMap::new();
-    for r in requests.iter().filter(|r| ok(r) && r.method == "POST") {
-        let read = r.path.ends_with("/chats/history");
-        if (read || r.path.ends_with("/chats/message"))
-            && let Some(chat) = r.query_param("chatId").and_then(|c| c.parse().ok())
-        {
-            times.entry((read, chat)).or_default().push(r.at);
-        }
-    }
-    let first_after = |read: bool, chat: u64, at: Instant| {
-        let times = times.get(&(read, chat))?;
-        times.get(times.partition_point(|t| *t <= at)).copied()
-    };
+    let times = ChatTimes::new(requests);
+    let first_after = |read: bool, chat: u64, at: Instant| times.first_after(read, chat, at);
     let (mut read, mut answered_first) = (0, 0);
     for (id, (chat, at)) in &ledger.written {
         if ledger.delivered.contains_key(id) {
@@ -625,6 +616,71 @@ fn why_undelivered(requests: &[RecordedRequest], ledger: &Ledger) -> (usize, usi
         );
     }
     (read, answered_first)
+}
+
+/// Per chat, when its history was read and when it was answered
+/// (requests answered 200).
+struct ChatTimes(HashMap<(bool, u64), Vec<Instant>>);
+
+impl ChatTimes {
+    fn new(requests: &[RecordedRequest]) -> Self {
+        let mut times: HashMap<(bool, u64), Vec<Instant>> = HashMap::new();
+        for r in requests.iter().filter(|r| ok(r) && r.method == "POST") {
+            let read = r.path.ends_with("/chats/history");
+            if (read || r.path.ends_with("/chats/message"))
+                && let Some(chat) = r.query_param("chatId").and_then(|c| c.parse().ok())
+            {
+                times.entry((read, chat)).or_default().push(r.at);
+            }
+        }
+        Self(times)
+    }
+
+    /// The first read (or answer) of `chat` after `at`.
+    fn first_after(&self, read: bool, chat: u64, at: Instant) -> Option<Instant> {
+        let times = self.0.get(&(read, chat))?;
+        times.get(times.partition_point(|t| *t <= at)).copied()
+    }
+}
+
+/// Where the time goes, for the messages written in the measured period
+/// (API s, sorted): from the write to its chat's next history read (the
+/// sweeps' part of the latency), and between the starts of waiting sweeps.
+struct Delays {
+    to_read: Vec<f64>,
+    waiting_gaps: Vec<f64>,
+}
+
+fn delays(
+    requests: &[RecordedRequest],
+    ledger: &Ledger,
+    in_period: impl Fn(Instant) -> bool,
+    scale: Scale,
+) -> Delays {
+    let times = ChatTimes::new(requests);
+    let mut to_read: Vec<f64> = ledger
+        .written
+        .values()
+        .filter(|(_, at)| in_period(*at))
+        .filter_map(|(chat, at)| {
+            times
+                .first_after(true, *chat, *at)
+                .map(|r| scale.api(r - *at))
+        })
+        .collect();
+    to_read.sort_by(f64::total_cmp);
+    let starts: Vec<Instant> = requests
+        .iter()
+        .filter(|r| in_period(r.at) && ok(r))
+        .filter(|r| listing(r).is_some_and(|l| l.fast && l.first_page))
+        .map(|r| r.at)
+        .collect();
+    let mut waiting_gaps: Vec<f64> = starts.windows(2).map(|w| scale.api(w[1] - w[0])).collect();
+    waiting_gaps.sort_by(f64::total_cmp);
+    Delays {
+        to_read,
+        waiting_gaps,
+    }
 }
 
 /// A getChats request: whether it is filtered by `statuses` (a fast sweep)
@@ -865,6 +921,18 @@ fn table(rows: &[Row], scale: Scale) {
             row.responder_errors,
             row.undelivered_read,
             row.undelivered_answered_first,
+        );
+        let d = &row.delays;
+        let at = |sorted: &[f64], p: f64| show(quantile(sorted, 0, p));
+        println!(
+            "{:>8}         write to its chat's next read, API s: median {}, p95 {}; between waiting \
+             sweeps, API s: median {}, p95 {}, longest {}",
+            "",
+            at(&d.to_read, 0.5),
+            at(&d.to_read, 0.95),
+            at(&d.waiting_gaps, 0.5),
+            at(&d.waiting_gaps, 0.95),
+            at(&d.waiting_gaps, 1.0),
         );
     }
     println!();

@@ -402,14 +402,8 @@ impl Follower {
     /// Schedules the next sweeps after `done` (started at `started`): see
     /// the module docs.
     async fn plan(&mut self, done: Sweep, started: Instant) -> Result<(), Error> {
-        let budget = self.pacer.sweep_budget(&self.client, self.business).await?;
+        let (full_period, waiting_period) = self.periods().await?;
         let s = &mut self.schedule;
-        let (full_period, waiting_period) = periods(
-            budget,
-            self.options.poll_interval,
-            s.full_pages,
-            s.waiting_pages,
-        );
         if done == Sweep::Full {
             s.last_full = Some(started);
         }
@@ -417,6 +411,39 @@ impl Follower {
         s.next_full = Some(later(last_full, full_period));
         // A full sweep covers the waiting chats too.
         s.next_waiting = waiting_period.map(|period| later(started, period));
+        Ok(())
+    }
+
+    /// The sweeps' periods by the plan, from what each listed last time.
+    async fn periods(&self) -> Result<(Duration, Option<Duration>), Error> {
+        let budget = self.pacer.sweep_budget(&self.client, self.business).await?;
+        let s = &self.schedule;
+        Ok(periods(
+            budget,
+            self.options.poll_interval,
+            s.full_pages,
+            s.waiting_pages,
+        ))
+    }
+
+    /// A full listing longer than any known so far (the first one of a
+    /// stream: nothing is known yet) plans the waiting sweeps from the pages
+    /// it has listed, as it goes (at 1, 2, 4, 8... pages), so that they
+    /// run during it rather than after it: at 100,000 chats the first full
+    /// sweep lasts hours.
+    async fn plan_during(&mut self, listing: &Listing) -> Result<(), Error> {
+        if listing.sweep != Sweep::Full
+            || listing.pages <= self.schedule.full_pages
+            || !listing.pages.is_power_of_two()
+        {
+            return Ok(());
+        }
+        self.schedule.full_pages = listing.pages;
+        if self.schedule.next_waiting.is_none() {
+            let (_, waiting_period) = self.periods().await?;
+            self.schedule.next_waiting =
+                waiting_period.map(|period| later(listing.started, period));
+        }
         Ok(())
     }
 
@@ -465,6 +492,7 @@ impl Follower {
                 self.take_start(at, items);
             }
             take_page(&mut listing.chats, page.chats);
+            self.plan_during(listing).await?;
             match page.next_page_token {
                 Some(next) if listing.sent.insert(next.clone()) => listing.token = Some(next),
                 Some(next) => {
