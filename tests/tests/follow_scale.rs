@@ -490,3 +490,89 @@ async fn the_first_full_sweep_makes_way_for_waiting_sweeps_too() {
         came - written
     );
 }
+
+/// A full sweep's reads leave the waiting sweeps half of the history
+/// bucket: when a waiting sweep falls due while a full sweep reads, its
+/// reads go at once, not one a refill (at 10,000 chats, 50 reads at the
+/// share's pace are 36 s a sweep).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_sweeps_reads_leave_the_waiting_sweeps_their_reserve() {
+    // History: 200 in a 20 s window, a share of 100: a read every 0.2 s,
+    // a bucket of 10.
+    let sandbox = Sandbox::start(
+        SandboxConfig::default()
+            .chats(100)
+            .hourly_quota(Some(100_000))
+            .operation_quota(Operation::GetChatHistory, 200)
+            .quota_window(Duration::from_secs(20))
+            .latency(Duration::from_millis(10)),
+    )
+    .unwrap();
+    for chat in sandbox.chats() {
+        sandbox.set_status(chat.chat_id, ChatStatus::Finished);
+    }
+    let chats = sandbox.chats();
+    let (hidden, buyers) = (&chats[..40], &chats[40..44]);
+    let mut stream = sandbox
+        .client()
+        .unwrap()
+        .follow(sandbox.business_id())
+        .poll_interval(Duration::from_millis(500))
+        .stream();
+    prime(&mut stream).await;
+    let collector =
+        tokio::spawn(async move { while stream.try_next().await.unwrap().is_some() {} });
+    // Only the next full sweep reads these: 40 reads, 6 s at the pace.
+    for chat in hidden {
+        sandbox.customer_message(chat.chat_id, "hello");
+        sandbox.set_status(chat.chat_id, ChatStatus::Finished);
+    }
+    let reads_of = |chats: &[yandex_market_chats::Chat], after: std::time::Instant| {
+        let ids: HashSet<u64> = chats.iter().map(|c| c.chat_id.get()).collect();
+        sandbox
+            .requests()
+            .into_iter()
+            .filter(|r| r.at > after && r.path.ends_with("/chats/history"))
+            .filter(|r| {
+                r.query_param("chatId")
+                    .and_then(|c| c.parse().ok())
+                    .is_some_and(|c| ids.contains(&c))
+            })
+            .map(|r| r.at)
+            .collect::<Vec<_>>()
+    };
+    let start = std::time::Instant::now();
+    let deadline = start + Duration::from_secs(20);
+    // Well into the full sweep's reads: its bucket is down to the reserve.
+    while reads_of(hidden, start).len() < 15 {
+        assert!(std::time::Instant::now() < deadline, "the full sweep reads");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let written = std::time::Instant::now();
+    for chat in buyers {
+        sandbox.customer_message(chat.chat_id, "where is it?");
+    }
+    while reads_of(buyers, written).len() < buyers.len() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the buyers' chats read"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let reads = reads_of(buyers, written);
+    let spread = *reads.last().unwrap() - reads[0];
+    // The full sweep was reading around them.
+    while reads_of(hidden, *reads.last().unwrap()).is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the full sweep went on"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    collector.abort();
+    // Without a reserve: at least 3 refills (0.6 s) apart.
+    assert!(
+        spread < Duration::from_millis(400),
+        "a waiting sweep's 4 reads took {spread:?}"
+    );
+}

@@ -365,7 +365,16 @@ impl Follower {
         // costs nothing), and what it found so far is delivered then.
         let mut read_this_turn = 0u32;
         loop {
-            if read_this_turn > 0 && self.makes_way(&listing) {
+            let next_reads = listing.chats.first_key_value().is_some_and(|(_, chat)| {
+                judge::read_from(&self.state, chat, self.clock.now()).is_some()
+            });
+            if read_this_turn > 0
+                && (self.makes_way(&listing)
+                    || (next_reads
+                        && self
+                            .leave_reserve(&listing, Operation::GetChatHistory)
+                            .await?))
+            {
                 listing.made_way = true;
                 self.full_listing = Some(listing);
                 return Ok(items);
@@ -373,9 +382,7 @@ impl Follower {
             let Some((_, chat)) = listing.chats.pop_first() else {
                 break;
             };
-            if judge::read_from(&self.state, &chat, self.clock.now()).is_some() {
-                read_this_turn += 1;
-            }
+            read_this_turn += u32::from(next_reads);
             match self.chat(chat, Mode::Polling).await {
                 Ok(chat_items) => items.extend(chat_items),
                 Err(error) if error.is_rate_limited() => {
@@ -447,6 +454,37 @@ impl Follower {
         Ok(())
     }
 
+    /// A full listing's next request (past its first of the turn) leaves
+    /// the waiting sweeps their reserve of the quota (see
+    /// [`pacing::reserve_wait`](super::pacing::reserve_wait)): it waits for
+    /// the bucket to fill above it, or until a waiting sweep falls due
+    /// first (`true`: it makes way). A waiting listing never waits here,
+    /// nor a full one while no waiting sweeps are planned.
+    async fn leave_reserve(
+        &mut self,
+        listing: &Listing,
+        operation: Operation,
+    ) -> Result<bool, Error> {
+        if listing.sweep != Sweep::Full || self.schedule.next_waiting.is_none() {
+            return Ok(false);
+        }
+        loop {
+            let Some(wait) = self
+                .pacer
+                .background_wait(&self.client, self.business, operation)
+                .await?
+            else {
+                return Ok(false);
+            };
+            let until = Instant::now() + wait;
+            if let Some(due) = self.schedule.next_waiting.filter(|due| *due <= until) {
+                tokio::time::sleep_until(due).await;
+                return Ok(true);
+            }
+            tokio::time::sleep_until(until).await;
+        }
+    }
+
     /// Whether `listing` stops here for a waiting sweep that fell due: only
     /// a full one does.
     fn makes_way(&self, listing: &Listing) -> bool {
@@ -474,7 +512,10 @@ impl Follower {
         // often waiting sweeps fall due.
         let mut this_turn = 0u32;
         loop {
-            if this_turn > 0 && self.makes_way(listing) {
+            if this_turn > 0
+                && (self.makes_way(listing)
+                    || self.leave_reserve(listing, Operation::GetChats).await?)
+            {
                 listing.made_way = true;
                 return Ok(Listed::MadeWay);
             }

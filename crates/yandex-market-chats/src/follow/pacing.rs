@@ -16,6 +16,9 @@
 //!   the reset is unknown), holding a sixtieth of the share (a minute's worth
 //!   in an hour's window, at least [`BURST`]) so that a sweep or a few
 //!   hints go at once, and never more.
+//! - A full sweep, whose pages and reads would keep the bucket empty, takes
+//!   only what is above half of it ([`reserve_wait`]) but its first request
+//!   of a turn: the waiting sweeps' reads go at once.
 //! - The window's length is the longest `resets_in` the server stated (an
 //!   hour until it states one): pacing follows the server's window, never a
 //!   hard-coded hour.
@@ -84,6 +87,15 @@ pub(crate) fn decide(view: View, share: f64) -> Decision {
             interval: Duration::from_secs_f64(WINDOW.as_secs_f64() / per_window),
         },
     }
+}
+
+/// The rule for a full sweep's requests: each goes only while the bucket
+/// holds more than half its capacity, which stays for the waiting sweeps
+/// (a buyer's message waits for their reads, not for a full sweep's);
+/// otherwise, how long until it does.
+pub(crate) fn reserve_wait(tokens: f64, capacity: f64, interval: Duration) -> Option<Duration> {
+    let needed = capacity / 2.0 + 1.0;
+    (tokens < needed).then(|| interval.mul_f64(needed - tokens))
 }
 
 /// What the server said on the follower's last answer of one operation,
@@ -217,30 +229,56 @@ impl Pacer {
                 Ok(wait)
             }
             Decision::Go { interval } => {
-                let now = Instant::now();
-                let capacity = ((self.share * view.limit as f64) / 60.0).max(f64::from(BURST));
-                let bucket = &mut self.buckets[index(operation)];
-                // A token bucket: refills one request per `interval` (as the
-                // window now allows), holds at most `capacity`, so a burst
-                // never exceeds it however the interval moves.
-                let (tokens, last) = bucket.unwrap_or((capacity, now));
-                let refill = if interval.is_zero() {
-                    capacity
-                } else {
-                    (now - last).as_secs_f64() / interval.as_secs_f64()
-                };
-                let tokens = (tokens + refill).min(capacity);
+                let (tokens, _) = self.refill(operation, view, interval);
                 if tokens < 1.0 {
-                    *bucket = Some((tokens, now));
                     return Ok(interval.mul_f64(1.0 - tokens));
                 }
-                *bucket = Some((tokens - 1.0, now));
+                if let Some((tokens, _)) = &mut self.buckets[index(operation)] {
+                    *tokens -= 1.0;
+                }
                 if let Some(seen) = &mut self.seen[index(operation)] {
                     seen.sent_since += 1;
                 }
                 Ok(Duration::ZERO)
             }
         }
+    }
+
+    /// How long a full sweep's request waits so that it leaves the waiting
+    /// sweeps their reserve (see [`reserve_wait`]); `None`: it may go (or
+    /// the share is spent, which [`Pacer::wait_for`] handles). Counts
+    /// nothing.
+    pub(crate) async fn background_wait(
+        &mut self,
+        client: &Client,
+        business: BusinessId,
+        operation: Operation,
+    ) -> Result<Option<Duration>, Error> {
+        let view = self.view(client, business, operation).await?;
+        let Decision::Go { interval } = decide(view, self.share) else {
+            return Ok(None);
+        };
+        let (tokens, capacity) = self.refill(operation, view, interval);
+        Ok(reserve_wait(tokens, capacity, interval))
+    }
+
+    /// The token bucket of `operation`, refilled up to now and kept:
+    /// `(tokens, capacity)`. It refills one request per `interval` (as the
+    /// window now allows) and holds at most `capacity`, so a burst never
+    /// exceeds it however the interval moves.
+    fn refill(&mut self, operation: Operation, view: View, interval: Duration) -> (f64, f64) {
+        let now = Instant::now();
+        let capacity = ((self.share * view.limit as f64) / 60.0).max(f64::from(BURST));
+        let bucket = &mut self.buckets[index(operation)];
+        let (tokens, last) = bucket.unwrap_or((capacity, now));
+        let refill = if interval.is_zero() {
+            capacity
+        } else {
+            (now - last).as_secs_f64() / interval.as_secs_f64()
+        };
+        let tokens = (tokens + refill).min(capacity);
+        *bucket = Some((tokens, now));
+        (tokens, capacity)
     }
 
     /// Learns from an answer's rate-limit headers.
@@ -317,6 +355,27 @@ mod tests {
             Decision::Spent {
                 wait: UNKNOWN_RESET
             }
+        );
+    }
+
+    #[test]
+    fn a_full_sweep_leaves_half_the_bucket_to_the_waiting_sweeps() {
+        let interval = Duration::from_secs(2);
+        // A bucket of 10: a full sweep's request goes with 6 tokens (5 stay).
+        assert_eq!(reserve_wait(6.0, 10.0, interval), None);
+        assert_eq!(reserve_wait(10.0, 10.0, interval), None);
+        // Else it waits for the refills it lacks.
+        assert_eq!(
+            reserve_wait(5.5, 10.0, interval),
+            Some(Duration::from_secs(1))
+        );
+        assert_eq!(
+            reserve_wait(0.0, 10.0, interval),
+            Some(Duration::from_secs(12))
+        );
+        assert_eq!(
+            reserve_wait(20.0, 41.0, interval),
+            Some(Duration::from_secs(3))
         );
     }
 
