@@ -576,3 +576,87 @@ async fn a_full_sweeps_reads_leave_the_waiting_sweeps_their_reserve() {
         "a waiting sweep's 4 reads took {spread:?}"
     );
 }
+
+/// A sweep whose next read must wait for the quota delivers what it found
+/// first: a buyer's message read early in a waiting sweep does not wait for
+/// the reads of the other chats (at 10,000 chats, tens of seconds).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_a_sweep_found_comes_before_it_waits_for_the_quota() {
+    // History: 60 in a 20 s window, a share of 30: a read every 0.67 s, a
+    // bucket of 10.
+    let sandbox = Sandbox::start(
+        SandboxConfig::default()
+            .chats(100)
+            .hourly_quota(Some(100_000))
+            .operation_quota(Operation::GetChatHistory, 60)
+            .quota_window(Duration::from_secs(20)),
+    )
+    .unwrap();
+    for chat in sandbox.chats() {
+        sandbox.set_status(chat.chat_id, ChatStatus::Finished);
+    }
+    let mut stream = sandbox
+        .client()
+        .unwrap()
+        .follow(sandbox.business_id())
+        .poll_interval(Duration::from_millis(300))
+        .stream();
+    prime(&mut stream).await;
+    let buyers = &sandbox.chats()[..14];
+    let written = std::time::Instant::now();
+    let mut ids = HashSet::new();
+    for chat in buyers {
+        ids.insert(sandbox.customer_message(chat.chat_id, "hello?").get());
+    }
+    // The first message to come, and when.
+    let first = loop {
+        match tokio::time::timeout(Duration::from_secs(20), stream.try_next()).await {
+            Ok(Ok(Some(ChatEvent::Message { message, .. })))
+                if ids.contains(&message.message_id.get()) =>
+            {
+                break std::time::Instant::now();
+            }
+            Ok(Ok(Some(_))) => {}
+            other => panic!("no message came: {other:?}"),
+        }
+    };
+    // Keep the stream going until every buyer's chat was read.
+    let reads = || {
+        let chats: HashSet<u64> = buyers.iter().map(|c| c.chat_id.get()).collect();
+        sandbox
+            .requests()
+            .into_iter()
+            .filter(|r| r.at > written && r.path.ends_with("/chats/history"))
+            .filter_map(|r| r.query_param("chatId").and_then(|c| c.parse::<u64>().ok()))
+            .filter(|c| chats.contains(c))
+            .collect::<HashSet<u64>>()
+    };
+    while reads().len() < buyers.len() {
+        let _ = tokio::time::timeout(Duration::from_millis(100), stream.try_next()).await;
+        assert!(
+            written.elapsed() < Duration::from_secs(20),
+            "every chat read"
+        );
+    }
+    // When the last of the buyers' chats was first read.
+    let mut first_reads = std::collections::HashMap::new();
+    for r in sandbox.requests() {
+        if r.at > written && r.path.ends_with("/chats/history") {
+            let chat = r.query_param("chatId").and_then(|c| c.parse::<u64>().ok());
+            first_reads.entry(chat).or_insert(r.at);
+        }
+    }
+    let last_read = buyers
+        .iter()
+        .map(|c| first_reads[&Some(c.chat_id.get())])
+        .max()
+        .unwrap();
+    // Ten reads at once, then one each 0.67 s: the first message comes
+    // seconds before the last read, not after it.
+    assert!(
+        first + Duration::from_secs(1) < last_read,
+        "the first message came {:?} after the write, the last read {:?}",
+        first - written,
+        last_read - written
+    );
+}

@@ -206,6 +206,9 @@ pub fn run(root: &Path, options: &Options) -> Result<String, String> {
     // go on side by side (and `--iterate` finds its own last run).
     let output = root.join("target").join("mutants").join(slug(&files));
     let outcomes_file = output.join("mutants.out").join("outcomes.json");
+    // cargo-mutants creates `output` but not its parents (a fresh clone).
+    std::fs::create_dir_all(&output)
+        .map_err(|error| format!("cannot create {}: {error}", output.display()))?;
     // Two passes: the lib's unit tests first (seconds a mutant, two at a
     // time), then only the survivors with every target that exercises the
     // files (real servers and processes: a minute a mutant, one at a time,

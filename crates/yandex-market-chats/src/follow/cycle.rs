@@ -152,6 +152,9 @@ struct Listing {
     swept_from: Option<DateTime<Utc>>,
     /// It made way for a waiting sweep, which has not run yet.
     made_way: bool,
+    /// It ended its turn to deliver: the next read is no turn's first (so
+    /// a full sweep's keeps the reserve).
+    delivered: bool,
 }
 
 impl Listing {
@@ -166,8 +169,19 @@ impl Listing {
             pages: 0,
             swept_from: None,
             made_way: false,
+            delivered: false,
         }
     }
+}
+
+/// Whether a sweep goes on in this turn, or ends it to go on in the next:
+/// after a waiting sweep it made way for, or right away once what it found
+/// is delivered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Turn {
+    Go,
+    MakeWay,
+    Deliver,
 }
 
 /// How a listing's turn ended.
@@ -201,8 +215,12 @@ pub(crate) struct Follower {
     pacer: Pacer,
     schedule: Schedule,
     journal: Journal,
-    /// A full listing that made way for a waiting sweep.
+    /// A full listing that made way for a waiting sweep, or paused to
+    /// deliver what it found before waiting for the quota.
     full_listing: Option<Listing>,
+    /// A waiting listing that paused to deliver what it found before
+    /// waiting for the quota: it goes on first.
+    waiting_listing: Option<Listing>,
 }
 
 impl Follower {
@@ -232,6 +250,7 @@ impl Follower {
             schedule: Schedule::default(),
             journal: Journal::default(),
             full_listing: None,
+            waiting_listing: None,
         }
     }
 
@@ -287,6 +306,9 @@ impl Follower {
     /// ends however often waiting sweeps fall due.
     fn due(&self) -> (Instant, Sweep) {
         let now = Instant::now();
+        if self.waiting_listing.is_some() {
+            return (now, Sweep::Waiting);
+        }
         if let Some(listing) = &self.full_listing {
             let next = if listing.made_way {
                 Sweep::Waiting
@@ -330,13 +352,16 @@ impl Follower {
                 .full_listing
                 .take()
                 .unwrap_or_else(|| Listing::new(Sweep::Full)),
-            Sweep::Waiting => {
-                // The full listing that made way for it goes on next.
-                if let Some(full) = &mut self.full_listing {
-                    full.made_way = false;
+            Sweep::Waiting => match self.waiting_listing.take() {
+                Some(listing) => listing,
+                None => {
+                    // The full listing that made way for it goes on next.
+                    if let Some(full) = &mut self.full_listing {
+                        full.made_way = false;
+                    }
+                    Listing::new(Sweep::Waiting)
                 }
-                Listing::new(Sweep::Waiting)
-            }
+            },
         };
         let started = listing.started;
         let mut items = Vec::new();
@@ -360,24 +385,33 @@ impl Follower {
                 Err(error) => return Err(error),
             }
         }
-        // Judged chat by chat; a full sweep makes way between chats too,
-        // once it read at least one this turn (a chat that needs no read
-        // costs nothing), and what it found so far is delivered then.
-        let mut read_this_turn = 0u32;
+        // Judged chat by chat. Once a chat was read this turn (a chat that
+        // needs no read costs nothing), a full sweep makes way for a due
+        // waiting sweep between chats too, and any sweep whose next read
+        // must wait for the quota delivers what it found first; the turn
+        // ends there and the listing goes on in the next one.
+        let mut read_this_turn = u32::from(std::mem::take(&mut listing.delivered));
         loop {
             let next_reads = listing.chats.first_key_value().is_some_and(|(_, chat)| {
                 judge::read_from(&self.state, chat, self.clock.now()).is_some()
             });
-            if read_this_turn > 0
-                && (self.makes_way(&listing)
-                    || (next_reads
-                        && self
-                            .leave_reserve(&listing, Operation::GetChatHistory)
-                            .await?))
-            {
-                listing.made_way = true;
-                self.full_listing = Some(listing);
-                return Ok(items);
+            if read_this_turn > 0 {
+                let turn = if self.makes_way(&listing) {
+                    Turn::MakeWay
+                } else if next_reads {
+                    self.before_read(&listing, !items.is_empty()).await?
+                } else {
+                    Turn::Go
+                };
+                if turn != Turn::Go {
+                    listing.made_way = turn == Turn::MakeWay;
+                    listing.delivered = turn == Turn::Deliver;
+                    match listing.sweep {
+                        Sweep::Full => self.full_listing = Some(listing),
+                        Sweep::Waiting => self.waiting_listing = Some(listing),
+                    }
+                    return Ok(items);
+                }
             }
             let Some((_, chat)) = listing.chats.pop_first() else {
                 break;
@@ -435,14 +469,10 @@ impl Follower {
 
     /// A full listing longer than any known so far (the first one of a
     /// stream: nothing is known yet) plans the waiting sweeps from the pages
-    /// it has listed, as it goes (at 1, 2, 4, 8... pages), so that they
-    /// run during it rather than after it: at 100,000 chats the first full
-    /// sweep lasts hours.
+    /// it has listed, as it goes, so that they run during it rather than
+    /// after it: at 100,000 chats the first full sweep lasts hours.
     async fn plan_during(&mut self, listing: &Listing) -> Result<(), Error> {
-        if listing.sweep != Sweep::Full
-            || listing.pages <= self.schedule.full_pages
-            || !listing.pages.is_power_of_two()
-        {
+        if listing.sweep != Sweep::Full || listing.pages <= self.schedule.full_pages {
             return Ok(());
         }
         self.schedule.full_pages = listing.pages;
@@ -458,31 +488,54 @@ impl Follower {
     /// the waiting sweeps their reserve of the quota (see
     /// [`pacing::reserve_wait`](super::pacing::reserve_wait)): it waits for
     /// the bucket to fill above it, or until a waiting sweep falls due
-    /// first (`true`: it makes way). A waiting listing never waits here,
-    /// nor a full one while no waiting sweeps are planned.
+    /// first (then it makes way). A waiting listing never waits here, nor a
+    /// full one while no waiting sweeps are planned.
     async fn leave_reserve(
         &mut self,
         listing: &Listing,
         operation: Operation,
-    ) -> Result<bool, Error> {
+    ) -> Result<Turn, Error> {
         if listing.sweep != Sweep::Full || self.schedule.next_waiting.is_none() {
-            return Ok(false);
+            return Ok(Turn::Go);
         }
         loop {
             let Some(wait) = self
                 .pacer
-                .background_wait(&self.client, self.business, operation)
+                .background_wait(&self.client, self.business, operation, true)
                 .await?
             else {
-                return Ok(false);
+                return Ok(Turn::Go);
             };
             let until = Instant::now() + wait;
             if let Some(due) = self.schedule.next_waiting.filter(|due| *due <= until) {
                 tokio::time::sleep_until(due).await;
-                return Ok(true);
+                return Ok(Turn::MakeWay);
             }
             tokio::time::sleep_until(until).await;
         }
+    }
+
+    /// Before a read past the first of a turn: when it must wait for the
+    /// quota (a full sweep: for its reserve) and something was `found`,
+    /// that is delivered first, so that no event waits on a read of
+    /// another chat; else the full sweep leaves the reserve.
+    async fn before_read(&mut self, listing: &Listing, found: bool) -> Result<Turn, Error> {
+        let reserve = listing.sweep == Sweep::Full && self.schedule.next_waiting.is_some();
+        if found
+            && self
+                .pacer
+                .background_wait(
+                    &self.client,
+                    self.business,
+                    Operation::GetChatHistory,
+                    reserve,
+                )
+                .await?
+                .is_some()
+        {
+            return Ok(Turn::Deliver);
+        }
+        self.leave_reserve(listing, Operation::GetChatHistory).await
     }
 
     /// Whether `listing` stops here for a waiting sweep that fell due: only
@@ -514,7 +567,7 @@ impl Follower {
         loop {
             if this_turn > 0
                 && (self.makes_way(listing)
-                    || self.leave_reserve(listing, Operation::GetChats).await?)
+                    || self.leave_reserve(listing, Operation::GetChats).await? == Turn::MakeWay)
             {
                 listing.made_way = true;
                 return Ok(Listed::MadeWay);

@@ -244,22 +244,27 @@ impl Pacer {
         }
     }
 
-    /// How long a full sweep's request waits so that it leaves the waiting
-    /// sweeps their reserve (see [`reserve_wait`]); `None`: it may go (or
-    /// the share is spent, which [`Pacer::wait_for`] handles). Counts
-    /// nothing.
+    /// How long the next request of `operation` would wait for the
+    /// bucket, a full sweep's so that it leaves the waiting sweeps their
+    /// `reserve` (see [`reserve_wait`]); `None`: it may go now (or the share
+    /// is spent, which [`Pacer::wait_for`] handles). Counts nothing.
     pub(crate) async fn background_wait(
         &mut self,
         client: &Client,
         business: BusinessId,
         operation: Operation,
+        reserve: bool,
     ) -> Result<Option<Duration>, Error> {
         let view = self.view(client, business, operation).await?;
         let Decision::Go { interval } = decide(view, self.share) else {
             return Ok(None);
         };
         let (tokens, capacity) = self.refill(operation, view, interval);
-        Ok(reserve_wait(tokens, capacity, interval))
+        Ok(if reserve {
+            reserve_wait(tokens, capacity, interval)
+        } else {
+            (tokens < 1.0).then(|| interval.mul_f64(1.0 - tokens))
+        })
     }
 
     /// The token bucket of `operation`, refilled up to now and kept:
