@@ -14,11 +14,16 @@
 //!   sweep makes way for a waiting sweep that falls due, between its pages
 //!   and between the chats it judges, then goes on where it stopped; what
 //!   it found so far is delivered then (a listed snapshot that a waiting
-//!   sweep has since overtaken is skipped as stale).
+//!   sweep has since overtaken is skipped as stale). The first full sweep
+//!   of a stream too: it plans the waiting sweeps from the pages it has
+//!   listed so far.
 //!
 //! Sweeps are planned with half the follower's share of getChats: the
 //! waiting sweep takes what it needs to run as often as `poll_interval`
-//! allows (up to 90% of the plan), the full sweep the rest.
+//! allows (up to 90% of the plan), the full sweep the rest. Past its first
+//! request of a turn, a full sweep leaves the waiting sweeps half of each
+//! quota's bucket, so that their reads go at once; and a sweep whose next
+//! read must wait for the quota delivers what it found first.
 //!
 //! The rules that keep a sweep right against the real API:
 //! - The whole listing is read before any chat is judged, and a chat is
@@ -472,10 +477,7 @@ impl Follower {
     /// it has listed, as it goes, so that they run during it rather than
     /// after it: at 100,000 chats the first full sweep lasts hours.
     async fn plan_during(&mut self, listing: &Listing) -> Result<(), Error> {
-        if listing.sweep != Sweep::Full || listing.pages <= self.schedule.full_pages {
-            return Ok(());
-        }
-        self.schedule.full_pages = listing.pages;
+        self.schedule.full_pages = self.schedule.full_pages.max(listing.pages);
         if self.schedule.next_waiting.is_none() {
             let (_, waiting_period) = self.periods().await?;
             self.schedule.next_waiting =
@@ -488,14 +490,9 @@ impl Follower {
     /// the waiting sweeps their reserve of the quota (see
     /// [`pacing::reserve_wait`](super::pacing::reserve_wait)): it waits for
     /// the bucket to fill above it, or until a waiting sweep falls due
-    /// first (then it makes way). A waiting listing never waits here, nor a
-    /// full one while no waiting sweeps are planned.
-    async fn leave_reserve(
-        &mut self,
-        listing: &Listing,
-        operation: Operation,
-    ) -> Result<Turn, Error> {
-        if listing.sweep != Sweep::Full || self.schedule.next_waiting.is_none() {
+    /// first (then it makes way). Not while no waiting sweeps are planned.
+    async fn leave_reserve(&mut self, operation: Operation) -> Result<Turn, Error> {
+        if self.schedule.next_waiting.is_none() {
             return Ok(Turn::Go);
         }
         loop {
@@ -506,7 +503,7 @@ impl Follower {
             else {
                 return Ok(Turn::Go);
             };
-            let until = Instant::now() + wait;
+            let until = later(Instant::now(), wait);
             if let Some(due) = self.schedule.next_waiting.filter(|due| *due <= until) {
                 tokio::time::sleep_until(due).await;
                 return Ok(Turn::MakeWay);
@@ -520,7 +517,8 @@ impl Follower {
     /// that is delivered first, so that no event waits on a read of
     /// another chat; else the full sweep leaves the reserve.
     async fn before_read(&mut self, listing: &Listing, found: bool) -> Result<Turn, Error> {
-        let reserve = listing.sweep == Sweep::Full && self.schedule.next_waiting.is_some();
+        let full = listing.sweep == Sweep::Full;
+        let reserve = full && self.schedule.next_waiting.is_some();
         if found
             && self
                 .pacer
@@ -535,7 +533,10 @@ impl Follower {
         {
             return Ok(Turn::Deliver);
         }
-        self.leave_reserve(listing, Operation::GetChatHistory).await
+        if !full {
+            return Ok(Turn::Go);
+        }
+        self.leave_reserve(Operation::GetChatHistory).await
     }
 
     /// Whether `listing` stops here for a waiting sweep that fell due: only
@@ -567,7 +568,8 @@ impl Follower {
         loop {
             if this_turn > 0
                 && (self.makes_way(listing)
-                    || self.leave_reserve(listing, Operation::GetChats).await? == Turn::MakeWay)
+                    || (listing.sweep == Sweep::Full
+                        && self.leave_reserve(Operation::GetChats).await? == Turn::MakeWay))
             {
                 listing.made_way = true;
                 return Ok(Listed::MadeWay);
@@ -586,7 +588,9 @@ impl Follower {
                 self.take_start(at, items);
             }
             take_page(&mut listing.chats, page.chats);
-            self.plan_during(listing).await?;
+            if listing.sweep == Sweep::Full {
+                self.plan_during(listing).await?;
+            }
             match page.next_page_token {
                 Some(next) if listing.sent.insert(next.clone()) => listing.token = Some(next),
                 Some(next) => {
@@ -999,6 +1003,58 @@ mod tests {
         hints.chat(8u64);
         assert!(matches!(follower.wait().await, Next::Sweep(Sweep::Full)));
         assert_eq!(hints.len(), 1);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn before_a_read_that_must_wait_a_sweep_delivers_first_and_a_full_one_leaves_the_reserve()
+    {
+        // getChatHistory's 10,000 an hour, a share of 0.5: a bucket of
+        // 83.3, refilled one every 0.72 s; a full sweep leaves 41.7.
+        let mut follower = follower(None);
+        let start = Instant::now();
+        let waiting = Listing::new(Sweep::Waiting);
+        let full = Listing::new(Sweep::Full);
+        async fn turn(follower: &mut Follower, listing: &Listing, found: bool) -> Turn {
+            follower.before_read(listing, found).await.unwrap()
+        }
+        // A full bucket: every read goes.
+        for found in [false, true] {
+            assert_eq!(turn(&mut follower, &waiting, found).await, Turn::Go);
+            assert_eq!(turn(&mut follower, &full, found).await, Turn::Go);
+        }
+        for _ in 0..83 {
+            assert!(
+                follower
+                    .ready(Operation::GetChatHistory, Mode::Polling)
+                    .await
+                    .unwrap()
+            );
+        }
+        // Empty: what was found goes first; else the read waits in
+        // `ready`. With no waiting sweep planned, a full one keeps no
+        // reserve.
+        assert_eq!(turn(&mut follower, &waiting, true).await, Turn::Deliver);
+        assert_eq!(turn(&mut follower, &waiting, false).await, Turn::Go);
+        assert_eq!(turn(&mut follower, &full, true).await, Turn::Deliver);
+        assert_eq!(turn(&mut follower, &full, false).await, Turn::Go);
+        assert_eq!(start.elapsed(), Duration::ZERO, "nothing waited");
+        // A waiting sweep due in 10 s: the full sweep waits for it (the
+        // reserve is 30 s away) and makes way.
+        follower.schedule.next_waiting = Some(start + Duration::from_secs(10));
+        assert_eq!(turn(&mut follower, &full, true).await, Turn::Deliver);
+        assert_eq!(turn(&mut follower, &full, false).await, Turn::MakeWay);
+        assert_eq!(start.elapsed(), Duration::from_secs(10));
+        // Due later: it waits until the bucket holds the reserve and one
+        // more (from 0.33 + 10 / 0.72 to 42.7 tokens: about 20.5 s).
+        follower.schedule.next_waiting = Some(start + Duration::from_secs(100));
+        assert_eq!(turn(&mut follower, &full, false).await, Turn::Go);
+        let waited = start.elapsed() - Duration::from_secs(10);
+        assert!(
+            waited > Duration::from_secs(20) && waited < Duration::from_secs(21),
+            "{waited:?}"
+        );
+        // The waiting sweep's reads never wait for the reserve.
+        assert_eq!(turn(&mut follower, &waiting, true).await, Turn::Go);
     }
 
     #[tokio::test]
