@@ -488,7 +488,7 @@ impl Follower {
 
     /// A full listing's next request (past its first of the turn) leaves
     /// the waiting sweeps their reserve of the quota (see
-    /// [`pacing::reserve_wait`](super::pacing::reserve_wait)): it waits for
+    /// [`pacing::bucket_wait`](super::pacing::bucket_wait)): it waits for
     /// the bucket to fill above it, or until a waiting sweep falls due
     /// first (then it makes way). Not while no waiting sweeps are planned.
     async fn leave_reserve(&mut self, operation: Operation) -> Result<Turn, Error> {

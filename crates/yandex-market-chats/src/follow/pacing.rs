@@ -17,7 +17,7 @@
 //!   in an hour's window, at least [`BURST`]) so that a sweep or a few
 //!   hints go at once, and never more.
 //! - A full sweep, whose pages and reads would keep the bucket empty, takes
-//!   only what is above half of it ([`reserve_wait`]) but its first request
+//!   only what is above half of it ([`bucket_wait`]) but its first request
 //!   of a turn: the waiting sweeps' reads go at once.
 //! - The window's length is the longest `resets_in` the server stated (an
 //!   hour until it states one): pacing follows the server's window, never a
@@ -89,12 +89,12 @@ pub(crate) fn decide(view: View, share: f64) -> Decision {
     }
 }
 
-/// The rule for a full sweep's requests: each goes only while the bucket
-/// holds more than half its capacity, which stays for the waiting sweeps
-/// (a buyer's message waits for their reads, not for a full sweep's);
-/// otherwise, how long until it does.
-pub(crate) fn reserve_wait(tokens: f64, capacity: f64, interval: Duration) -> Option<Duration> {
-    let needed = capacity / 2.0 + 1.0;
+/// How long until a bucket of `tokens`, refilled one per `interval`, has
+/// one to spend and still `keep` the rest; `None`: now. A full sweep's
+/// requests keep half the capacity for the waiting sweeps (a buyer's
+/// message waits for their reads, not for a full sweep's).
+pub(crate) fn bucket_wait(tokens: f64, keep: f64, interval: Duration) -> Option<Duration> {
+    let needed = keep + 1.0;
     (tokens < needed).then(|| interval.mul_f64(needed - tokens))
 }
 
@@ -246,7 +246,7 @@ impl Pacer {
 
     /// How long the next request of `operation` would wait for the
     /// bucket, a full sweep's so that it leaves the waiting sweeps their
-    /// `reserve` (see [`reserve_wait`]); `None`: it may go now (or the share
+    /// `reserve` (see [`bucket_wait`]); `None`: it may go now (or the share
     /// is spent, which [`Pacer::wait_for`] handles). Counts nothing.
     pub(crate) async fn background_wait(
         &mut self,
@@ -260,11 +260,8 @@ impl Pacer {
             return Ok(None);
         };
         let (tokens, capacity) = self.refill(operation, view, interval);
-        Ok(if reserve {
-            reserve_wait(tokens, capacity, interval)
-        } else {
-            (tokens < 1.0).then(|| interval.mul_f64(1.0 - tokens))
-        })
+        let keep = if reserve { capacity / 2.0 } else { 0.0 };
+        Ok(bucket_wait(tokens, keep, interval))
     }
 
     /// The token bucket of `operation`, refilled up to now and kept:
@@ -367,20 +364,26 @@ mod tests {
     fn a_full_sweep_leaves_half_the_bucket_to_the_waiting_sweeps() {
         let interval = Duration::from_secs(2);
         // A bucket of 10: a full sweep's request goes with 6 tokens (5 stay).
-        assert_eq!(reserve_wait(6.0, 10.0, interval), None);
-        assert_eq!(reserve_wait(10.0, 10.0, interval), None);
+        assert_eq!(bucket_wait(6.0, 5.0, interval), None);
+        assert_eq!(bucket_wait(10.0, 5.0, interval), None);
         // Else it waits for the refills it lacks.
         assert_eq!(
-            reserve_wait(5.5, 10.0, interval),
+            bucket_wait(5.5, 5.0, interval),
             Some(Duration::from_secs(1))
         );
         assert_eq!(
-            reserve_wait(0.0, 10.0, interval),
+            bucket_wait(0.0, 5.0, interval),
             Some(Duration::from_secs(12))
         );
         assert_eq!(
-            reserve_wait(20.0, 41.0, interval),
+            bucket_wait(20.0, 20.5, interval),
             Some(Duration::from_secs(3))
+        );
+        // Keeping nothing: one token is enough.
+        assert_eq!(bucket_wait(1.0, 0.0, interval), None);
+        assert_eq!(
+            bucket_wait(0.5, 0.0, interval),
+            Some(Duration::from_secs(1))
         );
     }
 
