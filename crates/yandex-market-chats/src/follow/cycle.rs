@@ -1044,6 +1044,10 @@ mod tests {
         assert_eq!(turn(&mut follower, &full, true).await, Turn::Deliver);
         assert_eq!(turn(&mut follower, &full, false).await, Turn::MakeWay);
         assert_eq!(start.elapsed(), Duration::from_secs(10));
+        // About 14 tokens: below the reserve, a full sweep delivers what it
+        // found; a waiting one, never held to the reserve, reads on.
+        assert_eq!(turn(&mut follower, &full, true).await, Turn::Deliver);
+        assert_eq!(turn(&mut follower, &waiting, true).await, Turn::Go);
         // Due later: it waits until the bucket holds the reserve and one
         // more (from 0.33 + 10 / 0.72 to 42.7 tokens: about 20.5 s).
         follower.schedule.next_waiting = Some(start + Duration::from_secs(100));
