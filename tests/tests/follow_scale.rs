@@ -474,6 +474,12 @@ async fn the_first_full_sweep_makes_way_for_waiting_sweeps_too() {
             other => panic!("message {id} did not come: {other:?}"),
         }
     };
+    // The first full listing ends (the stream goes on meanwhile).
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while full_pages() < 40 {
+        assert!(std::time::Instant::now() < deadline, "the listing ended");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     collector.abort();
     let pages_by_then = sandbox
         .requests()
@@ -488,6 +494,24 @@ async fn the_first_full_sweep_makes_way_for_waiting_sweeps_too() {
         came - written < Duration::from_millis(2_000),
         "a message waited {:?} in the first full sweep",
         came - written
+    );
+    // Waiting sweeps as planned (every 500 ms), not after every full page.
+    let requests = sandbox.requests();
+    let full_times: Vec<_> = requests
+        .iter()
+        .filter(|r| listing(r) == Some(false))
+        .map(|r| r.at)
+        .collect();
+    let (from, to) = (full_times[0], full_times[39]);
+    let waiting_sweeps = requests
+        .iter()
+        .filter(|r| listing(r) == Some(true) && r.at > from && r.at < to)
+        .count();
+    let planned = (to - from).as_secs_f64() / 0.5 + 3.0;
+    assert!(
+        (waiting_sweeps as f64) <= planned,
+        "{waiting_sweeps} waiting sweeps in {:?} of full listing, planned {planned:.0}",
+        to - from
     );
 }
 
