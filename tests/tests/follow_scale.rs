@@ -51,6 +51,19 @@ async fn until_message(stream: &mut FollowStream, id: u64, limit: Duration) -> V
     events
 }
 
+/// A follower of `sandbox`'s business polling at least `poll_interval`
+/// apart, past its first full sweep's first events.
+async fn primed(sandbox: &Sandbox, poll_interval: Duration) -> FollowStream {
+    let mut stream = sandbox
+        .client()
+        .unwrap()
+        .follow(sandbox.business_id())
+        .poll_interval(poll_interval)
+        .stream();
+    prime(&mut stream).await;
+    stream
+}
+
 /// Whether a request is a listing, and whether it is filtered by status.
 fn listing(request: &RecordedRequest) -> Option<bool> {
     (request.method == "POST" && request.path.ends_with("/chats")).then(|| {
@@ -537,13 +550,7 @@ async fn a_full_sweeps_reads_leave_the_waiting_sweeps_their_reserve() {
     }
     let chats = sandbox.chats();
     let (hidden, buyers) = (&chats[..40], &chats[40..44]);
-    let mut stream = sandbox
-        .client()
-        .unwrap()
-        .follow(sandbox.business_id())
-        .poll_interval(Duration::from_millis(500))
-        .stream();
-    prime(&mut stream).await;
+    let mut stream = primed(&sandbox, Duration::from_millis(500)).await;
     let collector =
         tokio::spawn(async move { while stream.try_next().await.unwrap().is_some() {} });
     // Only the next full sweep reads these: 40 reads, 6 s at the pace.
@@ -619,13 +626,7 @@ async fn what_a_sweep_found_comes_before_it_waits_for_the_quota() {
     for chat in sandbox.chats() {
         sandbox.set_status(chat.chat_id, ChatStatus::Finished);
     }
-    let mut stream = sandbox
-        .client()
-        .unwrap()
-        .follow(sandbox.business_id())
-        .poll_interval(Duration::from_millis(300))
-        .stream();
-    prime(&mut stream).await;
+    let mut stream = primed(&sandbox, Duration::from_millis(300)).await;
     let buyers = &sandbox.chats()[..14];
     let written = std::time::Instant::now();
     let mut ids = HashSet::new();
@@ -683,4 +684,77 @@ async fn what_a_sweep_found_comes_before_it_waits_for_the_quota() {
         first - written,
         last_read - written
     );
+}
+
+/// A waiting listing of several pages goes at once beside a full listing:
+/// the full listing leaves the waiting sweeps half of the getChats bucket,
+/// and only a full listing holds back for that reserve (a waiting listing
+/// that did would make way for itself, page after page).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_waiting_listing_of_several_pages_goes_at_once_beside_a_full_one() {
+    // getChats: 200 in a 20 s window, a share of 100: a page every 0.2 s,
+    // a bucket of 10. 1,000 chats: a full listing of 50 pages (over 10 s at
+    // the pace), 60 waiting: a waiting listing of 3 pages.
+    let sandbox = Sandbox::start(
+        SandboxConfig::default()
+            .chats(1_000)
+            .hourly_quota(Some(200))
+            .quota_window(Duration::from_secs(20))
+            .latency(Duration::from_millis(10)),
+    )
+    .unwrap();
+    let chats = sandbox.chats();
+    for (i, chat) in chats.iter().enumerate() {
+        let status = if i < 60 {
+            ChatStatus::WaitingForPartner
+        } else {
+            ChatStatus::Finished
+        };
+        sandbox.set_status(chat.chat_id, status);
+    }
+    let mut stream = primed(&sandbox, Duration::from_millis(500)).await;
+    // On the waiting listing's last page, while the first full listing pages.
+    let id = sandbox.customer_message(chats[59].chat_id, "hello?").get();
+    until_message(&mut stream, id, Duration::from_secs(8)).await;
+    let came = std::time::Instant::now();
+    let requests = sandbox.requests();
+    assert!(
+        requests.iter().any(|r| r.at < came
+            && listing(r) == Some(false)
+            && r.query_param("pageToken").is_none()),
+        "the full listing began"
+    );
+    // Each waiting listing, from its first page: when its pages went.
+    let mut waiting: Vec<Vec<std::time::Instant>> = Vec::new();
+    for r in requests.iter().filter(|r| listing(r) == Some(true)) {
+        match r.query_param("pageToken") {
+            None => waiting.push(vec![r.at]),
+            Some(_) => waiting.last_mut().expect("a first page").push(r.at),
+        }
+    }
+    let done: Vec<_> = waiting.iter().filter(|pages| pages.len() == 3).collect();
+    assert!(!done.is_empty(), "a whole waiting listing: {waiting:?}");
+    for pages in done {
+        let spread = pages[2] - pages[0];
+        // Without the reserve: a page per refill, 0.4 s at least.
+        assert!(
+            spread < Duration::from_millis(300),
+            "a waiting listing's 3 pages took {spread:?}"
+        );
+    }
+    // The full listing was still paging when the message came.
+    let mut stream_on = stream;
+    let full_after = || {
+        sandbox.requests().iter().any(|r| {
+            r.at > came && listing(r) == Some(false) && r.query_param("pageToken").is_some()
+        })
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !full_after() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the full listing went on"
+        );
+        let _ = tokio::time::timeout(Duration::from_millis(100), stream_on.try_next()).await;
+    }
 }
