@@ -32,7 +32,10 @@
 //! (a getChats listing with no `statuses` filter, from a page without a
 //! token) and fast sweeps (listings with a `statuses` filter); history reads
 //! that found nothing new (no message in that chat since its previous read),
-//! to tell re-reads from work. Targets are printed met or missed, never
+//! to tell re-reads from work, and how many of those recheck a chat read
+//! within the second of its last message; the busiest of the server's own
+//! quota windows (a share is a promise per server window, and the measured
+//! period need not line up with them). Targets are printed met or missed, never
 //! failing the run.
 
 use std::collections::{BTreeSet, HashMap};
@@ -314,7 +317,24 @@ struct Counts {
     /// getChatHistory reads (first pages) with no message in their chat
     /// since its previous read.
     reads_without_news: f64,
+    /// Of those: the previous read came within [`SAME_SECONDS`] of the
+    /// chat's last message, so the follower read once more to be sure of
+    /// that second (one-second timestamps, which the scaling makes k times
+    /// likelier than in real time).
+    rechecks: f64,
+    /// The follower's getChatHistory requests in the busiest of the
+    /// server's own quota windows that overlap the measured period (not
+    /// divided by the windows): the share is a promise per server window.
+    history_busiest_window: f64,
+    /// The same for getChats.
+    get_chats_busiest_window: f64,
 }
+
+/// How close (real time) a read must come after a chat's last message for
+/// the follower to recheck that chat: its `updatedAt` has whole seconds,
+/// so the second may not have been over at the read (the follower's rule
+/// is one second on the server's clock; plus the `Date` header's second).
+const SAME_SECONDS: Duration = Duration::from_secs(2);
 
 async fn one(chats: usize, windows: u32, scale: Scale) -> Row {
     let started = Instant::now();
@@ -473,7 +493,15 @@ async fn one(chats: usize, windows: u32, scale: Scale) -> Row {
         undelivered_read,
         undelivered_answered_first,
         warm_up,
-        per_window: counts(&requests, &ledger, &waiting.answered, from, to, windows),
+        per_window: counts(
+            &requests,
+            &ledger,
+            &waiting.answered,
+            from,
+            to,
+            windows,
+            scale.window,
+        ),
         latencies,
         undelivered_measured,
         undelivered: ledger.undelivered(),
@@ -651,6 +679,9 @@ impl ChatTimes {
 struct Delays {
     to_read: Vec<f64>,
     waiting_gaps: Vec<f64>,
+    /// The longest time without a history read (a pause for the quota's
+    /// reset shows here).
+    longest_read_pause: f64,
 }
 
 fn delays(
@@ -679,9 +710,19 @@ fn delays(
         .collect();
     let mut waiting_gaps: Vec<f64> = starts.windows(2).map(|w| scale.api(w[1] - w[0])).collect();
     waiting_gaps.sort_by(f64::total_cmp);
+    let reads: Vec<Instant> = requests
+        .iter()
+        .filter(|r| in_period(r.at) && r.method == "POST" && r.path.ends_with("/chats/history"))
+        .map(|r| r.at)
+        .collect();
+    let longest_read_pause = reads
+        .windows(2)
+        .map(|w| scale.api(w[1] - w[0]))
+        .fold(0.0, f64::max);
     Delays {
         to_read,
         waiting_gaps,
+        longest_read_pause,
     }
 }
 
@@ -748,6 +789,7 @@ fn counts(
     from: Instant,
     to: Instant,
     windows: u32,
+    window: Duration,
 ) -> Counts {
     let mut counts = Counts::default();
     let is = |r: &RecordedRequest, method: &str, tail: &str| {
@@ -781,6 +823,12 @@ fn counts(
             let since = previous.map_or(0, |p| times.partition_point(|t| *t < p));
             if times.get(since).is_none_or(|t| *t >= r.at) {
                 counts.reads_without_news += 1.0;
+                let last_message = since.checked_sub(1).map(|i| times[i]);
+                if let (Some(p), Some(m)) = (previous, last_message)
+                    && p.saturating_duration_since(m) < SAME_SECONDS
+                {
+                    counts.rechecks += 1.0;
+                }
             }
         }
     }
@@ -808,6 +856,10 @@ fn counts(
         .iter()
         .filter(|at| **at >= from && **at < to)
         .count() as f64;
+    let get_chats = |r: &RecordedRequest| listing(r).is_some();
+    let history = |r: &RecordedRequest| is(r, "POST", "/chats/history");
+    counts.get_chats_busiest_window = busiest_window(requests, get_chats, window, from, to);
+    counts.history_busiest_window = busiest_window(requests, history, window, from, to);
     let w = f64::from(windows);
     for figure in [
         &mut counts.get_chats,
@@ -817,10 +869,39 @@ fn counts(
         &mut counts.rate_limited,
         &mut counts.answers,
         &mut counts.reads_without_news,
+        &mut counts.rechecks,
     ] {
         *figure /= w;
     }
     counts
+}
+
+/// The most requests of one kind (answered 200, so counted against the
+/// quota) in one of the sandbox's quota windows that overlap [`from`,
+/// `to`). The sandbox's windows are its own: one starts at the first
+/// request, and anew at the first request once `window` has passed, so a
+/// window here need not line up with the measured period; only the
+/// follower sends these requests.
+fn busiest_window(
+    requests: &[RecordedRequest],
+    kind: impl Fn(&RecordedRequest) -> bool,
+    window: Duration,
+    from: Instant,
+    to: Instant,
+) -> f64 {
+    let mut windows: Vec<(Instant, usize)> = Vec::new();
+    for r in requests.iter().filter(|r| kind(r) && ok(r)) {
+        match windows.last_mut() {
+            Some((start, count)) if r.at.duration_since(*start) < window => *count += 1,
+            _ => windows.push((r.at, 1)),
+        }
+    }
+    windows
+        .iter()
+        .filter(|(start, _)| *start < to && *start + window > from)
+        .map(|(_, count)| *count)
+        .max()
+        .unwrap_or(0) as f64
 }
 
 /// The median interval between full-sweep starts (answered 200) before
@@ -905,7 +986,8 @@ fn table(rows: &[Row], scale: Scale) {
         let c = &row.per_window;
         println!(
             "{:>8} chats: {} measured messages; waiting chats avg {:.0}; answers/h {}; getChatHistory \
-             with nothing new/h {}; follower 420s/h {}; drain {:.1} s real; run {:.0} s real; follower \
+             with nothing new/h {} ({} rechecks of a second); busiest server window: getChats {}, \
+             getChatHistory {} (the follower's share: half the quota); follower 420s/h {}; drain {:.1} s real; run {:.0} s real; follower \
              errors {}{}; responder errors {}; undelivered: {} with their chat's history read after \
              the write, {} with their chat answered before any read",
             thousands(row.chats as f64),
@@ -913,6 +995,9 @@ fn table(rows: &[Row], scale: Scale) {
             row.waiting_avg,
             thousands(c.answers),
             thousands(c.reads_without_news),
+            thousands(c.rechecks),
+            thousands(c.get_chats_busiest_window),
+            thousands(c.history_busiest_window),
             thousands(c.rate_limited),
             row.drained_in.as_secs_f64(),
             row.run_time.as_secs_f64(),
@@ -928,13 +1013,14 @@ fn table(rows: &[Row], scale: Scale) {
         let at = |sorted: &[f64], p: f64| show(quantile(sorted, 0, p));
         println!(
             "{:>8}         write to its chat's next read, API s: median {}, p95 {}; between waiting \
-             sweeps, API s: median {}, p95 {}, longest {}",
+             sweeps, API s: median {}, p95 {}, longest {}; longest without a history read {} API s",
             "",
             at(&d.to_read, 0.5),
             at(&d.to_read, 0.95),
             at(&d.waiting_gaps, 0.5),
             at(&d.waiting_gaps, 0.95),
             at(&d.waiting_gaps, 1.0),
+            thousands(d.longest_read_pause),
         );
     }
     println!();
