@@ -667,6 +667,19 @@ async fn a_hinted_read_failing_otherwise_than_a_rate_limit_ends_the_stream() {
 /// stream goes on, and a hint after the pause reads the chat.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_spent_quota_on_a_hinted_read_drops_the_hint_and_the_stream_goes_on() {
+    hinted_read_meets_a_spent_quota(&[], "/chat").await;
+}
+
+/// The same, met by the history read of a hinted chat (after its getChat).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spent_quota_on_a_hinted_chats_history_drops_the_hint_and_the_stream_goes_on() {
+    hinted_read_meets_a_spent_quota(&[None], "/chats/history").await;
+}
+
+/// A chat hinted every 100 ms; the hinted read's requests answer as
+/// `before` says, then a spent quota (a 1 s reset) on the one ending in
+/// `path`: the buyer's message still comes, once.
+async fn hinted_read_meets_a_spent_quota(before: &[Option<Fault>], path: &str) {
     let sandbox = Sandbox::start(roomy(5)).unwrap();
     let hints = FollowHints::new();
     // No quota wait in the client: the 420 reaches the follower as it is.
@@ -679,7 +692,8 @@ async fn a_spent_quota_on_a_hinted_read_drops_the_hint_and_the_stream_goes_on() 
     prime(&mut stream).await;
     let chat = sandbox.chats()[0].chat_id;
     let id = sandbox.customer_message(chat, "hello");
-    sandbox.script([Some(Fault::QuotaExhausted(Duration::from_secs(1)))]);
+    let spent = Some(Fault::QuotaExhausted(Duration::from_secs(1)));
+    sandbox.script(before.iter().cloned().chain([spent]));
     let stop = Arc::new(AtomicBool::new(false));
     let hinting = tokio::spawn({
         let (stop, hints) = (Arc::clone(&stop), hints.clone());
@@ -698,12 +712,12 @@ async fn a_spent_quota_on_a_hinted_read_drops_the_hint_and_the_stream_goes_on() 
     stop.store(true, Ordering::Relaxed);
     hinting.await.unwrap();
     assert_eq!(messages(&events), vec![target], "once");
-    let requests = sandbox.requests();
-    let limited = requests
-        .iter()
+    let limited = sandbox
+        .requests()
+        .into_iter()
         .find(|r| r.status == Some(420))
         .expect("the scripted 420");
-    assert!(limited.path.ends_with("/chat"), "{}", limited.path);
+    assert!(limited.path.ends_with(path), "{}", limited.path);
 }
 
 /// A getChats page that names the token it was asked for as the next page

@@ -322,12 +322,26 @@ struct Counts {
     /// that second (one-second timestamps, which the scaling makes k times
     /// likelier than in real time).
     rechecks: f64,
+    /// Of those, the rest: the first read of its chat in the run, or how
+    /// long (real time) since the chat's previous read and since its last
+    /// message before that read (`None`: no message in the run before it).
+    other_reads_without_news: Vec<OtherRead>,
     /// The follower's getChatHistory requests in the busiest of the
     /// server's own quota windows that overlap the measured period (not
     /// divided by the windows): the share is a promise per server window.
     history_busiest_window: f64,
     /// The same for getChats.
     get_chats_busiest_window: f64,
+}
+
+/// A read with nothing new that is no recheck of a second.
+#[derive(Clone, Copy)]
+enum OtherRead {
+    First,
+    Again {
+        since_read: Duration,
+        since_message: Option<Duration>,
+    },
 }
 
 /// How close (real time) a read must come after a chat's last message for
@@ -824,10 +838,15 @@ fn counts(
             if times.get(since).is_none_or(|t| *t >= r.at) {
                 counts.reads_without_news += 1.0;
                 let last_message = since.checked_sub(1).map(|i| times[i]);
-                if let (Some(p), Some(m)) = (previous, last_message)
-                    && p.saturating_duration_since(m) < SAME_SECONDS
-                {
-                    counts.rechecks += 1.0;
+                match (previous, last_message) {
+                    (Some(p), Some(m)) if p.saturating_duration_since(m) < SAME_SECONDS => {
+                        counts.rechecks += 1.0;
+                    }
+                    (None, _) => counts.other_reads_without_news.push(OtherRead::First),
+                    (Some(p), m) => counts.other_reads_without_news.push(OtherRead::Again {
+                        since_read: r.at - p,
+                        since_message: m.map(|m| p - m),
+                    }),
                 }
             }
         }
@@ -1022,6 +1041,7 @@ fn table(rows: &[Row], scale: Scale) {
             at(&d.waiting_gaps, 1.0),
             thousands(d.longest_read_pause),
         );
+        other_reads(&c.other_reads_without_news, scale);
     }
     println!();
     match rows.iter().find(|row| row.chats == TARGET_CHATS) {
@@ -1041,6 +1061,49 @@ fn table(rows: &[Row], scale: Scale) {
         }
         None => println!("targets (judged at N = 10,000): not run"),
     }
+}
+
+/// The reads with nothing new that are no recheck of a second, in
+/// numbers: which of the follower's rules they come from is not in the
+/// request log, so the gaps show it.
+fn other_reads(reads: &[OtherRead], scale: Scale) {
+    let first = reads
+        .iter()
+        .filter(|r| matches!(r, OtherRead::First))
+        .count();
+    let mut since_read = Vec::new();
+    let mut since_message = Vec::new();
+    let mut never_written = 0;
+    for read in reads {
+        if let OtherRead::Again {
+            since_read: r,
+            since_message: m,
+        } = read
+        {
+            since_read.push(scale.api(*r));
+            match m {
+                Some(m) => since_message.push(scale.api(*m)),
+                None => never_written += 1,
+            }
+        }
+    }
+    since_read.sort_by(f64::total_cmp);
+    since_message.sort_by(f64::total_cmp);
+    let at = |sorted: &[f64], p: f64| show(quantile(sorted, 0, p));
+    println!(
+        "{:>8}         other reads with nothing new (the whole period): {} first reads of their \
+         chat; {} again ({} in chats with no message before the previous read); since the \
+         previous read, API s: median {}, p95 {}; from the chat's last message to the previous \
+         read, API s: median {}, p95 {}",
+        "",
+        first,
+        since_read.len(),
+        never_written,
+        at(&since_read, 0.5),
+        at(&since_read, 0.95),
+        at(&since_message, 0.5),
+        at(&since_message, 0.95),
+    );
 }
 
 fn verdict(ok: bool) -> &'static str {

@@ -9,6 +9,9 @@ use yandex_market_chats::{
     ChatMessageSender, ChatStatus, ChatType,
 };
 
+/// How far after the first chat the last one may be created, in seconds.
+const SPAN_SECS: i64 = 600 * 24 * 3600;
+
 /// Buyers' names.
 pub(crate) const NAMES: &[&str] = &[
     "Ivan", "Maria", "Olga", "Pavel", "Anna", "Dmitry", "Elena", "Sergey",
@@ -124,6 +127,10 @@ fn seed_chats(count: usize, seed: u64) -> Vec<Chat> {
     let mut more = fastrand::Rng::with_seed(seed ^ 0x5747_5e55_c0a7_e47d);
     let base = DateTime::parse_from_rfc3339("2025-03-01T09:00:00+03:00").expect("a valid date");
     let mut next_id = 10_000 + rng.u64(0..1_000);
+    // A chat every 37 minutes (give or take 30), closer together for a
+    // business with more chats than fit so into 600 days: the last chat's
+    // messages stay in the past (before November 2026) at any size.
+    let step = (SPAN_SECS / count.max(1) as i64).min(37 * 60);
     (0..count)
         .map(|i| {
             let (status, kind, chat_type) = kind_of(i, &mut more);
@@ -131,7 +138,7 @@ fn seed_chats(count: usize, seed: u64) -> Vec<Chat> {
             next_id += rng.u64(1..20);
             let order_id = 50_000_000 + rng.u64(0..10_000_000);
             let drawn_return_id = (i % 3 == 1).then(|| 900_000 + rng.u64(0..100_000));
-            let created = base + Duration::minutes(i as i64 * 37 + rng.i64(0..30));
+            let created = base + Duration::seconds(i as i64 * step + rng.i64(0..30) * step / 37);
             // Once `updatedAt`, which now comes from the messages.
             let _ = rng.i64(1..5_000);
             let drawn_campaign = (i % 3 != 2).then(|| 21_000_000 + rng.u64(0..3));
@@ -242,6 +249,22 @@ mod tests {
             .iter()
             .map(|c| (c.status.clone(), c.context.type_.clone()))
             .collect()
+    }
+
+    /// A chat from the future looks changed to any follower that starts
+    /// now, and a buyer's message would move its `updatedAt` back in time:
+    /// the real API has neither, however many chats a business has.
+    #[test]
+    fn every_chat_and_message_is_in_the_past_at_any_size() {
+        let past = DateTime::parse_from_rfc3339("2026-11-01T00:00:00Z").unwrap();
+        for count in [95, 10_000, 100_000, 1_000_000] {
+            let (chats, _, _) = seed(count, 1);
+            let latest = chats.iter().map(|c| c.updated_at).max().unwrap();
+            assert!(
+                latest < past,
+                "{count} chats: the latest updatedAt is {latest}"
+            );
+        }
     }
 
     #[test]
