@@ -743,7 +743,6 @@ async fn a_waiting_listing_of_several_pages_goes_at_once_beside_a_full_one() {
         );
     }
     // The full listing was still paging when the message came.
-    let mut stream_on = stream;
     let full_after = || {
         sandbox.requests().iter().any(|r| {
             r.at > came && listing(r) == Some(false) && r.query_param("pageToken").is_some()
@@ -755,6 +754,6 @@ async fn a_waiting_listing_of_several_pages_goes_at_once_beside_a_full_one() {
             std::time::Instant::now() < deadline,
             "the full listing went on"
         );
-        let _ = tokio::time::timeout(Duration::from_millis(100), stream_on.try_next()).await;
+        let _ = tokio::time::timeout(Duration::from_millis(100), stream.try_next()).await;
     }
 }
