@@ -6,7 +6,9 @@
 #[allow(dead_code)] // each test file uses part of it
 mod follow_support;
 
-use follow_support::{client, client_with, messages, prime, roomy, take_until};
+use follow_support::{
+    CountingCheckpoint, client, client_with, messages, poll_until, prime, roomy, take_until,
+};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
@@ -771,6 +773,69 @@ async fn a_spent_quota_on_a_history_read_pauses_and_the_chat_is_read_after() {
     assert!(
         history.last().unwrap().at - history[spent].at >= Duration::from_secs(2),
         "read again after the reset"
+    );
+}
+
+/// A spent quota is saved the moment it is met, before any event: a
+/// follower restarted during the pause (a new process: a new client) waits
+/// for the reset instead of sending what the server would refuse.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pause_is_saved_when_met_and_a_restart_during_it_waits_for_the_reset() {
+    let sandbox = Sandbox::start(roomy(5)).unwrap();
+    let checkpoint = CountingCheckpoint::default();
+    let follow = || {
+        client_with(
+            &sandbox,
+            RetryPolicy::default().max_quota_wait(Duration::ZERO),
+        )
+        .follow(sandbox.business_id())
+        .checkpoint(checkpoint.clone())
+        .poll_interval(Duration::from_millis(100))
+        .stream()
+    };
+    let mut stream = follow();
+    prime(&mut stream).await;
+    // The next sweep's listing finds the quota spent for 5 s.
+    sandbox.fail_next(1, Fault::QuotaExhausted(Duration::from_secs(5)));
+    let spent = || {
+        sandbox
+            .requests()
+            .into_iter()
+            .find(|r| r.status == Some(420))
+    };
+    let events = poll_until(
+        &mut stream,
+        Duration::from_secs(3),
+        "the spent quota written to the checkpoint",
+        || spent().is_some_and(|r| checkpoint.writes_after(r.at) > 0),
+    )
+    .await;
+    assert!(
+        events.is_empty(),
+        "nothing happened but the pause: {events:?}"
+    );
+    let spent = spent().unwrap();
+    assert!(spent.path.ends_with("/chats"), "{}", spent.path);
+    drop(stream);
+    let restarted = Instant::now();
+    let mut stream = follow();
+    let after_restart = || sandbox.requests().into_iter().find(|r| r.at > restarted);
+    poll_until(
+        &mut stream,
+        Duration::from_secs(10),
+        "a request from the restarted follower",
+        || after_restart().is_some(),
+    )
+    .await;
+    let first = after_restart().unwrap();
+    // The follower's clock reads the server's `Date` (whole seconds): the
+    // pause it saved may end up to a second early.
+    assert!(
+        first.at - spent.at >= Duration::from_secs(3),
+        "the restarted follower sent {} {} {:?} after the 420, within its 5 s pause",
+        first.method,
+        first.path,
+        first.at - spent.at
     );
 }
 

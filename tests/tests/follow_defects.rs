@@ -6,7 +6,7 @@
 #[allow(dead_code)] // each test file uses part of it
 mod follow_support;
 
-use follow_support::{client, client_with, messages, prime, roomy, take_until};
+use follow_support::{CountingCheckpoint, client, client_with, messages, prime, roomy, take_until};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -676,16 +676,19 @@ async fn a_spent_quota_on_a_hinted_chats_history_drops_the_hint_and_the_stream_g
     hinted_read_meets_a_spent_quota(&[None], "/chats/history").await;
 }
 
-/// A chat hinted every 100 ms; the hinted read's requests answer as
+/// A chat hinted every 50 ms; the hinted read's requests answer as
 /// `before` says, then a spent quota (a 1 s reset) on the one ending in
-/// `path`: the buyer's message still comes, once.
+/// `path`: the buyer's message still comes, once, and the pause is written
+/// to the checkpoint once, not again at each hint that meets it.
 async fn hinted_read_meets_a_spent_quota(before: &[Option<Fault>], path: &str) {
     let sandbox = Sandbox::start(roomy(5)).unwrap();
     let hints = FollowHints::new();
+    let checkpoint = CountingCheckpoint::default();
     // No quota wait in the client: the 420 reaches the follower as it is.
     let retry = RetryPolicy::default().max_quota_wait(Duration::ZERO);
     let mut stream = client_with(&sandbox, retry)
         .follow(sandbox.business_id())
+        .checkpoint(checkpoint.clone())
         .hints(hints.clone())
         .poll_interval(Duration::from_secs(60))
         .stream();
@@ -700,7 +703,7 @@ async fn hinted_read_meets_a_spent_quota(before: &[Option<Fault>], path: &str) {
         async move {
             while !stop.load(Ordering::Relaxed) {
                 hints.chat(chat);
-                tokio::time::sleep(Duration::from_millis(100)).await;
+                tokio::time::sleep(Duration::from_millis(50)).await;
             }
         }
     });
@@ -718,6 +721,12 @@ async fn hinted_read_meets_a_spent_quota(before: &[Option<Fault>], path: &str) {
         .find(|r| r.status == Some(420))
         .expect("the scripted 420");
     assert!(limited.path.ends_with(path), "{}", limited.path);
+    // The pause, then the message and its chat's mark.
+    let writes = checkpoint.writes_after(limited.at);
+    assert!(
+        writes <= 3,
+        "{writes} checkpoint writes from the 420 to the message (a 1 s pause, a hint every 50 ms)"
+    );
 }
 
 /// A getChats page that names the token it was asked for as the next page

@@ -1,11 +1,12 @@
 //! What the follower's test files share: a roomy sandbox and client (their
 //! quotas never stretch the follower's pacing), and ways to take events.
 
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use futures::TryStreamExt;
-use yandex_market_chats::follow::{ChatEvent, FollowStream};
-use yandex_market_chats::{Client, Operation, RetryPolicy};
+use yandex_market_chats::follow::{ChatEvent, Checkpoint, FollowStream, MemoryCheckpoint};
+use yandex_market_chats::{BusinessId, Client, Error, Operation, RetryPolicy};
 use yandex_market_chats_sandbox::{Sandbox, SandboxConfig};
 
 /// A sandbox whose own quotas do not stretch the follower's pacing.
@@ -83,4 +84,71 @@ pub fn messages(events: &[ChatEvent]) -> Vec<(u64, u64)> {
             _ => None,
         })
         .collect()
+}
+
+/// Polls the stream until `done` says so (checked between polls of at most
+/// 20 ms); fails after `limit` saying what did not happen, or when the
+/// stream ends or fails. The events taken meanwhile.
+pub async fn poll_until(
+    stream: &mut FollowStream,
+    limit: Duration,
+    what: &str,
+    mut done: impl FnMut() -> bool,
+) -> Vec<ChatEvent> {
+    let mut events = Vec::new();
+    let deadline = Instant::now() + limit;
+    while !done() {
+        assert!(Instant::now() < deadline, "not within {limit:?}: {what}");
+        match tokio::time::timeout(Duration::from_millis(20), stream.try_next()).await {
+            Ok(Ok(Some(event))) => events.push(event),
+            Ok(Ok(None)) => panic!("the stream ended"),
+            Ok(Err(error)) => panic!("the stream failed: {error}"),
+            Err(_) => {}
+        }
+    }
+    events
+}
+
+/// A checkpoint in memory that notes when each write (append or replace)
+/// happened. Clones share it, as [`MemoryCheckpoint`]'s do.
+#[derive(Clone, Default)]
+pub struct CountingCheckpoint {
+    inner: MemoryCheckpoint,
+    writes: Arc<Mutex<Vec<Instant>>>,
+}
+
+impl CountingCheckpoint {
+    /// How many writes happened after `at`.
+    pub fn writes_after(&self, at: Instant) -> usize {
+        self.writes
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|w| **w > at)
+            .count()
+    }
+
+    fn wrote(&self) {
+        self.writes.lock().unwrap().push(Instant::now());
+    }
+}
+
+impl Checkpoint for CountingCheckpoint {
+    async fn open(&self, business_id: BusinessId) -> Result<Vec<Vec<u8>>, Error> {
+        self.inner.open(business_id).await
+    }
+
+    async fn append(&self, record: Vec<u8>) -> Result<(), Error> {
+        self.wrote();
+        self.inner.append(record).await
+    }
+
+    async fn replace(&self, record: Vec<u8>) -> Result<(), Error> {
+        self.wrote();
+        self.inner.replace(record).await
+    }
+
+    fn close(&self) {
+        self.inner.close();
+    }
 }

@@ -795,18 +795,10 @@ impl Follower {
             read_at = Some(read_at.map_or(at, |earlier| earlier.min(at)));
             let before = messages.len();
             messages.extend(page.messages);
-            // Newest first shows as an id that falls, within the page or
-            // from the last page to this one.
-            newest_first |= messages[before.saturating_sub(1)..]
-                .windows(2)
-                .any(|pair| pair[1].message_id < pair[0].message_id);
-            let reached_back = from.after.is_none()
-                && newest_first
-                && from.since.is_some_and(|since| {
-                    messages
-                        .last()
-                        .is_some_and(|oldest| oldest.created_at.to_utc() < since)
-                });
+            // Newest first shows within the page or from the last page to
+            // this one.
+            newest_first |= judge::falls(&messages[before.saturating_sub(1)..]);
+            let reached_back = judge::reached_back(from, newest_first, &messages);
             match page.next_page_token {
                 _ if reached_back => break,
                 Some(next) if sent.insert(next.clone()) => token = Some(next),

@@ -233,6 +233,30 @@ pub(crate) fn gone(state: &State, chat_id: u64) -> Vec<Item> {
     }
 }
 
+/// Whether a history read shows its pages newest first: an id that falls
+/// from one message to the next (`messages`: the last message of the pages
+/// before, then the page just read). A message repeated where two pages
+/// overlap shows no order.
+pub(crate) fn falls(messages: &[ChatMessage]) -> bool {
+    messages
+        .windows(2)
+        .any(|pair| pair[1].message_id < pair[0].message_id)
+}
+
+/// Whether a read of a chat never read, paged newest first, has gone back
+/// far enough: its oldest message so far is older than `from.since`, so
+/// every later page is older still. A message at `since` itself is new, and
+/// the next page may hold more of that second.
+pub(crate) fn reached_back(from: ReadFrom, newest_first: bool, messages: &[ChatMessage]) -> bool {
+    from.after.is_none()
+        && newest_first
+        && from.since.is_some_and(|since| {
+            messages
+                .last()
+                .is_some_and(|oldest| oldest.created_at.to_utc() < since)
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use chrono::{DateTime, FixedOffset, TimeDelta, Utc};
@@ -395,6 +419,56 @@ mod tests {
         let same = chat(1, ChatStatus::New, 0, 50);
         assert_eq!(read_from(&state, &same, utc(51)), None, "within 2 s");
         assert!(read_from(&state, &same, utc(52)).is_some(), "2 s later");
+    }
+
+    #[test]
+    fn a_falling_id_shows_newest_first_a_repeated_one_does_not() {
+        let ids = |ids: &[u64]| -> Vec<ChatMessage> {
+            ids.iter()
+                .map(|id| message(*id, 0, ChatMessageSender::Customer))
+                .collect()
+        };
+        assert!(!falls(&ids(&[])));
+        assert!(!falls(&ids(&[5])));
+        assert!(!falls(&ids(&[1, 2, 3])));
+        assert!(falls(&ids(&[3, 2])));
+        assert!(falls(&ids(&[1, 3, 2])));
+        // Pages that overlap by a message, oldest first.
+        assert!(!falls(&ids(&[2, 2])));
+        assert!(!falls(&ids(&[1, 2, 2, 3])));
+    }
+
+    #[test]
+    fn a_newest_first_read_reaches_back_past_since_only_strictly_before_it() {
+        let never_read = ReadFrom {
+            after: None,
+            since: Some(utc(100)),
+        };
+        let oldest_at = |seconds| {
+            vec![
+                message(5, 120, ChatMessageSender::Customer),
+                message(4, seconds, ChatMessageSender::Customer),
+            ]
+        };
+        assert!(reached_back(never_read, true, &oldest_at(99)));
+        // At `since` itself: new, and the next page may hold more of it.
+        assert!(!reached_back(never_read, true, &oldest_at(100)));
+        assert!(!reached_back(never_read, true, &oldest_at(101)));
+        assert!(!reached_back(never_read, true, &[]));
+        // Oldest first, the last message is the newest: no stopping early.
+        assert!(!reached_back(never_read, false, &oldest_at(99)));
+        // A chat read before goes on from its cursor, whatever the order.
+        let read = ReadFrom {
+            after: Some(3),
+            ..never_read
+        };
+        assert!(!reached_back(read, true, &oldest_at(99)));
+        // From the beginning: everything is read.
+        let all = ReadFrom {
+            since: None,
+            ..never_read
+        };
+        assert!(!reached_back(all, true, &oldest_at(99)));
     }
 
     #[test]
