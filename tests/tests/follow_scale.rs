@@ -14,7 +14,7 @@ use yandex_market_chats::follow::{ChatEvent, FollowStream};
 use yandex_market_chats::{ChatStatus, Operation};
 use yandex_market_chats_sandbox::{RecordedRequest, Sandbox, SandboxConfig};
 
-use follow_support::{client, prime};
+use follow_support::{client, poll_until, prime};
 
 /// A sandbox of `chats` that answers in 20 ms, with room in its quotas.
 fn slow(chats: usize) -> Sandbox {
@@ -656,13 +656,13 @@ async fn what_a_sweep_found_comes_before_it_waits_for_the_quota() {
             .filter(|c| chats.contains(c))
             .collect::<HashSet<u64>>()
     };
-    while reads().len() < buyers.len() {
-        let _ = tokio::time::timeout(Duration::from_millis(100), stream.try_next()).await;
-        assert!(
-            written.elapsed() < Duration::from_secs(20),
-            "every chat read"
-        );
-    }
+    poll_until(
+        &mut stream,
+        Duration::from_secs(20).saturating_sub(written.elapsed()),
+        "every chat read",
+        || reads().len() >= buyers.len(),
+    )
+    .await;
     // When the last of the buyers' chats was first read.
     let mut first_reads = std::collections::HashMap::new();
     for r in sandbox.requests() {
@@ -748,12 +748,11 @@ async fn a_waiting_listing_of_several_pages_goes_at_once_beside_a_full_one() {
             r.at > came && listing(r) == Some(false) && r.query_param("pageToken").is_some()
         })
     };
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while !full_after() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the full listing went on"
-        );
-        let _ = tokio::time::timeout(Duration::from_millis(100), stream.try_next()).await;
-    }
+    poll_until(
+        &mut stream,
+        Duration::from_secs(10),
+        "the full listing went on",
+        full_after,
+    )
+    .await;
 }
